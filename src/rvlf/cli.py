@@ -1,0 +1,87 @@
+"""The `rvlf` command (also `python -m rvlf`).
+
+Each sub-command lives in its own module under `rvlf.commands` and exposes
+`register(subparsers)`; this file only wires them together and turns errors into one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from rvlf import __version__
+from rvlf.errors import RvlfError
+
+# Sub-command modules, in the order `rvlf --help` lists them.
+COMMANDS = [
+    "demo",
+    "extract",
+    "pretrain",
+    "sft",
+    "grpo",
+    "evaluate",
+    "translate",
+    "score",
+    "data",
+    "analyze",
+    "report",
+    "plan_memory",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rvlf",
+        description="RVLF: gloss-free sign language translation (pre-training, SLT-SFT, SLT-GRPO).",
+        epilog="Run `rvlf COMMAND --help` for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rvlf {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"rvlf.commands.{name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("RVLF_DEBUG") == "1"
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    args.debug = debug
+    try:
+        rc = args.func(args)
+        return int(rc or 0)
+    except RvlfError as err:
+        if debug:
+            raise
+        print(f"rvlf {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"rvlf {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        if debug:
+            raise
+        print(f"rvlf {args.command}: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # noqa: BLE001 - last line of defence, one line unless --debug
+        if debug:
+            raise
+        print(
+            f"rvlf {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per `rvlf` sub-command; each exposes `register(subparsers)`."""

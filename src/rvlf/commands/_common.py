@@ -1,0 +1,34 @@
+"""Arguments shared by the training commands (the CLI contract of every stage)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_training_args(p: argparse.ArgumentParser, default_config: str | None = None) -> None:
+    """`--config FILE --out DIR --max-steps N --resume --init DIR` and `key=value` overrides."""
+    p.add_argument("--config", default=default_config, required=default_config is None,
+                   help="YAML config (see configs/paper/<dataset>/ and configs/demo/)")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, logs, plots)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps (for smoke runs)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last if it exists")
+    p.add_argument("--init", default=None, help="checkpoint directory of the previous stage")
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
+                   help="autocast precision (default: the config's train.mixed_precision)")
+    p.add_argument("--grad-accum", type=int, default=None, help="gradient accumulation steps")
+    p.add_argument("--grad-checkpointing", action="store_true", help="trade compute for activation memory")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides, e.g. train.lr=0.005 data.root=/data/csl")
+
+
+def not_ready(name: str, issue: str):
+    """Handler for a command whose implementation has not landed yet."""
+
+    def run(args):
+        from rvlf.errors import RvlfError
+
+        err = RvlfError(f"`rvlf {name}` is not implemented yet (tracked in {issue})")
+        err.exit_code = 3
+        raise err
+
+    return run

@@ -1,0 +1,1 @@
+"""Reinforcement fine-tuning (stage 3): rewards and GRPO."""

@@ -1,0 +1,1 @@
+"""Training recipes for the three stages and the shared loop."""

@@ -1,0 +1,31 @@
+"""The CLI contract: every sub-command exists, errors are one line without a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from rvlf.cli import COMMANDS, main
+
+
+def test_every_command_has_help(capsys):
+    for name in COMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            main([name.replace("_", "-"), "--help"])
+        assert exc.value.code == 0
+        assert "usage: rvlf" in capsys.readouterr().out
+
+
+def test_python_dash_m_is_the_same_cli():
+    out = subprocess.run([sys.executable, "-m", "rvlf", "--help"], capture_output=True, text=True, check=True)
+    for name in ("demo", "extract", "pretrain", "sft", "grpo", "evaluate", "translate", "score"):
+        assert name in out.stdout
+
+
+def test_training_commands_take_the_shared_flags(capsys):
+    for name in ("pretrain", "sft", "grpo"):
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        text = capsys.readouterr().out
+        for flag in ("--config", "--out", "--max-steps", "--resume", "--init", "key=value"):
+            assert flag in text, (name, flag)
