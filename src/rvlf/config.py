@@ -1,0 +1,195 @@
+"""Configuration: dataclasses filled from YAML files and `key=value` overrides.
+
+Every stage's run config is a dataclass (defined beside its recipe in `rvlf.train`) made of
+the sections below plus the model configs of `rvlf.models`. A YAML file sets only what differs
+from the defaults; defaults are the paper's values (Tables 9-11, Sec. 4.1 and 6.3).
+Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from rvlf.errors import ConfigError
+
+T = TypeVar("T")
+
+DATASET_LANGS = {"phoenix": "de", "csl-daily": "zh", "how2sign": "en", "openasl": "en"}
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how it is cut."""
+
+    dataset: str = "manifest"  # phoenix | csl-daily | how2sign | openasl | manifest
+    root: str = ""  # dataset root folder, or the manifest file for `manifest`
+    features_dir: str = ""  # output of `rvlf extract` (<id>.npz); empty: the manifest's `features` paths
+    lang: str = ""  # empty: the dataset's language
+    max_frames: int = 300  # Sec. 7.1: sequences are cut to 300 frames
+    max_text_tokens: int = 64
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    dev_max_samples: int = 0  # 0 = the whole dev split at each evaluation
+    num_workers: int = 0
+    preload: bool = True  # keep feature files in memory after the first read
+
+    def language(self) -> str:
+        return self.lang or DATASET_LANGS.get(self.dataset, "en")
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation shell shared by the three stages."""
+
+    epochs: float = 200
+    batch_size: int = 8
+    optimizer: str = "sgd"  # sgd | adamw
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.001
+    scheduler: str = "cosine"  # cosine | constant
+    warmup_epochs: float = 20  # Sec. 6.3: 10% of 200 epochs
+    grad_clip: float = 1.0
+    eval_every_epochs: float = 1.0
+    eval_every_steps: int = 0  # > 0 overrides eval_every_epochs
+    save_every_steps: int = 0  # 0: at each evaluation and epoch end
+    num_beams: int = 5
+    max_new_tokens: int = 64
+    seed: int = 0
+    log_every_steps: int = 10
+    mixed_precision: str = "no"  # no | fp16 | bf16 (the paper trained in fp16 on V100s)
+    grad_accum: int = 1
+    grad_checkpointing: bool = False
+    progress: bool = True
+
+
+@dataclass
+class LLMConfig:
+    """The causal LM of stages 2 and 3 and its LoRA (Tables 10 and 11)."""
+
+    name_or_path: str = "Qwen/Qwen3-8B"
+    # Build a random-initialised Qwen3 of this shape instead of loading weights (tests, demo).
+    tiny: dict = field(default_factory=dict)
+    dtype: str = "auto"  # auto | float32 | float16 | bfloat16
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.3
+    target_modules: list = field(default_factory=lambda: ["q_proj", "v_proj"])
+    max_new_tokens: int = 64
+
+
+# --- generic dataclass <-> dict ---------------------------------------------------------------
+
+def from_dict(cls: type[T], data: dict | None, where: str = "config") -> T:
+    """Build dataclass `cls` from a (nested) dict; unknown keys raise ConfigError."""
+    data = dict(data or {})
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(args[0], value, where) if len(args) == 1 else value
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if tp in (int, float, str, bool) and not isinstance(value, tp):
+        if tp is str and isinstance(value, (int, float)):
+            return str(value)
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    if origin in (list, tuple) and not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list, got {value!r}")
+    if tp in (list, tuple) or origin in (list, tuple):
+        return list(value)
+    return value
+
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+# --- files and overrides -----------------------------------------------------------------------
+
+def read_yaml(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    base = data.pop("base", None)  # `base: other.yaml` inherits, relative to this file
+    if base:
+        parent = read_yaml(path.parent / base)
+        data = merge(parent, data)
+    return data
+
+
+def merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """`section.key=value` strings (values parsed as YAML) applied on a config dict."""
+    data = dict(data)
+    for item in overrides or ():
+        if "=" not in item:
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.005")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node[p] = dict(node.get(p) or {})
+            node = node[p]
+        node[parts[-1]] = value
+    return data
+
+
+def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> T:
+    """Read `path` (may be None: defaults), apply overrides, build `cls`."""
+    data = read_yaml(path) if path else {}
+    data.pop("stage", None)
+    data = apply_overrides(data, overrides)
+    return from_dict(cls, data, where=str(path or "config"))
+
+
+def stage_of(path: str | Path) -> str | None:
+    return read_yaml(path).get("stage")

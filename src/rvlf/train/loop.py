@@ -1,0 +1,362 @@
+"""The training shell shared by the three stages.
+
+One code path for CPU, one GPU and many (`accelerate launch`): the stage supplies a model,
+its optimiser parameter groups, a `train_step` and a `translate` function; the shell does
+the rest - data order, cosine schedule with warm-up, gradient accumulation and clipping,
+progress bar, TensorBoard and `metrics.jsonl`, dev evaluation with beam search (BLEU-1..4,
+ROUGE-L and the Eq. 15 reward with `rvlf.text.metrics`), the best-dev-BLEU-4 checkpoint
+(`best/`, Sec. 4.1: "the model achieving the highest BLEU-4 score on the validation set is
+selected") and the last one (`last/`), `--resume`, and stopping cleanly on a NaN loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from rvlf.config import TrainConfig
+from rvlf.errors import TrainingError
+from rvlf.train import checkpoint as ckpt
+
+log = logging.getLogger("rvlf.train")
+
+
+class Stage(Protocol):
+    """What a stage recipe gives the shell."""
+
+    name: str
+    lang: str
+
+    def train_step(self, batch: dict, trainer: "Trainer") -> dict[str, float]:
+        """Forward, `trainer.optimize(loss)`, return scalars to log (must include `loss`)."""
+
+    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+        """Decode a batch (beam search for evaluation)."""
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint holds."""
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None: ...
+
+    def save_extra(self, directory: Path) -> None:
+        """Tokenizer, base LM or anything else the checkpoint needs beside the weights."""
+
+    def config_yaml(self) -> str: ...
+
+
+def cosine_with_warmup(optimizer, warmup_steps: int, total_steps: int):
+    """Linear warm-up, then cosine decay to 0 (cycle decay 1.0, Tables 9-10)."""
+
+    def factor(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = [g for g in groups if g["params"]]
+    if not groups:
+        raise TrainingError("nothing to train: no parameter requires a gradient")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise TrainingError(f"train.optimizer: unknown optimizer {cfg.optimizer!r} (sgd or adamw)")
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, float]
+    ids: list[str] = field(default_factory=list)
+    hyps: list[str] = field(default_factory=list)
+    refs: list[str] = field(default_factory=list)
+
+
+def make_accelerator(cfg: TrainConfig):
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration
+
+    return Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=max(1, cfg.grad_accum),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+
+
+class Trainer:
+    """Runs a `Stage` for `cfg.epochs` (or `max_steps`), evaluating and checkpointing."""
+
+    def __init__(
+        self,
+        stage: Stage,
+        *,
+        model: torch.nn.Module,
+        param_groups: list[dict],
+        train_set: Dataset,
+        dev_set: Dataset | None,
+        collate_fn: Callable,
+        cfg: TrainConfig,
+        out_dir: str | Path,
+        accelerator=None,
+        max_steps: int | None = None,
+        resume: bool = False,
+        dev_max_samples: int = 0,
+        num_workers: int = 0,
+    ):
+        from accelerate.utils import set_seed
+
+        self.stage = stage
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.accelerator = accelerator or make_accelerator(cfg)
+        set_seed(cfg.seed)
+        self.max_steps = max_steps
+        self.collate_fn = collate_fn
+        self.dev_set = dev_set
+        if dev_set is not None and dev_max_samples and len(dev_set) > dev_max_samples:
+            self.dev_set = Subset(dev_set, list(range(dev_max_samples)))
+        loader = DataLoader(
+            train_set, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate_fn,
+            num_workers=num_workers, drop_last=False,
+        )
+        optimizer = build_optimizer(param_groups, cfg)
+        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
+        self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / max(1, cfg.grad_accum)))
+        self.total_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
+        if max_steps:
+            self.total_steps = min(self.total_steps, max_steps) if cfg.epochs else max_steps
+        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
+        # The schedule follows the configured epochs, so a --max-steps smoke run sees the real lrs.
+        sched_total = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
+        self.scheduler = cosine_with_warmup(self.optimizer, min(warmup, sched_total - 1), sched_total)
+        self.global_step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_score = -1.0
+        self.history: list[dict] = []
+        self._writer = None
+        if resume:
+            self._resume()
+
+    # --- utilities for stages -----------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    @property
+    def unwrapped(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    def optimize(self, loss: torch.Tensor) -> None:
+        """Backward, and on an accumulation boundary: clip, step, schedule, zero."""
+        if not torch.isfinite(loss.detach()).all():
+            raise TrainingError(
+                f"{self.stage.name}: loss became {loss.item()} at step {self.global_step + 1}; "
+                f"stopped, the last good checkpoint is kept in {self.out_dir / 'last'}"
+            )
+        self.accelerator.backward(loss)
+        if self.accelerator.sync_gradients and self.cfg.grad_clip > 0:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            self.accelerator.clip_grad_norm_(params, self.cfg.grad_clip)
+        self.optimizer.step()
+        if self.accelerator.sync_gradients:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    # --- logging ------------------------------------------------------------------------------
+
+    def log(self, scalars: dict[str, float], step: int | None = None) -> None:
+        if not self.is_main:
+            return
+        step = self.global_step if step is None else step
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        for k, v in scalars.items():
+            if isinstance(v, (int, float)) and math.isfinite(v):
+                self._writer.add_scalar(f"{self.stage.name}/{k}", v, step)
+        record = {"step": step, "epoch": round(self.epoch + self.batch_in_epoch / max(1, len(self.train_loader)), 4)}
+        record.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in scalars.items()})
+        self.history.append(record)
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    # --- evaluation ---------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, dataset: Dataset, *, num_beams: int | None = None, batch_size: int | None = None) -> EvalResult:
+        """Translate `dataset` (sharded over processes) and score it with the paper's protocol."""
+        from rvlf.rl.rewards import translation_reward
+        from rvlf.text.metrics import corpus_scores
+
+        acc = self.accelerator
+        num_beams = num_beams or self.cfg.num_beams
+        idx = list(range(acc.process_index, len(dataset), acc.num_processes))
+        loader = DataLoader(Subset(dataset, idx), batch_size=batch_size or self.cfg.batch_size,
+                            shuffle=False, collate_fn=self.collate_fn)
+        model = self.unwrapped
+        was_training = model.training
+        model.eval()
+        ids, hyps, refs = [], [], []
+        for batch in loader:
+            batch = move_batch(batch, acc.device)
+            hyps += self.stage.translate(batch, num_beams, self.cfg.max_new_tokens)
+            ids += batch["ids"]
+            refs += batch["texts"]
+        model.train(was_training)
+        if acc.num_processes > 1:
+            from accelerate.utils import gather_object
+
+            ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)
+            order = sorted(range(len(ids)), key=lambda i: ids[i])
+            ids, hyps, refs = [ids[i] for i in order], [hyps[i] for i in order], [refs[i] for i in order]
+        metrics = corpus_scores(hyps, refs, self.stage.lang)
+        rewards = translation_reward(hyps, refs, self.stage.lang)
+        metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
+        return EvalResult(metrics, ids, hyps, refs)
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _trainer_state(self) -> dict:
+        return {
+            "stage": self.stage.name,
+            "global_step": self.global_step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "best_score": self.best_score,
+            "scheduler": _jsonable(self.scheduler.state_dict()),
+        }
+
+    def save(self, name: str, with_optimizer: bool = True) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.is_main:
+            ckpt.save_checkpoint(
+                self.out_dir / name,
+                model_state=self.stage.model_state(),
+                trainer_state=self._trainer_state(),
+                config_yaml=self.stage.config_yaml(),
+                optimizer_state=self.optimizer.state_dict() if with_optimizer else None,
+                with_rng=with_optimizer,
+                extra=self.stage.save_extra,
+            )
+        self.accelerator.wait_for_everyone()
+
+    def _resume(self) -> None:
+        last = self.out_dir / "last"
+        try:
+            last = ckpt.resolve_checkpoint(last)
+        except Exception:
+            log.info("%s: no checkpoint in %s, starting from scratch", self.stage.name, last)
+            return
+        state = ckpt.load_trainer_state(last)
+        self.stage.load_model_state(ckpt.load_weights(last / ckpt.MODEL_FILE))
+        opt = ckpt.load_optimizer_state(last)
+        if opt is not None:
+            self.optimizer.load_state_dict(opt)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.global_step = state["global_step"]
+        self.epoch = state["epoch"]
+        self.batch_in_epoch = state["batch_in_epoch"]
+        self.best_score = state["best_score"]
+        ckpt.restore_rng(last, state)
+        log.info("%s: resumed from %s at step %d (epoch %d, batch %d)", self.stage.name, last,
+                 self.global_step, self.epoch, self.batch_in_epoch)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def _eval_due(self) -> bool:
+        if self.dev_set is None:
+            return False
+        every = self.cfg.eval_every_steps or max(1, int(round(self.cfg.eval_every_epochs * self.steps_per_epoch)))
+        return self.global_step % every == 0
+
+    def _evaluate_and_keep_best(self) -> dict[str, float]:
+        res = self.evaluate(self.dev_set)
+        self.log({f"dev_{k}": v for k, v in res.metrics.items()})
+        if res.metrics["bleu4"] > self.best_score:
+            self.best_score = res.metrics["bleu4"]
+            self.save("best", with_optimizer=False)
+        return res.metrics
+
+    def fit(self) -> dict:
+        """Train to the end (or `max_steps`); returns the last dev metrics and the best score."""
+        from tqdm.auto import tqdm
+
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        cfg = self.cfg
+        bar = tqdm(total=self.total_steps, initial=self.global_step, desc=self.stage.name, unit="step",
+                   disable=not (cfg.progress and self.is_main), dynamic_ncols=True, leave=True)
+        last_dev: dict[str, float] = {}
+        t0 = time.time()
+        model = self.model
+        model.train()
+        done = self.global_step >= self.total_steps
+        n_epochs = max(1, math.ceil(cfg.epochs)) if cfg.epochs else 10**9
+        while not done and self.epoch < n_epochs:
+            self.train_loader.set_epoch(self.epoch)
+            loader = self.train_loader
+            if self.batch_in_epoch:
+                loader = self.accelerator.skip_first_batches(self.train_loader, self.batch_in_epoch)
+            for batch in loader:
+                batch = move_batch(batch, self.accelerator.device)
+                with self.accelerator.accumulate(model):
+                    scalars = self.stage.train_step(batch, self)
+                self.batch_in_epoch += 1
+                if not self.accelerator.sync_gradients:
+                    continue
+                self.global_step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{scalars.get('loss', float('nan')):.3f}")
+                if self.global_step % max(1, cfg.log_every_steps) == 0 or self.global_step == 1:
+                    scalars = dict(scalars, lr=self.scheduler.get_last_lr()[0])
+                    self.log(scalars)
+                if self._eval_due():
+                    last_dev = self._evaluate_and_keep_best()
+                    bar.write(f"[{self.stage.name}] step {self.global_step}: dev BLEU-4 {last_dev['bleu4']:.2f} "
+                              f"ROUGE-L {last_dev['rouge_l']:.2f} (best {self.best_score:.2f})")
+                    self.save("last")
+                elif cfg.save_every_steps and self.global_step % cfg.save_every_steps == 0:
+                    self.save("last")
+                if self.global_step >= self.total_steps:
+                    done = True
+                    break
+            else:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+        bar.close()
+        if self.dev_set is not None and not self._eval_due():
+            last_dev = self._evaluate_and_keep_best()
+        self.save("last")
+        if self._writer is not None:
+            self._writer.flush()
+        return {"dev": last_dev, "best_bleu4": self.best_score, "steps": self.global_step,
+                "seconds": round(time.time() - t0, 1)}
+
+
+def move_batch(batch: dict, device) -> dict:
+    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (int, float, str, bool)) or obj is None:
+        return obj
+    if torch.is_tensor(obj):
+        return obj.tolist()
+    return None
