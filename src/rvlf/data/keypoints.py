@@ -188,7 +188,8 @@ def normalize_keypoints(kp: np.ndarray, threshold: float = 0.3) -> np.ndarray:
     larger side of the box around all detected body points of the sequence (all detected
     points if the body has fewer than two). Body: `2 (p - box centre) / s`. Hands: `2 (p - wrist) / s`
     with the hand's own wrist, else the body wrist. Mouth and face: `2 (p - nose) / s` with the
-    face's nose tip, else the body nose. Coordinates are clipped to [-1, 1]; confidence is kept.
+    face's nose tip, else the body nose, else (layouts without a nose) the mean of the detected
+    face points. Coordinates are clipped to [-1, 1]; confidence is kept.
     A point that was not detected, or whose anchor was not, is zeros with confidence 0.
     """
     arr = _xyc(_as_points(kp, NUM_POINTS, "normalize_keypoints"))
@@ -206,22 +207,28 @@ def normalize_keypoints(kp: np.ndarray, threshold: float = 0.3) -> np.ndarray:
         return out
     centre = (lo + hi) / 2
 
+    face = PARTS["face"]
+    n_face = ok[:, face].sum(1)
+    face_centre = (xy[:, face] * ok[:, face, None]).sum(1) / np.maximum(n_face, 1)[:, None]
+    candidates = {i: (xy[:, i], ok[:, i]) for i in (_BODY_NOSE, _BODY_LWRIST, _BODY_RWRIST, _FACE_NOSE_TIP)}
+    candidates["left_wrist"] = (xy[:, PARTS["left_hand"].start], ok[:, PARTS["left_hand"].start])
+    candidates["right_wrist"] = (xy[:, PARTS["right_hand"].start], ok[:, PARTS["right_hand"].start])
+    candidates["face_centre"] = (face_centre, n_face > 0)
+    chains = {
+        "left_hand": ["left_wrist", _BODY_LWRIST],
+        "right_hand": ["right_wrist", _BODY_RWRIST],
+        "mouth": [_FACE_NOSE_TIP, _BODY_NOSE, "face_centre"],
+        "face": [_FACE_NOSE_TIP, _BODY_NOSE, "face_centre"],
+    }
     anchor = np.zeros_like(xy)                      # [T,77,2]
     has_anchor = np.zeros_like(ok)                  # [T,77]
     anchor[:, body], has_anchor[:, body] = centre, True
-
-    def pick(first: int, fallback: int) -> tuple[np.ndarray, np.ndarray]:
-        use_first = ok[:, first]
-        ref = np.where(use_first[:, None], xy[:, first], xy[:, fallback])
-        return ref, use_first | ok[:, fallback]
-
-    for part, first, fallback in (
-        ("left_hand", PARTS["left_hand"].start, _BODY_LWRIST),
-        ("right_hand", PARTS["right_hand"].start, _BODY_RWRIST),
-        ("mouth", _FACE_NOSE_TIP, _BODY_NOSE),
-        ("face", _FACE_NOSE_TIP, _BODY_NOSE),
-    ):
-        ref, present = pick(first, fallback)
+    for part, chain in chains.items():
+        ref, present = np.zeros_like(centre, shape=(len(xy), 2)), np.zeros(len(xy), dtype=bool)
+        for key in chain:  # the first present anchor of the chain wins
+            cand, cand_ok = candidates[key]
+            take = cand_ok & ~present
+            ref[take], present = cand[take], present | cand_ok
         anchor[:, PARTS[part]] = ref[:, None]
         has_anchor[:, PARTS[part]] = present[:, None]
 
