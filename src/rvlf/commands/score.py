@@ -1,8 +1,53 @@
-"""`rvlf score`: BLEU-1..4 and ROUGE-L of hypothesis and reference files"""
+"""`rvlf score`: BLEU-1..4 and ROUGE-L of hypothesis and reference files (docs/evaluation.md)."""
 
-from rvlf.commands._common import not_ready
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.metrics import LANGS, batch_sentence_scores, check_lang, corpus_scores
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """UTF-8 text, one sentence a line (a final newline does not start another sentence)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(path, "no such file" if not path.exists() else "not a regular file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise InputFileError(path, f"not valid UTF-8 (byte {err.start})", line=line) from None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of hypothesis and reference files")
-    p.set_defaults(func=not_ready("score", "issue 2"))
+    p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of hypothesis and reference files",
+                       description="Score hypotheses against references with the SLRT/signjoey protocol "
+                                   "(0-100; see docs/evaluation.md). Files are UTF-8, one sentence a line.")
+    p.add_argument("--hyp", required=True, help="hypothesis file")
+    p.add_argument("--ref", required=True, help="reference file (same number of lines)")
+    p.add_argument("--lang", required=True, metavar="{" + ",".join(LANGS) + "}",
+                   help="zh: character level; de, en: whitespace tokens")
+    p.add_argument("--sentence", action="store_true", help="one JSON object a line instead of corpus scores")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    lang = check_lang(args.lang)
+    hyps, refs = read_lines(args.hyp), read_lines(args.ref)
+    if len(hyps) != len(refs):
+        raise RvlfError(f"{args.hyp} has {len(hyps)} lines but {args.ref} has {len(refs)}")
+    if not refs:
+        raise InputFileError(args.ref, "no sentences")
+    if args.sentence:
+        for scores in batch_sentence_scores(hyps, refs, lang):
+            print(json.dumps(scores))
+    else:
+        print(json.dumps(corpus_scores(hyps, refs, lang)))
+    return 0

@@ -40,6 +40,7 @@ def tokenize(text: str, lang: str) -> list[str]:
 def bleu_signature(sentence_level: bool) -> str:
     """sacrebleu's signature of the BLEU-4 used at sentence (effective order) or corpus level."""
     bleu = BLEU(tokenize="none", smooth_method="none", effective_order=sentence_level)
+    bleu.corpus_score(["a"], [["a"]])  # sacrebleu fills the signature's reference count on use
     return str(bleu.get_signature())
 
 

@@ -1,0 +1,52 @@
+"""The translation reward of SLT-GRPO (Eq. 15): R = lam * BLEU-4 + (1 - lam) * ROUGE-L, in [0, 1].
+
+Scores come from the evaluation protocol (`rvlf.text.metrics.batch_sentence_scores`). Short
+references (Sec. 6.3): when a reference has fewer than 4 protocol tokens, terminal marks are appended
+to hypothesis and reference until the reference has 4 tokens, so that BLEU-4 has a 4-gram to count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rvlf.errors import RvlfError
+from rvlf.text.metrics import MAX_ORDER, batch_sentence_scores, check_lang, tokenize
+
+KINDS = ("bleu", "rouge", "both")
+TERMINAL_MARKS = {"zh": "。"}  # other languages: "."
+
+
+def pad_short(hyp: str, ref: str, lang: str, min_tokens: int = MAX_ORDER) -> tuple[str, str]:
+    """Append `min_tokens - len(ref tokens)` terminal marks to both sentences (Sec. 6.3), if positive."""
+    missing = min_tokens - len(tokenize(ref, lang))
+    if missing <= 0:
+        return hyp, ref
+    mark = TERMINAL_MARKS.get(lang)
+    tail = mark * missing if mark else " ." * missing
+    return hyp + tail, ref + tail
+
+
+def translation_reward(hyps: Sequence[str], refs: Sequence[str], lang: str, lam: float = 0.5,
+                       kind: str = "both", short_punct: bool = True) -> list[float]:
+    """Per-sentence reward in [0, 1] (Eq. 15); `kind` picks BLEU-4 only, ROUGE-L only or both (Table 7).
+
+    An empty (or all-whitespace) hypothesis gets 0.
+    """
+    if kind not in KINDS:
+        raise RvlfError(f"unknown reward {kind!r} (expected one of {', '.join(KINDS)})")
+    if not 0.0 <= lam <= 1.0:
+        raise RvlfError(f"reward weight lambda must lie in [0, 1], got {lam}")
+    check_lang(lang)
+    if len(hyps) != len(refs):
+        raise RvlfError(f"{len(hyps)} hypotheses but {len(refs)} references")
+    if short_punct:
+        pairs = [pad_short(h, r, lang) for h, r in zip(hyps, refs)]
+        hyps_s, refs_s = [h for h, _ in pairs], [r for _, r in pairs]
+    else:
+        hyps_s, refs_s = list(hyps), list(refs)
+    scores = batch_sentence_scores(hyps_s, refs_s, lang)
+    w_bleu = {"bleu": 1.0, "rouge": 0.0, "both": lam}[kind]
+    return [
+        0.0 if not hyp.strip() else (w_bleu * s["bleu4"] + (1.0 - w_bleu) * s["rouge_l"]) / 100.0
+        for hyp, s in zip(hyps, scores)
+    ]
