@@ -1,0 +1,173 @@
+"""DINOv2 crop features (Sec. 3.2, 6.2) and the per-video feature file.
+
+`DinoEncoder` maps 224x224 RGB crops to one vector each: the CLS token of the last layer after
+DINOv2's final layer norm (`Dinov2Model`'s `pooler_output`), DINOv2's global image descriptor.
+Crops are already 224x224, so preprocessing is only ImageNet mean/std normalisation (the
+processor's resize + centre crop would be the identity up to interpolation).
+
+A feature file (`.npz`, no pickle) holds `keypoints float32 [T,77,3]` (pixels), optionally
+`dino float16 [T,3,D]` (face, left hand, right hand) and `meta`, a JSON string.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rvlf.data.keypoints import NUM_POINTS
+from rvlf.errors import InputFileError, RvlfError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+CROP_SIZE = 224
+
+
+@contextlib.contextmanager
+def _no_hf_progress_bars() -> Iterator[None]:
+    """Hide transformers' per-load progress bars (extraction has its own), then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+class DinoEncoder:
+    """A DINOv2 backbone (hub id or local folder) encoding crops in batches, without gradients."""
+
+    def __init__(
+        self,
+        name_or_path: str = "facebook/dinov2-base",
+        device: str = "cpu",
+        batch_size: int = 32,
+        dtype: torch.dtype = torch.float32,
+    ):
+        from transformers import Dinov2Model
+
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise RvlfError(f"--device {device}: CUDA is not available on this machine")
+        if batch_size < 1:
+            raise RvlfError(f"batch size must be >= 1, got {batch_size}")
+        local = Path(name_or_path).expanduser()
+        if (local.is_absolute() or str(name_or_path).startswith(".")) and not local.is_dir():
+            raise RvlfError(f"DINOv2 model folder {name_or_path} does not exist")
+        try:
+            with _no_hf_progress_bars():
+                model = Dinov2Model.from_pretrained(str(name_or_path), dtype=dtype)
+        except (OSError, ValueError) as err:
+            raise RvlfError(
+                f"cannot load DINOv2 model {name_or_path!r} (a hub id needs the network or the hub cache; "
+                f"or pass a local folder): {str(err).splitlines()[0]}"
+            ) from None
+        self.name = str(name_or_path)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.batch_size = batch_size
+        self.model = model.to(self.device).eval()
+        self.dim: int = model.config.hidden_size
+        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+
+    @torch.inference_mode()
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """`uint8 [N,224,224,3]` RGB -> `float32 [N,D]` (normalised CLS token)."""
+        images = np.asarray(images)
+        if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+            raise RvlfError(f"DinoEncoder.encode: expected uint8 [N,H,W,3] images, got {images.dtype} {list(images.shape)}")
+        out = np.empty((len(images), self.dim), dtype=np.float32)
+        for i in range(0, len(images), self.batch_size):
+            x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).permute(0, 3, 1, 2).float()
+            x = ((x / 255.0 - self._mean) / self._std).to(self.dtype)
+            cls = self.model(pixel_values=x).pooler_output
+            out[i:i + len(x)] = cls.float().cpu().numpy()
+        return out
+
+
+def save_tiny_dinov2(
+    path: str | Path,
+    hidden_size: int = 32,
+    num_hidden_layers: int = 1,
+    num_attention_heads: int = 2,
+    intermediate_size: int = 64,
+    patch_size: int = 14,
+    image_size: int = 224,
+    seed: int = 0,
+) -> Path:
+    """Save a random-initialised DINOv2 with `save_pretrained` (tests and the demo load it by path)."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    config = Dinov2Config(
+        hidden_size=hidden_size,
+        num_hidden_layers=num_hidden_layers,
+        num_attention_heads=num_attention_heads,
+        intermediate_size=intermediate_size,
+        patch_size=patch_size,
+        image_size=image_size,
+    )
+    torch.manual_seed(seed)
+    path = Path(path)
+    with _no_hf_progress_bars():
+        Dinov2Model(config).save_pretrained(path)
+    return path
+
+
+def save_video_features(path: str | Path, keypoints: np.ndarray, dino: np.ndarray | None, meta: dict) -> Path:
+    """Write one video's features atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    kp = np.asarray(keypoints, dtype=np.float32)
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_POINTS, 3):
+        raise RvlfError(f"save_video_features: keypoints must be [T,{NUM_POINTS},3], got {list(kp.shape)}")
+    arrays = {"keypoints": kp, "meta": np.array(json.dumps(meta))}
+    if dino is not None:
+        dino = np.asarray(dino)
+        if dino.ndim != 3 or dino.shape[:2] != (kp.shape[0], 3):
+            raise RvlfError(f"save_video_features: dino must be [{kp.shape[0]},3,D], got {list(dino.shape)}")
+        arrays["dino"] = dino.astype(np.float16)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_video_features(path: str | Path) -> dict:
+    """`{"keypoints": float32 [T,77,3], "dino": float16 [T,3,D] (if extracted), "meta": dict}`."""
+    path = Path(path)
+    if path.is_file() and not zipfile.is_zipfile(path):
+        raise InputFileError(path, "not an .npz feature file")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "keypoints" not in z.files or "meta" not in z.files:
+                raise InputFileError(path, f"not an rvlf feature file (holds {sorted(z.files)})")
+            out = {"keypoints": z["keypoints"].astype(np.float32), "meta": json.loads(str(z["meta"]))}
+            if "dino" in z.files:
+                out["dino"] = z["dino"].astype(np.float16)
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+        raise InputFileError(path, f"corrupt feature file ({type(err).__name__}: {err})") from None
+    kp = out["keypoints"]
+    if kp.ndim != 3 or kp.shape[1:] != (NUM_POINTS, 3):
+        raise InputFileError(path, f"keypoints must be [T,{NUM_POINTS},3], got {list(kp.shape)}")
+    if "dino" in out and (out["dino"].ndim != 3 or out["dino"].shape[:2] != (kp.shape[0], 3)):
+        raise InputFileError(path, f"dino must be [{kp.shape[0]},3,D], got {list(out['dino'].shape)}")
+    if not isinstance(out["meta"], dict):
+        raise InputFileError(path, "meta is not a JSON object")
+    return out

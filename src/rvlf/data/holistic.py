@@ -1,0 +1,96 @@
+"""MediaPipe Holistic per frame -> `[543,3]` pixel keypoints (Sec. 6.1's whole-body keypoints).
+
+The paper uses MMPose; we ship MediaPipe Holistic (its wheel bundles the models, so nothing is
+downloaded) and convert its 543 points to the 77-point layout with
+`rvlf.data.keypoints.from_holistic`. MediaPipe's `left_hand_landmarks` is the signer's own left
+hand (its wrist sits on pose landmark 15, LEFT_WRIST), the same convention as COCO-WholeBody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from rvlf.data.keypoints import from_holistic
+
+NUM_HOLISTIC = 543  # pose 33, face 468, left hand 21, right hand 21
+_PARTS = (("pose_landmarks", 33), ("face_landmarks", 468), ("left_hand_landmarks", 21), ("right_hand_landmarks", 21))
+
+
+@contextlib.contextmanager
+def _silenced_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: MediaPipe's C++ (absl, glog, TFLite) logs there
+    from its own threads, ignoring GLOG_minloglevel/TF_CPP_MIN_LOG_LEVEL in this release."""
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class HolisticExtractor:
+    """MediaPipe Holistic, one frame at a time; use as a context manager.
+
+    `static_image_mode=False` (default) tracks across the frames of one video; call `reset()`
+    between videos. Use `True` for unrelated single images.
+    """
+
+    def __init__(self, model_complexity: int = 1, static_image_mode: bool = False):
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _silenced_stderr():
+            from mediapipe.python.solutions.holistic import Holistic
+
+            self._model = Holistic(static_image_mode=static_image_mode, model_complexity=model_complexity)
+
+    def __enter__(self) -> HolisticExtractor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._model is not None:
+            with _silenced_stderr():
+                self._model.close()
+            self._model = None
+
+    def reset(self) -> None:
+        """Forget the tracking state (start of a new video)."""
+        with _silenced_stderr():
+            self._model.reset()
+
+    def process(self, frame: np.ndarray) -> np.ndarray:
+        """RGB `uint8 [H,W,3]` -> `float32 [543,3]`: (x, y) in pixels and a confidence (pose:
+        MediaPipe's visibility; face and hands: 1). A part that was not found is all zeros."""
+        frame = np.ascontiguousarray(frame)
+        h, w = frame.shape[:2]
+        with _silenced_stderr():
+            result = self._model.process(frame)
+        out = np.zeros((NUM_HOLISTIC, 3), dtype=np.float32)
+        start = 0
+        for name, n in _PARTS:
+            landmarks = getattr(result, name)
+            if landmarks is not None:
+                pts = np.array([(p.x, p.y, p.visibility) for p in landmarks.landmark], dtype=np.float32)
+                out[start:start + n, :2] = pts[:, :2] * (w, h)
+                out[start:start + n, 2] = pts[:, 2] if name == "pose_landmarks" else 1.0
+            start += n
+        return out
+
+
+def holistic_keypoints(frames: Iterable[np.ndarray], static_image_mode: bool = False) -> np.ndarray:
+    """Run Holistic over frames -> the 77-point layout `float32 [T,77,3]` in pixels."""
+    with HolisticExtractor(static_image_mode=static_image_mode) as extractor:
+        points = [extractor.process(f) for f in frames]
+    return from_holistic(np.stack(points))
