@@ -21,6 +21,18 @@ def add_training_args(p: argparse.ArgumentParser, default_config: str | None = N
                    help="config overrides, e.g. train.lr=0.005 data.root=/data/csl")
 
 
+def training_overrides(args: argparse.Namespace) -> list[str]:
+    """The `key=value` overrides plus the flags that are config keys in disguise."""
+    out = list(args.overrides)
+    if args.mixed_precision:
+        out.append(f"train.mixed_precision={args.mixed_precision}")
+    if args.grad_accum:
+        out.append(f"train.grad_accum={args.grad_accum}")
+    if args.grad_checkpointing:
+        out.append("train.grad_checkpointing=true")
+    return out
+
+
 def not_ready(name: str, issue: str):
     """Handler for a command whose implementation has not landed yet."""
 

@@ -1,8 +1,51 @@
-"""`rvlf evaluate`: score a checkpoint on a split (beam search 5)"""
-
-from rvlf.commands._common import not_ready
+"""`rvlf evaluate`: score a checkpoint of any stage on a split (beam search 5)."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint on a split (beam search 5)")
-    p.set_defaults(func=not_ready("evaluate", "issues 3 and 5"))
+    p = sub.add_parser("evaluate", help="score a checkpoint on a split (BLEU-1..4, ROUGE-L, reward; beam search 5)",
+                       description="Decode a split with a stage-1, SFT or GRPO checkpoint and print its scores as "
+                                   "JSON (the paper's protocol, see docs/evaluation.md).")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder (RUN/best or RUN/last) or a run folder")
+    p.add_argument("--split", default="test", help="train, dev or test (default: test)")
+    p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the config's, 5)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--max-samples", type=int, default=0, help="score only the first N samples")
+    p.add_argument("--translations", default=None, help="also write id<TAB>hypothesis<TAB>reference lines here")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="data overrides, e.g. data.root=/data/csl data.features_dir=/data/feats")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    import torch
+    from torch.utils.data import Subset
+
+    from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
+    from rvlf.data.dataset import collate
+    from rvlf.train.common import load_samples, split_dataset, write_translations
+    from rvlf.train.inference import load_stage
+    from rvlf.train.loop import evaluate_stage
+
+    stage, model, cfg = load_stage(args.checkpoint)
+    data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
+    if len(data_over) != len(args.overrides):
+        from rvlf.errors import ConfigError
+
+        raise ConfigError("evaluate takes data.* overrides only")
+    cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
+    use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
+    dataset = split_dataset(cfg.data, load_samples(cfg.data), args.split, use_dino=use_dino)
+    if args.max_samples:
+        dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size,
+                         num_beams=args.num_beams or cfg.train.num_beams, max_new_tokens=cfg.train.max_new_tokens,
+                         device=device, progress=True)
+    if args.translations:
+        write_translations(args.translations, res.ids, res.hyps, res.refs)
+    print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, "samples": len(res.ids),
+                      **{k: round(v, 2) for k, v in res.metrics.items()}}))
+    return 0

@@ -1,9 +1,26 @@
 """`rvlf grpo`: stage 3, SLT-GRPO (Sec. 3.3)."""
 
-from rvlf.commands._common import add_training_args, not_ready
+from rvlf.commands._common import add_training_args, training_overrides
 
 
 def register(sub) -> None:
-    p = sub.add_parser("grpo", help="stage 3: SLT-GRPO, reinforcement fine-tuning (Sec. 3.3)")
+    p = sub.add_parser("grpo", help="stage 3: SLT-GRPO, reinforcement fine-tuning (Sec. 3.3)",
+                       description="Stage 3: merge the SFT LoRA, add a new one, and optimise it with GRPO on the "
+                                   "BLEU-4 + ROUGE-L reward (Eqs. 15-19). --init is the SFT checkpoint.")
     add_training_args(p)
-    p.set_defaults(func=not_ready("grpo", "issue 6"))
+    p.add_argument("--reward", choices=["bleu", "rouge", "both"], default=None,
+                   help="reward of Eq. 15 (Table 7 ablation; default: the config's grpo.reward, both)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from rvlf.config import load_config
+    from rvlf.train.grpo import GRPOConfig, run as run_grpo
+
+    overrides = training_overrides(args) + ([f"grpo.reward={args.reward}"] if args.reward else [])
+    cfg = load_config(GRPOConfig, args.config, overrides)
+    summary = run_grpo(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    print(json.dumps({k: summary[k] for k in ("baseline_dev", "dev", "test", "best_bleu4", "steps") if k in summary}))
+    return 0

@@ -1,9 +1,23 @@
 """`rvlf pretrain`: stage 1, visual-language pre-training (Sec. 3.1)."""
 
-from rvlf.commands._common import add_training_args, not_ready
+from rvlf.commands._common import add_training_args, training_overrides
 
 
 def register(sub) -> None:
-    p = sub.add_parser("pretrain", help="stage 1: visual-language pre-training (Sec. 3.1)")
+    p = sub.add_parser("pretrain", help="stage 1: visual-language pre-training (Sec. 3.1)",
+                       description="Stage 1: skeleton encoder + mBART-style text encoder/decoder trained with "
+                                   "the fine-grained contrastive loss and translation cross-entropy (Eqs. 3-11).")
     add_training_args(p)
-    p.set_defaults(func=not_ready("pretrain", "issue 3"))
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from rvlf.config import load_config
+    from rvlf.train.pretrain import PretrainConfig, run as run_pretrain
+
+    cfg = load_config(PretrainConfig, args.config, training_overrides(args))
+    summary = run_pretrain(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    print(json.dumps({k: summary[k] for k in ("dev", "test", "best_bleu4", "steps") if k in summary}))
+    return 0

@@ -1,9 +1,49 @@
 """`rvlf sft`: stage 2, SLT-SFT (Sec. 3.2)."""
 
-from rvlf.commands._common import add_training_args, not_ready
+from rvlf.commands._common import add_training_args, training_overrides
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sft", help="stage 2: SLT-SFT, instruction tuning of the LLM with LoRA (Sec. 3.2)")
+    p = sub.add_parser("sft", help="stage 2: SLT-SFT, instruction tuning of the LLM with LoRA (Sec. 3.2)",
+                       description="Stage 2: fuse the stage-1 skeleton features with DINOv2 face/hand features "
+                                   "(Eq. 12), project them into a causal LM (Eq. 13) and train LoRA on the target "
+                                   "tokens (Eq. 14). --init is the stage-1 checkpoint.")
     add_training_args(p)
-    p.set_defaults(func=not_ready("sft", "issue 5"))
+    abl = p.add_argument_group("ablations (paper Tables 5 and 6)")
+    abl.add_argument("--no-pretrain", action="store_true", help="random skeleton encoder instead of stage 1's")
+    abl.add_argument("--no-dino", action="store_true", help="skeleton features only, no DINOv2 face/hand features")
+    abl.add_argument("--face-only", action="store_true", help="DINOv2 face features only")
+    abl.add_argument("--hand-only", action="store_true", help="DINOv2 hand features only")
+    p.add_argument("--train-encoder", action="store_true", help="also train the skeleton encoder (frozen by default)")
+    p.set_defaults(func=run)
+
+
+def ablation_overrides(args) -> list[str]:
+    from rvlf.errors import RvlfError
+
+    if sum([args.no_dino, args.face_only, args.hand_only]) > 1:
+        raise RvlfError("--no-dino, --face-only and --hand-only exclude each other")
+    out = []
+    if args.no_pretrain:
+        out.append("pretrained_encoder=false")
+    if args.no_dino:
+        out += ["fusion.use_face=false", "fusion.use_hand=false"]
+    if args.face_only:
+        out.append("fusion.use_hand=false")
+    if args.hand_only:
+        out.append("fusion.use_face=false")
+    if args.train_encoder:
+        out.append("train_encoder=true")
+    return out
+
+
+def run(args) -> int:
+    import json
+
+    from rvlf.config import load_config
+    from rvlf.train.sft import SFTConfig, run as run_sft
+
+    cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
+    summary = run_sft(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    print(json.dumps({k: summary[k] for k in ("setting", "dev", "test", "best_bleu4", "steps") if k in summary}))
+    return 0

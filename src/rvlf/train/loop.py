@@ -52,12 +52,16 @@ class Stage(Protocol):
     def config_yaml(self) -> str: ...
 
 
-def cosine_with_warmup(optimizer, warmup_steps: int, total_steps: int):
-    """Linear warm-up, then cosine decay to 0 (cycle decay 1.0, Tables 9-10)."""
+def make_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
+    """Linear warm-up, then cosine decay to 0 (cycle decay 1.0, Tables 9-10) or a constant lr."""
+    if kind not in ("cosine", "constant"):
+        raise TrainingError(f"train.scheduler: unknown scheduler {kind!r} (cosine or constant)")
 
     def factor(step: int) -> float:
         if warmup_steps > 0 and step < warmup_steps:
             return (step + 1) / warmup_steps
+        if kind == "constant":
+            return 1.0
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -139,7 +143,7 @@ class Trainer:
         warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
         # The schedule follows the configured epochs, so a --max-steps smoke run sees the real lrs.
         sched_total = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
-        self.scheduler = cosine_with_warmup(self.optimizer, min(warmup, sched_total - 1), sched_total)
+        self.scheduler = make_scheduler(self.optimizer, cfg.scheduler, min(warmup, sched_total - 1), sched_total)
         self.global_step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -196,37 +200,15 @@ class Trainer:
 
     # --- evaluation ---------------------------------------------------------------------------
 
-    @torch.no_grad()
     def evaluate(self, dataset: Dataset, *, num_beams: int | None = None, batch_size: int | None = None) -> EvalResult:
         """Translate `dataset` (sharded over processes) and score it with the paper's protocol."""
-        from rvlf.rl.rewards import translation_reward
-        from rvlf.text.metrics import corpus_scores
-
         acc = self.accelerator
-        num_beams = num_beams or self.cfg.num_beams
-        idx = list(range(acc.process_index, len(dataset), acc.num_processes))
-        loader = DataLoader(Subset(dataset, idx), batch_size=batch_size or self.cfg.batch_size,
-                            shuffle=False, collate_fn=self.collate_fn)
-        model = self.unwrapped
-        was_training = model.training
-        model.eval()
-        ids, hyps, refs = [], [], []
-        for batch in loader:
-            batch = move_batch(batch, acc.device)
-            hyps += self.stage.translate(batch, num_beams, self.cfg.max_new_tokens)
-            ids += batch["ids"]
-            refs += batch["texts"]
-        model.train(was_training)
-        if acc.num_processes > 1:
-            from accelerate.utils import gather_object
-
-            ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)
-            order = sorted(range(len(ids)), key=lambda i: ids[i])
-            ids, hyps, refs = [ids[i] for i in order], [hyps[i] for i in order], [refs[i] for i in order]
-        metrics = corpus_scores(hyps, refs, self.stage.lang)
-        rewards = translation_reward(hyps, refs, self.stage.lang)
-        metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
-        return EvalResult(metrics, ids, hyps, refs)
+        return evaluate_stage(
+            self.stage, self.unwrapped, dataset, collate_fn=self.collate_fn,
+            batch_size=batch_size or self.cfg.batch_size, num_beams=num_beams or self.cfg.num_beams,
+            max_new_tokens=self.cfg.max_new_tokens, device=acc.device,
+            process_index=acc.process_index, num_processes=acc.num_processes,
+        )
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -344,6 +326,54 @@ class Trainer:
             self._writer.flush()
         return {"dev": last_dev, "best_bleu4": self.best_score, "steps": self.global_step,
                 "seconds": round(time.time() - t0, 1)}
+
+
+@torch.no_grad()
+def evaluate_stage(
+    stage: Stage,
+    model: torch.nn.Module,
+    dataset: Dataset,
+    *,
+    collate_fn: Callable,
+    batch_size: int = 8,
+    num_beams: int = 5,
+    max_new_tokens: int = 64,
+    device: torch.device | str = "cpu",
+    process_index: int = 0,
+    num_processes: int = 1,
+    progress: bool = False,
+) -> EvalResult:
+    """Decode `dataset` with `stage.translate` and score it (BLEU-1..4, ROUGE-L, mean Eq. 15 reward).
+
+    Under several processes each decodes every `num_processes`-th sample and the results are
+    gathered, so every process returns the same scores.
+    """
+    from tqdm.auto import tqdm
+
+    from rvlf.rl.rewards import translation_reward
+    from rvlf.text.metrics import corpus_scores
+
+    idx = list(range(process_index, len(dataset), num_processes))
+    loader = DataLoader(Subset(dataset, idx), batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
+    was_training = model.training
+    model.eval()
+    ids, hyps, refs = [], [], []
+    for batch in tqdm(loader, desc=f"{stage.name} decode", disable=not progress, leave=False):
+        batch = move_batch(batch, device)
+        hyps += stage.translate(batch, num_beams, max_new_tokens)
+        ids += batch["ids"]
+        refs += batch["texts"]
+    model.train(was_training)
+    if num_processes > 1:
+        from accelerate.utils import gather_object
+
+        ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)
+        order = sorted(range(len(ids)), key=lambda i: ids[i])
+        ids, hyps, refs = [ids[i] for i in order], [hyps[i] for i in order], [refs[i] for i in order]
+    metrics = corpus_scores(hyps, refs, stage.lang)
+    rewards = translation_reward(hyps, refs, stage.lang)
+    metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
+    return EvalResult(metrics, ids, hyps, refs)
 
 
 def move_batch(batch: dict, device) -> dict:

@@ -1,0 +1,235 @@
+"""Stage 3 recipe: SLT-GRPO (Sec. 3.3, Table 11).
+
+The SFT LoRA is merged into the base LM and a new LoRA (r 64, alpha 128, dropout 0.05) is
+added on q/v; the reference policy is the merged model with that adapter disabled; encoder and
+projector stay frozen. Each step takes a batch of inputs, samples `num_generations` (8)
+translations per input in one batched, KV-cached `generate`, scores them with the Eq. 15 reward,
+normalises rewards within each group (Eq. 16) and takes `mu` clipped policy-gradient steps with
+the k3 KL penalty (Eqs. 17-19). AdamW lr 2e-5, 2 epochs, batch 8.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from rvlf.config import DataConfig, LLMConfig, TrainConfig, load_config, to_yaml
+from rvlf.data.dataset import collate
+from rvlf.errors import ConfigError
+from rvlf.models.fusion import FusionConfig
+from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
+from rvlf.models.slt_lm import SignLanguageLM, add_lora, merge_lora
+from rvlf.rl.grpo import group_advantages, grpo_loss_terms
+from rvlf.rl.rewards import translation_reward
+from rvlf.train import checkpoint as ckpt
+from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
+from rvlf.train.loop import Trainer
+from rvlf.train.sft import SFTConfig, SignLMStage, build_language_model, load_sft, prepare_data
+
+log = logging.getLogger("rvlf.grpo")
+
+
+def _grpo_train_defaults() -> TrainConfig:
+    return TrainConfig(epochs=2, batch_size=8, optimizer="adamw", lr=2e-5, weight_decay=0.0, warmup_epochs=0,
+                       scheduler="constant", eval_every_steps=100)
+
+
+def _grpo_lora_defaults() -> LLMConfig:
+    return LLMConfig(lora_r=64, lora_alpha=128, lora_dropout=0.05)
+
+
+@dataclass
+class GRPOParams:
+    """Sampling, reward and loss settings of Eqs. 15-19."""
+
+    num_generations: int = 8  # Table 11 "Responses"
+    epsilon: float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none)
+    beta: float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none)
+    mu: int = 1  # policy updates per sampled batch
+    reward: str = "both"  # bleu | rouge | both (Table 7)
+    reward_lambda: float = 0.5  # Eq. 15, Sec. 4.1
+    short_punct: bool = True  # Sec. 6.3: punctuation appended to very short sentences
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    max_new_tokens: int = 64
+
+
+@dataclass
+class GRPOConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    llm: LLMConfig = field(default_factory=_grpo_lora_defaults)  # the new adapter (Table 11)
+    train: TrainConfig = field(default_factory=_grpo_train_defaults)
+    grpo: GRPOParams = field(default_factory=GRPOParams)
+    # Filled from the SFT checkpoint (--init): how to rebuild the merged SFT model.
+    encoder: SkeletonEncoderConfig = field(default_factory=SkeletonEncoderConfig)
+    fusion: FusionConfig = field(default_factory=FusionConfig)
+    sft_llm: LLMConfig = field(default_factory=LLMConfig)
+    projector_lr: float = 0.0  # unused: encoder and projector are frozen in stage 3
+    encoder_lr: float = 0.0
+
+
+class GRPOPolicy(nn.Module):
+    """Wraps the policy so that DDP sees the log-probability pass as `forward`."""
+
+    def __init__(self, sign_lm: SignLanguageLM):
+        super().__init__()
+        self.sign_lm = sign_lm
+
+    def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, repeats: int):
+        return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask, repeats)
+
+
+def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
+    """Merge the SFT adapter, add the stage-3 adapter, freeze everything else."""
+    lm = add_lora(merge_lora(sft_model.lm), r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha,
+                  dropout=cfg.llm.lora_dropout, target_modules=cfg.llm.target_modules)
+    policy = SignLanguageLM(sft_model.encoder, sft_model.fusion, lm, sft_model.tokenizer,
+                            max_new_tokens=cfg.grpo.max_new_tokens)
+    policy.freeze_encoder(True)
+    for p in policy.fusion.parameters():
+        p.requires_grad_(False)
+    return policy
+
+
+class GRPOStage(SignLMStage):
+    name = "grpo"
+
+    def __init__(self, cfg: GRPOConfig, model: SignLanguageLM, base_lm_dir: Path | None, sft_state: dict):
+        super().__init__(cfg, model, base_lm_dir)
+        self.policy = GRPOPolicy(model)
+        self.sft_state = sft_state  # the SFT adapter, kept so a checkpoint can rebuild the merged base
+
+    @property
+    def live(self) -> SignLanguageLM:
+        return self.trainer.unwrapped.sign_lm if self.trainer else self.model
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": self.model.trainable_parameters()["lora"], "lr": self.cfg.train.lr}]
+
+    def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+        g = self.cfg.grpo
+        k = g.num_generations
+        policy = self.live
+        kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
+        policy.eval()  # sample without dropout
+        gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
+                              temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
+        refs = [t for t in batch["texts"] for _ in range(k)]
+        rewards = torch.tensor(
+            translation_reward(gen.texts, refs, self.lang, lam=g.reward_lambda, kind=g.reward, short_punct=g.short_punct),
+            dtype=torch.float32, device=kp.device)
+        advantages = group_advantages(rewards, k)
+        ids, mask = gen.completion_ids.to(kp.device), gen.completion_mask.to(kp.device)
+        policy.train()  # old, new and reference log-probs all in train mode (same dropout mode)
+        with torch.no_grad():
+            with policy.adapter_disabled():
+                ref_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k)
+            old_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k) if g.mu > 1 else None
+        stats: dict[str, float] = {}
+        for _ in range(g.mu):
+            logps = trainer.model(kp, fm, dino, ids, mask, k)
+            loss, terms = grpo_loss_terms(logps, logps.detach() if old_logps is None else old_logps, ref_logps,
+                                          advantages, mask, epsilon=g.epsilon, beta=g.beta)
+            trainer.optimize(loss)
+            stats = {"loss": float(loss.detach()), **{n: float(v) for n, v in terms.items()}}
+        all_rewards = trainer.accelerator.gather(rewards)
+        stats.update(reward_mean=float(all_rewards.mean()), reward_std=float(all_rewards.std()) if all_rewards.numel() > 1 else 0.0,
+                     completion_length=float(mask.sum(dim=1).float().mean()))
+        return stats
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        state = self.live.state_dict_for_checkpoint()
+        state.update({f"sft.{k}": v for k, v in self.sft_state.items()})
+        return state
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.live.load_checkpoint_state({k: v for k, v in state.items() if not k.startswith("sft.")})
+
+
+def _from_sft(cfg: GRPOConfig, sft_cfg: SFTConfig) -> None:
+    cfg.encoder, cfg.fusion, cfg.sft_llm = sft_cfg.encoder, sft_cfg.fusion, sft_cfg.llm
+    cfg.llm.name_or_path, cfg.llm.tiny, cfg.llm.dtype = sft_cfg.llm.name_or_path, sft_cfg.llm.tiny, sft_cfg.llm.dtype
+
+
+def load_grpo(directory: str | Path) -> tuple[GRPOConfig, SignLanguageLM, dict]:
+    """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state)."""
+    from rvlf.train.sft import assemble
+
+    directory = ckpt.resolve_checkpoint(directory)
+    cfg = load_config(GRPOConfig, directory / "config.yaml")
+    weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
+    lm, tokenizer = build_language_model(cfg.sft_llm, [], cfg.data.language(), base_lm_dir=directory / "base_lm",
+                                         tokenizer_dir=directory / "llm_tokenizer")
+    sft_cfg = SFTConfig(data=cfg.data, encoder=cfg.encoder, fusion=cfg.fusion, llm=cfg.sft_llm)
+    sft_model = assemble(sft_cfg, SkeletonEncoder(cfg.encoder), lm, tokenizer)
+    sft_state = {k[4:]: v for k, v in weights.items() if k.startswith("sft.")}
+    sft_model.load_checkpoint_state(sft_state)
+    policy = merged_policy(cfg, sft_model)
+    policy.load_checkpoint_state({k: v for k, v in weights.items() if not k.startswith("sft.")})
+    return cfg, policy, sft_state
+
+
+def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
+        init: str | None = None, evaluate_test: bool = True) -> dict:
+    """Train SLT-GRPO from an SFT checkpoint (`init`); returns baseline, dev and test scores."""
+    from rvlf.train.plots import plot_learning_curve
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    last = out_dir / "last"
+    resuming = resume and (last / "config.yaml").is_file()
+    if resuming:
+        data, train, grpo = cfg.data, cfg.train, cfg.grpo
+        cfg, model, sft_state = load_grpo(last)
+        cfg.data, cfg.train, cfg.grpo = data, train, grpo
+        src = last
+    else:
+        if not init:
+            raise ConfigError("grpo needs --init SFT_CHECKPOINT")
+        init_dir = ckpt.resolve_checkpoint(init)
+        sft_cfg, sft_model = load_sft(init_dir)
+        _from_sft(cfg, sft_cfg)
+        sft_state = {k: v for k, v in ckpt.load_weights(init_dir / ckpt.MODEL_FILE).items()}
+        model = merged_policy(cfg, sft_model)
+        src = init_dir
+    base_lm_dir = None
+    if (src / "base_lm" / "config.json").is_file():
+        base_lm_dir = out_dir / "base_lm"
+        if not (base_lm_dir / "config.json").is_file():
+            import shutil
+
+            shutil.copytree(src / "base_lm", base_lm_dir)
+    by_split = load_samples(cfg.data)
+    train_set, dev_set = prepare_data(cfg, by_split)
+    stage = GRPOStage(cfg, model, base_lm_dir, sft_state)
+    trainer = Trainer(stage, model=stage.policy, param_groups=stage.param_groups(), train_set=train_set,
+                      dev_set=dev_set, collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps,
+                      resume=resume, dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
+    stage.trainer = trainer
+    baseline = None
+    if not resuming:  # the SFT model's dev scores: the baseline of the learning curve (Fig. 3)
+        baseline = trainer.evaluate(trainer.dev_set).metrics
+        trainer.log({f"dev_{k}": v for k, v in baseline.items()}, step=0)
+        trainer.best_score = baseline["bleu4"]
+        trainer.save("best", with_optimizer=False)
+    summary = trainer.fit()
+    summary["baseline_dev"] = baseline
+    if trainer.is_main:
+        plot_learning_curve(out_dir / "metrics.jsonl", out_dir / "learning_curve.png",
+                            title="SLT-GRPO on dev (step 0 = SLT-SFT)")
+    if evaluate_test and cfg.data.test_split in by_split:
+        best = out_dir / "best" if (out_dir / "best").exists() else last
+        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
+        test_set = split_dataset(cfg.data, by_split, "test", use_dino=cfg.fusion.use_face or cfg.fusion.use_hand)
+        res = trainer.evaluate(test_set)
+        summary["test"] = res.metrics
+        if trainer.is_main:
+            write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
+    if trainer.is_main:
+        write_json(out_dir / "results.json", summary)
+    return summary

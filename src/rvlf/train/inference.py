@@ -1,0 +1,38 @@
+"""Load any stage's checkpoint for decoding (`rvlf evaluate`, `rvlf translate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rvlf.config import read_yaml
+from rvlf.errors import InputFileError
+from rvlf.train import checkpoint as ckpt
+
+
+def load_stage(directory: str | Path):
+    """A checkpoint folder of any stage -> (stage object with `translate`, its model, its config)."""
+    directory = ckpt.resolve_checkpoint(directory)
+    if not (directory / "config.yaml").is_file():
+        raise InputFileError(directory, "checkpoint has no config.yaml")
+    stage = read_yaml(directory / "config.yaml").get("stage")
+    if stage == "pretrain":
+        from rvlf.train.pretrain import PretrainStage, load_pretrained
+
+        cfg, model, tokenizer = load_pretrained(directory)
+        obj = PretrainStage(cfg, tokenizer, model)
+    elif stage == "sft":
+        from rvlf.train.sft import SignLMStage, load_sft
+
+        cfg, model = load_sft(directory)
+        obj = SignLMStage(cfg, model, None)
+    elif stage == "grpo":
+        from rvlf.train.grpo import load_grpo
+        from rvlf.train.sft import SignLMStage
+
+        cfg, model, _ = load_grpo(directory)
+        obj = SignLMStage(cfg, model, None)
+        obj.name = "grpo"
+    else:
+        raise InputFileError(directory / "config.yaml", f"unknown stage {stage!r} (pretrain, sft or grpo)")
+    obj.model.eval()
+    return obj, obj.model, cfg
