@@ -210,23 +210,23 @@ def normalize_keypoints(kp: np.ndarray, threshold: float = 0.3) -> np.ndarray:
     face = PARTS["face"]
     n_face = ok[:, face].sum(1)
     face_centre = (xy[:, face] * ok[:, face, None]).sum(1) / np.maximum(n_face, 1)[:, None]
-    candidates = {i: (xy[:, i], ok[:, i]) for i in (_BODY_NOSE, _BODY_LWRIST, _BODY_RWRIST, _FACE_NOSE_TIP)}
-    candidates["left_wrist"] = (xy[:, PARTS["left_hand"].start], ok[:, PARTS["left_hand"].start])
-    candidates["right_wrist"] = (xy[:, PARTS["right_hand"].start], ok[:, PARTS["right_hand"].start])
-    candidates["face_centre"] = (face_centre, n_face > 0)
-    chains = {
-        "left_hand": ["left_wrist", _BODY_LWRIST],
-        "right_hand": ["right_wrist", _BODY_RWRIST],
-        "mouth": [_FACE_NOSE_TIP, _BODY_NOSE, "face_centre"],
-        "face": [_FACE_NOSE_TIP, _BODY_NOSE, "face_centre"],
+
+    def point(i: int) -> tuple[np.ndarray, np.ndarray]:
+        return xy[:, i], ok[:, i]
+
+    nose_chain = [point(_FACE_NOSE_TIP), point(_BODY_NOSE), (face_centre, n_face > 0)]
+    chains = {  # per part: candidate anchors [T,2] with presence [T], first present wins
+        "left_hand": [point(PARTS["left_hand"].start), point(_BODY_LWRIST)],
+        "right_hand": [point(PARTS["right_hand"].start), point(_BODY_RWRIST)],
+        "mouth": nose_chain,
+        "face": nose_chain,
     }
     anchor = np.zeros_like(xy)                      # [T,77,2]
     has_anchor = np.zeros_like(ok)                  # [T,77]
     anchor[:, body], has_anchor[:, body] = centre, True
     for part, chain in chains.items():
-        ref, present = np.zeros_like(centre, shape=(len(xy), 2)), np.zeros(len(xy), dtype=bool)
-        for key in chain:  # the first present anchor of the chain wins
-            cand, cand_ok = candidates[key]
+        ref, present = np.zeros((len(xy), 2), np.float32), np.zeros(len(xy), dtype=bool)
+        for cand, cand_ok in chain:
             take = cand_ok & ~present
             ref[take], present = cand[take], present | cand_ok
         anchor[:, PARTS[part]] = ref[:, None]
