@@ -1,8 +1,72 @@
-"""`rvlf extract`: keypoints, hand/face crops and DINOv2 features from videos"""
+"""`rvlf extract`: keypoints, hand/face crops and DINOv2 features from videos (Sec. 3.2, 6.1-6.2)."""
 
-from rvlf.commands._common import not_ready
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
 
 
 def register(sub) -> None:
-    p = sub.add_parser("extract", help="keypoints, hand/face crops and DINOv2 features from videos")
-    p.set_defaults(func=not_ready("extract", "issue 4"))
+    p = sub.add_parser(
+        "extract",
+        help="keypoints, hand/face crops and DINOv2 features from videos",
+        description="Write OUT/<name>.npz per video: keypoints [T,77,3] (pixels), DINOv2 features "
+        "[T,3,D] of the face, left hand and right hand crops (float16) and metadata. "
+        "See docs/extraction.md.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, images, folders (searched for videos and frame folders) or a .jsonl manifest")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--keypoints", metavar="FILE_OR_DIR",
+                   help="reuse keypoints (.pose, .npz, rtmlib .pkl) instead of running MediaPipe; "
+                   "a folder holds <name>.<ext> per video")
+    p.add_argument("--dino", default="facebook/dinov2-base", metavar="MODEL",
+                   help="DINOv2 hub id or local folder (default: %(default)s)")
+    p.add_argument("--no-features", action="store_true", help="keypoints only: skip crops and DINOv2")
+    p.add_argument("--workers", type=int, default=1, help="processes decoding and running MediaPipe (default: 1)")
+    p.add_argument("--overwrite", action="store_true", help="redo videos whose output already exists")
+    p.add_argument("--batch-size", type=int, default=32, help="crops per DINOv2 forward pass (default: 32)")
+    p.add_argument("--margin", type=float, default=0.25,
+                   help="crop boxes grow by this fraction of their side on each side (default: 0.25)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="DINOv2 device (default: cuda when available)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+
+    from rvlf.data.extract import RATE_PARTS, extract, find_jobs
+    from rvlf.data.features import DinoEncoder
+    from rvlf.errors import RvlfError
+
+    if args.workers < 1:
+        raise RvlfError(f"--workers must be >= 1, got {args.workers}")
+    if args.margin < 0:
+        raise RvlfError(f"--margin must be >= 0, got {args.margin}")
+    jobs = find_jobs(args.inputs, args.out, args.keypoints)
+    if not jobs:
+        raise RvlfError(f"no videos or frame folders found in {' '.join(args.inputs)}")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+
+    encoder = None
+    if not args.no_features and (args.overwrite or any(not j.out.exists() for j in jobs)):
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        encoder = DinoEncoder(args.dino, device=device, batch_size=args.batch_size, dtype=dtype)
+
+    summary = extract(jobs, encoder=encoder, workers=args.workers, overwrite=args.overwrite, margin=args.margin,
+                      on_failure=lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr))
+    rates = summary.mean_rates()
+    print(f"rvlf extract: {summary.done} done, {summary.skipped} skipped (already extracted), "
+          f"{len(summary.failed)} failed; {summary.frames} frames -> {args.out}")
+    if rates:
+        print("mean detection rate: " + ", ".join(f"{p.replace('_', ' ')} {100 * rates[p]:.1f}%" for p in RATE_PARTS))
+    if summary.failed:
+        print(f"failed ({len(summary.failed)}):")
+        for _, message in summary.failed:
+            print(f"  {message}")
+        return 1
+    return 0

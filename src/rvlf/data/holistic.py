@@ -22,9 +22,10 @@ _PARTS = (("pose_landmarks", 33), ("face_landmarks", 468), ("left_hand_landmarks
 
 
 @contextlib.contextmanager
-def _silenced_stderr() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null: MediaPipe's C++ (absl, glog, TFLite) logs there
-    from its own threads, ignoring GLOG_minloglevel/TF_CPP_MIN_LOG_LEVEL in this release."""
+def quiet_stderr() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: MediaPipe's C++ (absl, glog, TFLite) logs there,
+    ignoring GLOG_minloglevel/TF_CPP_MIN_LOG_LEVEL in this release, sometimes from its own
+    threads between calls, so wrap a whole loop over frames in it to silence everything."""
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
@@ -42,13 +43,14 @@ class HolisticExtractor:
     """MediaPipe Holistic, one frame at a time; use as a context manager.
 
     `static_image_mode=False` (default) tracks across the frames of one video; call `reset()`
-    between videos. Use `True` for unrelated single images.
+    between videos. Use `True` for unrelated single images. Creation, `process` and `close`
+    run under `quiet_stderr()`.
     """
 
     def __init__(self, model_complexity: int = 1, static_image_mode: bool = False):
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        with _silenced_stderr():
+        with quiet_stderr():
             from mediapipe.python.solutions.holistic import Holistic
 
             self._model = Holistic(static_image_mode=static_image_mode, model_complexity=model_complexity)
@@ -61,13 +63,13 @@ class HolisticExtractor:
 
     def close(self) -> None:
         if self._model is not None:
-            with _silenced_stderr():
+            with quiet_stderr():
                 self._model.close()
             self._model = None
 
     def reset(self) -> None:
         """Forget the tracking state (start of a new video)."""
-        with _silenced_stderr():
+        with quiet_stderr():
             self._model.reset()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
@@ -75,7 +77,7 @@ class HolisticExtractor:
         MediaPipe's visibility; face and hands: 1). A part that was not found is all zeros."""
         frame = np.ascontiguousarray(frame)
         h, w = frame.shape[:2]
-        with _silenced_stderr():
+        with quiet_stderr():
             result = self._model.process(frame)
         out = np.zeros((NUM_HOLISTIC, 3), dtype=np.float32)
         start = 0
@@ -91,6 +93,6 @@ class HolisticExtractor:
 
 def holistic_keypoints(frames: Iterable[np.ndarray], static_image_mode: bool = False) -> np.ndarray:
     """Run Holistic over frames -> the 77-point layout `float32 [T,77,3]` in pixels."""
-    with HolisticExtractor(static_image_mode=static_image_mode) as extractor:
+    with quiet_stderr(), HolisticExtractor(static_image_mode=static_image_mode) as extractor:
         points = [extractor.process(f) for f in frames]
     return from_holistic(np.stack(points))

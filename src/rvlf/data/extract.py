@@ -1,0 +1,335 @@
+"""The extraction pipeline behind `rvlf extract`: inputs -> one feature file per video.
+
+Per video: decode, MediaPipe Holistic -> `[T,77,3]` pixel keypoints (or read a keypoint file),
+face / hand boxes with the Sec. 6.2 fallback, 224x224 crops, DINOv2 CLS features `[T,3,D]`,
+then `OUT/<name>.npz` written atomically. Workers (processes) decode, run MediaPipe and crop;
+the main process runs DINOv2 (one model, batched across frames) and writes the files.
+A video whose output exists is skipped (resumable); a video that fails is reported in one
+line and the others carry on.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from rvlf import __version__
+from rvlf.data.crops import CROP_PARTS, crop_boxes, crop_frame, missing_parts, part_found
+from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
+from rvlf.data.keypoints import from_holistic
+from rvlf.data.video import is_image, is_video, iter_frames, video_fps
+from rvlf.errors import InputFileError, RvlfError
+
+RATE_PARTS = ("body", "face", "left_hand", "right_hand")
+KEYPOINT_SUFFIXES = (".pose", ".npz", ".pkl")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One video to extract: its source (file, frame folder or image) and output file."""
+
+    source: Path
+    out: Path
+    keypoints: Path | None = None
+
+
+@dataclass
+class Prepared:
+    """What a worker hands back: pixel keypoints, the crops (None without features) and meta."""
+
+    keypoints: np.ndarray
+    crops: np.ndarray | None
+    found: np.ndarray
+    meta: dict
+
+
+@dataclass
+class Summary:
+    done: int = 0
+    skipped: int = 0
+    frames: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    rates: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in RATE_PARTS})
+
+    def mean_rates(self) -> dict[str, float]:
+        """Mean over the videos done in this run of each part's per-video detection rate."""
+        return {p: float(np.mean(v)) for p, v in self.rates.items() if v}
+
+
+# ---------------------------------------------------------------- discovering the inputs
+
+
+def _hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def _folder_jobs(root: Path) -> Iterator[tuple[Path, Path]]:
+    """(source, name) for every video under `root` and every folder of frame images."""
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        folder = Path(folder)
+        rel = folder.relative_to(root)
+        names = sorted(f for f in files if not f.startswith("."))
+        if any(is_image(Path(f)) for f in names):
+            yield folder, (Path(root.name) if rel == Path(".") else rel)
+        for f in names:
+            if is_video(Path(f)):
+                yield folder / f, (rel / f).with_suffix("")
+
+
+def _manifest_jobs(path: Path) -> Iterator[tuple[Path, Path, Path | None]]:
+    """(video, name, keypoints) for each record of a JSONL manifest (docs/architecture.md)."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputFileError(path, f"not valid JSON ({err.msg})", line=n) from None
+            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not rec["id"]:
+                raise InputFileError(path, "each record needs a string `id`", line=n)
+            if not rec.get("video"):
+                continue
+            name = Path(rec["id"])
+            if name.is_absolute() or ".." in name.parts:
+                raise InputFileError(path, f"id {rec['id']!r} cannot be used as a file name", line=n)
+            kp = path.parent / rec["keypoints"] if rec.get("keypoints") else None
+            yield path.parent / rec["video"], name, kp
+
+
+def _keypoint_file(root: Path, name: Path) -> Path:
+    """`root/name.{pose,npz,pkl}` (or `root/stem.*`), else the .pose path to name in the error."""
+    for base in (root / name, root / name.name):
+        for suffix in KEYPOINT_SUFFIXES:
+            if base.with_name(base.name + suffix).is_file():
+                return base.with_name(base.name + suffix)
+    return (root / name).with_name(name.name + ".{pose,npz,pkl}")
+
+
+def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str | Path | None = None) -> list[Job]:
+    """Expand INPUT arguments (video files, images, folders, `.jsonl` manifests) into jobs.
+
+    Folders are searched recursively: each video file and each folder holding frame images is
+    one job, named by its path relative to the input folder (`OUT/<rel>.npz`). A file given by
+    name is always attempted (a non-video fails with a clear line at extraction time).
+    `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`.
+    """
+    out_dir = Path(out_dir)
+    found: list[tuple[Path, Path, Path | None]] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found += [(src, name, None) for src, name in _folder_jobs(item)]
+        elif item.suffix.lower() == ".jsonl" and item.is_file():
+            found += list(_manifest_jobs(item))
+        else:
+            found.append((item, Path(item.stem), None))
+    if keypoints is not None:
+        kp = Path(keypoints)
+        if kp.is_dir():
+            found = [(src, name, k or _keypoint_file(kp, name)) for src, name, k in found]
+        elif len(found) == 1:
+            found = [(found[0][0], found[0][1], kp)]
+        else:
+            raise RvlfError(f"--keypoints {kp}: a single file needs a single video ({len(found)} given); pass a folder")
+    jobs, owner = [], {}
+    for src, name, kp_path in found:
+        out = out_dir / name.with_name(name.name + ".npz")
+        if out in owner and owner[out] != src:
+            raise RvlfError(f"{owner[out]} and {src} would both be written to {out}; extract them separately")
+        if out not in owner:
+            owner[out] = src
+            jobs.append(Job(src, out, kp_path))
+    return jobs
+
+
+# ---------------------------------------------------------------- per video (worker side)
+
+
+def _pixel_keypoints(kp: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Keypoint files may hold coordinates divided by the frame size (rtmlib / Uni-Sign .pkl):
+    when every confident coordinate lies within [-1, 2], scale them back to pixels."""
+    ok = kp[..., 2] > 0
+    if ok.any() and np.abs(kp[ok, :2]).max() <= 2.0 and max(width, height) > 4:
+        kp = kp.copy()
+        kp[..., 0] *= width
+        kp[..., 1] *= height
+    return kp
+
+
+def _holistic(source: Path) -> tuple[np.ndarray, tuple[int, int]]:
+    from rvlf.data.holistic import HolisticExtractor, quiet_stderr
+
+    points, size = [], None
+    with quiet_stderr(), HolisticExtractor(static_image_mode=is_image(source)) as extractor:
+        for frame in iter_frames(source):
+            size = _check_size(source, size, frame)
+            points.append(extractor.process(frame))
+    return from_holistic(np.stack(points)), size
+
+
+def _check_size(source: Path, size: tuple[int, int] | None, frame: np.ndarray) -> tuple[int, int]:
+    here = (frame.shape[1], frame.shape[0])
+    if size is not None and here != size:
+        raise InputFileError(source, f"frames differ in size ({size[0]}x{size[1]} then {here[0]}x{here[1]})")
+    return here
+
+
+def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: int = CROP_SIZE) -> Prepared:
+    """Decode, find keypoints (MediaPipe or `job.keypoints`), boxes and crops of one video."""
+    source = job.source
+    if job.keypoints is None:
+        kp, size = _holistic(source)
+        kp_source = "mediapipe-holistic (model_complexity=1)"
+    else:
+        from rvlf.data.poses import read_keypoints
+
+        if not job.keypoints.is_file():
+            raise InputFileError(job.keypoints, f"no keypoint file for {source}")
+        kp = read_keypoints(job.keypoints)
+        first = next(iter_frames(source))
+        size = (first.shape[1], first.shape[0])
+        kp = _pixel_keypoints(kp, *size)
+        kp_source = str(job.keypoints)
+    T = len(kp)
+    boxes, found = crop_boxes(kp, size, margin=margin)
+    crops = None
+    if with_crops:
+        crops = np.zeros((T, len(CROP_PARTS), crop_size, crop_size, 3), dtype=np.uint8)
+        t = -1
+        for t, frame in enumerate(iter_frames(source)):
+            _check_size(source, size, frame)
+            if t < T:
+                crops[t] = crop_frame(frame, boxes[t], crop_size)
+        if t + 1 != T:
+            raise InputFileError(job.keypoints or source, f"keypoints have {T} frames but {source} has {t + 1}")
+    detected = np.concatenate([part_found(kp)[:, :1], found], axis=1)
+    meta = {
+        "source": str(source),
+        "fps": video_fps(source),
+        "num_frames": T,
+        "width": size[0],
+        "height": size[1],
+        "keypoints_source": kp_source,
+        "keypoint_units": "pixels",
+        "crop_size": crop_size,
+        "crop_margin": margin,
+        "detection_rates": dict(zip(RATE_PARTS, map(float, detected.mean(0)))),
+        "missing_parts": missing_parts(found),
+        "rvlf_version": __version__,
+    }
+    return Prepared(kp, crops, found, meta)
+
+
+def _prepare_or_error(job: Job, with_crops: bool, margin: float) -> Prepared | str:
+    try:
+        return prepare(job, with_crops, margin)
+    except RvlfError as err:
+        return str(err)
+    except Exception as err:  # noqa: BLE001 - a decoder or MediaPipe crash must not stop the others
+        return f"{job.source}: {type(err).__name__}: {err}"
+
+
+def _init_worker() -> None:
+    import cv2
+    import torch
+
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float) -> Iterator[tuple[Job, Prepared | str]]:
+    """Prepare jobs in this process (workers <= 1) or in a pool, yielding as each finishes."""
+    if workers <= 1:
+        for job in jobs:
+            yield job, _prepare_or_error(job, with_crops, margin)
+        return
+    ctx = multiprocessing.get_context("spawn")  # MediaPipe and torch threads do not survive fork
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+        todo = iter(jobs)
+        pending: dict[Future, Job] = {
+            pool.submit(_prepare_or_error, j, with_crops, margin): j for j in islice(todo, 2 * workers)
+        }
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = pending.pop(fut)
+                try:
+                    result = fut.result()
+                except Exception as err:  # noqa: BLE001 - e.g. a worker killed by the OS
+                    result = f"{job.source}: worker process failed ({type(err).__name__}: {err})"
+                yield job, result
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending[pool.submit(_prepare_or_error, nxt, with_crops, margin)] = nxt
+
+
+# ---------------------------------------------------------------- the run (main side)
+
+
+def encode_crops(encoder: DinoEncoder, crops: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """`uint8 [T,3,S,S,3]` -> `float32 [T,3,D]`; a part never found in the video stays zeros."""
+    T, P = crops.shape[:2]
+    dino = np.zeros((T, P, encoder.dim), dtype=np.float32)
+    parts = np.flatnonzero(np.asarray(found).any(0))
+    if len(parts):
+        feats = encoder.encode(crops[:, parts].reshape(-1, *crops.shape[2:]))
+        dino[:, parts] = feats.reshape(T, len(parts), -1)
+    return dino
+
+
+def extract(
+    jobs: list[Job],
+    encoder: DinoEncoder | None = None,
+    workers: int = 1,
+    overwrite: bool = False,
+    margin: float = 0.25,
+    on_failure: Callable[[str], None] | None = None,
+    progress: bool | None = None,
+) -> Summary:
+    """Run every job; skip those with an output unless `overwrite`. `encoder=None`: keypoints only.
+
+    `on_failure` receives each failure line as it happens; `progress` shows a tqdm bar
+    (None: only on a terminal).
+    """
+    from tqdm.auto import tqdm
+
+    summary = Summary()
+    todo = [j for j in jobs if overwrite or not j.out.exists()]
+    summary.skipped = len(jobs) - len(todo)
+    bar = tqdm(total=len(todo), unit="video", disable=None if progress is None else not progress, dynamic_ncols=True)
+    report = on_failure or bar.write
+    start = time.perf_counter()
+    try:
+        for job, result in _prepared(todo, workers, encoder is not None, margin):
+            try:
+                if isinstance(result, str):
+                    raise RvlfError(result)
+                meta = result.meta
+                dino = None
+                if encoder is not None:
+                    dino = encode_crops(encoder, result.crops, result.found)
+                    meta |= {"dino_model": encoder.name, "dino_dim": encoder.dim, "dino_token": "cls"}
+                save_video_features(job.out, result.keypoints, dino, meta)
+            except (RvlfError, OSError) as err:
+                summary.failed.append((str(job.source), str(err)))
+                report(f"failed: {err}")
+            else:
+                summary.done += 1
+                summary.frames += meta["num_frames"]
+                for part, rate in meta["detection_rates"].items():
+                    summary.rates[part].append(rate)
+            bar.update(1)
+            bar.set_postfix_str(f"{summary.frames / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
+    finally:
+        bar.close()
+    return summary
