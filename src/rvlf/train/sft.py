@@ -84,6 +84,7 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
 def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLanguageLM:
     lm = add_lora(lm, r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha, dropout=cfg.llm.lora_dropout,
                   target_modules=cfg.llm.target_modules)
+    cfg.fusion.sign_dim = encoder.config.d_model  # Eq. 12 adds to Z_s, so the widths agree
     fusion = SignFusion(cfg.fusion, lm.config.hidden_size)
     model = SignLanguageLM(encoder, fusion, lm, tokenizer, max_new_tokens=cfg.llm.max_new_tokens)
     model.freeze_encoder(not cfg.train_encoder)
