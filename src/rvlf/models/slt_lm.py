@@ -80,8 +80,12 @@ def build_tiny_qwen3(
     num_kv_heads: int = 2,
     intermediate_size: int = 128,
     seed: int = 0,
+    init_std: float = 0.2,
 ) -> nn.Module:
-    """A randomly initialised `Qwen3ForCausalLM` over `tokenizer`'s vocabulary (tests and the demo)."""
+    """A randomly initialised `Qwen3ForCausalLM` over `tokenizer`'s vocabulary (tests and the demo).
+
+    `init_std` is larger than Qwen's 0.02: with tiny, frozen, tied embeddings of std 0.02 the logits
+    stay nearly uniform whatever LoRA learns; 0.2 lets the tiny model become confident."""
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     stop = _stop_ids(tokenizer)
@@ -95,6 +99,7 @@ def build_tiny_qwen3(
         head_dim=hidden_size // num_heads,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
+        initializer_range=init_std,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=stop[0],
         pad_token_id=_pad_id(tokenizer),
@@ -262,6 +267,8 @@ class SignLanguageLM(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. 1, 12, 13: `Z [B,T,H]` in the LM's embedding space and its frame mask `[B,T]`."""
         z_s, mask = self.encoder(keypoints, frame_mask)
+        if dino is not None:
+            dino = dino[:, : z_s.shape[1]]  # the encoder may cut long videos (max_frames)
         z = self.fusion(z_s, dino)
         return z.to(self.lm.get_input_embeddings().weight.dtype), mask.bool()
 
