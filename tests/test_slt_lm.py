@@ -177,7 +177,8 @@ def test_only_lora_and_projector_train_base_lm_untouched(tok):
 
     model.freeze_encoder(False)
     model.train()
-    assert model.encoder.training and len(model.trainable_parameters()["encoder"]) == len(list(model.encoder.parameters()))
+    assert model.encoder.training
+    assert len(model.trainable_parameters()["encoder"]) == len(list(model.encoder.parameters()))
     opt = torch.optim.AdamW([p for group in model.trainable_parameters().values() for p in group], lr=1e-3)
     opt.zero_grad()
     model(kp, fm, dino, TEXTS[:4]).backward()

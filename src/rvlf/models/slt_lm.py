@@ -40,7 +40,9 @@ CHAT_TEMPLATE = (
 _SIGNS = "<<<RVLF_SIGN_FEATURES>>>"  # stands for the sign embeddings while the chat template is rendered
 
 
-def load_causal_lm(name_or_path: str = DEFAULT_LM, dtype: torch.dtype | str | None = None, device_map=None) -> nn.Module:
+def load_causal_lm(
+    name_or_path: str = DEFAULT_LM, dtype: torch.dtype | str | None = None, device_map=None
+) -> nn.Module:
     """Load any `transformers` causal LM (hub id or local folder), e.g. Qwen3-8B (Sec. 3.2)."""
     from transformers import AutoModelForCausalLM
 
@@ -291,7 +293,8 @@ class SignLanguageLM(nn.Module):
                 tail[b, width - len(t) :] = True
         device = signs.device
         ids, is_sign, tail = ids.to(device), is_sign.to(device), tail.to(device)
-        attention_mask = (torch.arange(width, device=device) >= width - torch.tensor(lengths, device=device)[:, None]).long()
+        starts = width - torch.tensor(lengths, device=device)
+        attention_mask = (torch.arange(width, device=device) >= starts[:, None]).long()
         embeds = self.lm.get_input_embeddings()(ids)
         embeds = embeds.masked_scatter(is_sign[..., None], signs[mask])
         return _Batch(embeds, attention_mask, ids, tail)
@@ -437,7 +440,9 @@ class SignLanguageLM(nn.Module):
             expected = set(get_peft_model_state_dict(self.lm))
             if set(parts["lora"]) != expected:
                 missing, extra = sorted(expected - set(parts["lora"])), sorted(set(parts["lora"]) - expected)
-                raise RvlfError(f"checkpoint LoRA adapter does not match the model (missing {missing[:3]}, unexpected {extra[:3]})")
+                raise RvlfError(
+                    f"checkpoint LoRA adapter does not match the model (missing {missing[:3]}, unexpected {extra[:3]})"
+                )
             set_peft_model_state_dict(self.lm, parts["lora"])
         elif parts["lora"]:
             raise RvlfError("checkpoint holds a LoRA adapter but the language model has none (call add_lora first)")
