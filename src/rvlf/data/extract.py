@@ -10,7 +10,6 @@ line and the others carry on.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import time
@@ -87,24 +86,16 @@ def _folder_jobs(root: Path) -> Iterator[tuple[Path, Path]]:
 
 
 def _manifest_jobs(path: Path) -> Iterator[tuple[Path, Path, Path | None]]:
-    """(video, name, keypoints) for each record of a JSONL manifest (docs/architecture.md)."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputFileError(path, f"not valid JSON ({err.msg})", line=n) from None
-            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not rec["id"]:
-                raise InputFileError(path, "each record needs a string `id`", line=n)
-            if not rec.get("video"):
-                continue
-            name = Path(rec["id"])
-            if name.is_absolute() or ".." in name.parts:
-                raise InputFileError(path, f"id {rec['id']!r} cannot be used as a file name", line=n)
-            kp = path.parent / rec["keypoints"] if rec.get("keypoints") else None
-            yield path.parent / rec["video"], name, kp
+    """(video, name = id, keypoints) for each record of a JSONL manifest that names a video."""
+    from rvlf.data.readers import read_manifest
+
+    for sample in read_manifest(path):
+        if sample.video is None:
+            continue
+        name = Path(sample.id)
+        if name.is_absolute() or ".." in name.parts:
+            raise InputFileError(path, f"id {sample.id!r} cannot be used as a file name")
+        yield sample.video, name, sample.keypoints
 
 
 def _keypoint_file(root: Path, name: Path) -> Path:
@@ -202,13 +193,12 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
         kp_source = str(job.keypoints)
     T = len(kp)
     boxes, found = crop_boxes(kp, size, margin=margin)
-    crops = None
-    if with_crops:
-        crops = np.zeros((T, len(CROP_PARTS), crop_size, crop_size, 3), dtype=np.uint8)
+    crops = np.zeros((T, len(CROP_PARTS), crop_size, crop_size, 3), dtype=np.uint8) if with_crops else None
+    if with_crops or job.keypoints is not None:  # second pass: crop, and check the frame count
         t = -1
         for t, frame in enumerate(iter_frames(source)):
             _check_size(source, size, frame)
-            if t < T:
+            if crops is not None and t < T:
                 crops[t] = crop_frame(frame, boxes[t], crop_size)
         if t + 1 != T:
             raise InputFileError(job.keypoints or source, f"keypoints have {T} frames but {source} has {t + 1}")
