@@ -1,8 +1,48 @@
 """`rvlf plan-memory`: memory needed for a training step, from the configs alone"""
 
-from rvlf.commands._common import not_ready
+from rvlf.memory import DEFAULT_PROMPT_TOKENS, DEFAULT_TEXT_VOCAB
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan-memory", help="memory needed for a training step, from the configs alone")
-    p.set_defaults(func=not_ready("plan-memory", "issue 8"))
+    p = sub.add_parser("plan-memory", help="memory needed for a training step, from the configs alone",
+                       description="Parameter, gradient, optimizer-state and activation memory of one training "
+                                   "step of the stage in --config (its `stage:` key), counted on meta-device models "
+                                   "(no weights are read), and whether it fits NUM_GPUS cards of GPU_GIB under DDP, "
+                                   "ZeRO-2 and ZeRO-3/FSDP. See docs/scaling.md.")
+    p.add_argument("--config", required=True, help="stage YAML (configs/paper/<dataset>/{pretrain,sft,grpo}.yaml)")
+    p.add_argument("--gpu-gib", type=float, default=32.0, help="memory of one GPU in GiB (default 32, a V100)")
+    p.add_argument("--num-gpus", type=int, default=1, help="GPUs (processes) training together")
+    p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
+                   help="default: the config's train.mixed_precision")
+    p.add_argument("--grad-checkpointing", action="store_true", help="keep only each layer's input for backward")
+    p.add_argument("--prompt-tokens", type=int, default=DEFAULT_PROMPT_TOKENS,
+                   help=f"chat-template tokens around the sign features (default {DEFAULT_PROMPT_TOKENS})")
+    p.add_argument("--target-tokens", type=int, default=None,
+                   help="target / completion tokens (default: data.max_text_tokens, GRPO: grpo.max_new_tokens)")
+    p.add_argument("--text-vocab", type=int, default=DEFAULT_TEXT_VOCAB,
+                   help="vocabulary of the stage-1 text tokenizer or of a tiny LM (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.batch_size=2")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from rvlf.errors import RvlfError
+    from rvlf.memory import format_table, plan
+
+    if args.num_gpus < 1 or args.gpu_gib <= 0:
+        raise RvlfError("--num-gpus must be >= 1 and --gpu-gib > 0")
+    overrides = list(args.overrides)
+    if args.mixed_precision:
+        overrides.append(f"train.mixed_precision='{args.mixed_precision}'")  # quoted: YAML reads bare no as false
+    if args.grad_checkpointing:
+        overrides.append("train.grad_checkpointing=true")
+    p = plan(args.config, overrides, prompt_tokens=args.prompt_tokens, target_tokens=args.target_tokens,
+             vocab_size=args.text_vocab)
+    if args.json:
+        print(json.dumps(p.to_dict(args.gpu_gib, args.num_gpus), indent=2))
+    else:
+        print(format_table(p, args.gpu_gib, args.num_gpus))
+    return 0

@@ -1,0 +1,176 @@
+"""`rvlf.memory` and `rvlf plan-memory`: exact meta-device counts, LoRA vs peft, monotonicity, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from rvlf.cli import main
+from rvlf.config import LLMConfig, load_config
+from rvlf.memory import (GIB, LMShape, QWEN3_SHAPES, count_params, lm_activation_bytes, lm_config, lora_inputs,
+                         lora_param_count, meta_lm, plan_llm_stage, plan_pretrain)
+from rvlf.models.fusion import FusionConfig, SignFusion
+from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
+from rvlf.models.vlp import VLPConfig, VLPModel
+from rvlf.train.grpo import GRPOConfig
+from rvlf.train.pretrain import PretrainConfig
+from rvlf.train.sft import SFTConfig
+
+TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 64}
+SMALL_ENC = {"d_model": 64, "num_layers": 1, "num_heads": 4, "ff_dim": 128, "gcn_channels": [8, 8, 16]}
+
+
+def _write(tmp_path, name: str, data: dict):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def test_meta_counts_equal_real_instantiation():
+    enc_cfg = SkeletonEncoderConfig(**SMALL_ENC)
+    with torch.device("meta"):
+        meta_enc, meta_fus = SkeletonEncoder(enc_cfg), SignFusion(FusionConfig(sign_dim=64, dino_dim=48), 32)
+        meta_vlp = VLPModel(VLPConfig(encoder=enc_cfg, d_model=64, text_layers=1, decoder_layers=1, num_heads=4,
+                                      ff_dim=128, contrastive_dim=32), 100, 1, 0, 2)
+    real_enc, real_fus = SkeletonEncoder(enc_cfg), SignFusion(FusionConfig(sign_dim=64, dino_dim=48), 32)
+    real_vlp = VLPModel(VLPConfig(encoder=enc_cfg, d_model=64, text_layers=1, decoder_layers=1, num_heads=4,
+                                  ff_dim=128, contrastive_dim=32), 100, 1, 0, 2)
+    assert next(meta_enc.parameters()).is_meta
+    assert count_params(meta_enc) == count_params(real_enc) > 0
+    assert count_params(meta_fus) == count_params(real_fus) > 0
+    assert count_params(meta_vlp) == count_params(real_vlp) > count_params(real_enc)
+
+    from transformers import AutoModelForCausalLM
+
+    config, source = lm_config(LLMConfig(tiny=TINY), vocab_size=97)
+    assert source == "llm.tiny"
+    lm = meta_lm(config)
+    assert next(lm.parameters()).is_meta
+    assert count_params(lm) == count_params(AutoModelForCausalLM.from_config(config))
+
+
+def test_builtin_qwen3_8b_shape_counts_8_19b_parameters():
+    config, source = lm_config(LLMConfig(name_or_path="/nonexistent/Qwen3-8B"))
+    assert "built-in" in source
+    n = count_params(meta_lm(config))
+    assert 8.15e9 < n < 8.25e9  # Qwen3-8B: 8.19B parameters
+    assert set(QWEN3_SHAPES) == {"Qwen3-0.6B", "Qwen3-1.7B", "Qwen3-4B", "Qwen3-8B"}
+
+
+@pytest.mark.parametrize("r,targets", [(16, ["q_proj", "v_proj"]), (4, ["q_proj", "k_proj", "v_proj", "o_proj",
+                                                                          "gate_proj", "down_proj"])])
+def test_lora_count_equals_peft(r, targets):
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    config = Qwen3Config(vocab_size=101, hidden_size=48, intermediate_size=96, num_hidden_layers=3,
+                         num_attention_heads=4, num_key_value_heads=2, head_dim=16)
+    peft_model = get_peft_model(Qwen3ForCausalLM(config), LoraConfig(r=r, target_modules=targets,
+                                                                     task_type="CAUSAL_LM"))
+    expected = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    assert lora_param_count(meta_lm(config), targets, r) == expected
+    assert len(lora_inputs(meta_lm(config), targets)) == len(targets)
+
+
+def test_lora_target_that_matches_nothing_is_an_error():
+    from rvlf.errors import ConfigError
+
+    config, _ = lm_config(LLMConfig(tiny=TINY), vocab_size=50)
+    with pytest.raises(ConfigError, match="target_modules"):
+        lora_param_count(meta_lm(config), ["nope_proj"], 8)
+
+
+def _sft(**train) -> SFTConfig:
+    return load_config(SFTConfig, None, ["llm.name_or_path=Qwen/Qwen3-0.6B"] + [f"train.{k}={v}" for k, v in train.items()])
+
+
+def _total(p, n=1, sharding="ddp"):
+    return p.per_gpu(n, sharding)["total"]
+
+
+def test_monotonicity():
+    small, big = plan_llm_stage(_sft(batch_size=1), "sft"), plan_llm_stage(_sft(batch_size=4), "sft")
+    act = lambda p: p.phases["forward/backward"]["activations"]  # noqa: E731
+    assert act(big) > act(small) and _total(big) > _total(small)
+    ckpt = plan_llm_stage(_sft(batch_size=4, grad_checkpointing=True), "sft")
+    assert act(ckpt) < act(big) / 5
+    assert _total(big, 4, "zero3") < _total(big, 2, "zero3") < _total(big, 1, "zero3") <= _total(big, 1, "ddp")
+    fp32 = plan_llm_stage(_sft(batch_size=4, mixed_precision="'no'"), "sft")
+    assert act(fp32) == act(big)  # "auto" keeps the bf16 checkpoint: compute stays 16-bit
+    shape = LMShape.of(lm_config(LLMConfig(name_or_path="Qwen3-0.6B"))[0])
+    assert lm_activation_bytes(shape, 100, 4, False) > lm_activation_bytes(shape, 100, 2, False)
+    assert lm_activation_bytes(shape, 200, 2, True) < lm_activation_bytes(shape, 200, 2, False)
+
+
+def test_sft_plan_components_and_trainable_sets():
+    p = plan_llm_stage(_sft(), "sft")
+    c = p.counts
+    assert c["trainable"] == c["lora"] + c["fusion_projector"]  # encoder frozen by default
+    assert p.gradients == 4 * c["trainable"] and p.optimizer == 8 * c["trainable"]  # fp32 grads, AdamW m and v
+    assert p.params["frozen"] == 2 * c["lm"] + 4 * c["encoder"]  # bf16 base, fp32 frozen encoder
+    assert p.settings["sequence_length"] == 60 + 300 + 65
+
+
+def test_grpo_plan_has_generation_reference_and_policy_phases():
+    cfg = GRPOConfig()
+    cfg.llm.name_or_path = "Qwen/Qwen3-0.6B"
+    p = plan_llm_stage(cfg, "grpo")
+    assert set(p.phases) == {"generation", "reference pass", "policy forward/backward"}
+    assert p.settings["sequences"] == 64 and p.settings["lora_r"] == 64
+    shape = LMShape.of(lm_config(LLMConfig(name_or_path="Qwen3-0.6B"))[0])
+    # KV cache: 64 sequences x (60 prompt + 300 signs + 64 completion) x 2 (k, v) x layers x kv x d x 2 bytes
+    assert p.phases["generation"]["kv_cache"] == 64 * 424 * 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
+    assert p.counts["trainable"] == p.counts["lora"]  # stage 3 trains the adapter only
+    cfg.grpo.num_generations = 4
+    half = plan_llm_stage(cfg, "grpo")
+    assert half.phases["generation"]["kv_cache"] * 2 == p.phases["generation"]["kv_cache"]
+
+
+def test_pretrain_plan_counts_vlp_with_sgd_momentum():
+    cfg = load_config(PretrainConfig, None, [])
+    p = plan_pretrain(cfg, vocab_size=1000)
+    with torch.device("meta"):
+        n = count_params(VLPModel(cfg.model, 1000, 1, 0, 2))
+    assert p.counts["total"] == n and p.optimizer == 4 * n and p.params["frozen"] == 0
+    assert _total(p) < 8 * GIB
+
+
+def test_cli_table_and_json(tmp_path, capsys):
+    path = _write(tmp_path, "sft.yaml", {"stage": "sft", "llm": {"tiny": TINY}, "encoder": SMALL_ENC,
+                                         "fusion": {"sign_dim": 64}, "train": {"batch_size": 2}})
+    assert main(["plan-memory", "--config", str(path), "--gpu-gib", "16", "--num-gpus", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "weights, frozen" in out and "ZeRO-3/FSDP" in out and "fits" in out
+    assert main(["plan-memory", "--config", str(path), "--json", "--grad-checkpointing", "--mixed-precision", "bf16",
+                 "train.batch_size=3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {"stage", "model", "settings", "param_counts", "parameters_gib", "gradients_gib", "optimizer_gib",
+            "phases_gib", "sharding", "gpu_gib", "num_gpus"} <= set(data)
+    assert data["stage"] == "sft" and data["settings"]["batch"] == 3 and data["settings"]["grad_checkpointing"]
+    assert set(data["sharding"]) == {"ddp", "zero2", "zero3"} and data["sharding"]["ddp"]["fits"] is True
+
+
+def test_cli_grpo_8b_does_not_fit_a_small_gpu(tmp_path, capsys):
+    path = _write(tmp_path, "grpo.yaml", {"stage": "grpo"})
+    assert main(["plan-memory", "--config", str(path), "--gpu-gib", "24", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["param_counts"]["lm"] > 8e9
+    assert data["sharding"]["ddp"]["fits"] is False
+
+
+def test_cli_missing_config_is_one_line_error(tmp_path, capsys):
+    rc = main(["plan-memory", "--config", str(tmp_path / "nope.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "nope.yaml" in err and "not found" in err
+
+
+def test_cli_bad_stage_and_unknown_model_are_one_line_errors(tmp_path, capsys):
+    assert main(["plan-memory", "--config", str(_write(tmp_path, "x.yaml", {"stage": "pre"}))]) == 2
+    assert "stage" in capsys.readouterr().err
+    path = _write(tmp_path, "s.yaml", {"stage": "sft", "llm": {"name_or_path": "/nowhere/MyLM-3B"}})
+    assert main(["plan-memory", "--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "MyLM-3B" in err
