@@ -66,12 +66,12 @@ def crop_boxes(
         if not found[:, p].any():
             continue
         c, extent = centre[found[:, p]], (hi - lo)[found[:, p]]
-        side = np.maximum(extent.max(1) * (1 + 2 * margin), min_size)
+        side = np.ceil(np.maximum(extent.max(1) * (1 + 2 * margin), min_size)).astype(np.int64)
         raw = np.empty((len(c), 4), dtype=np.int64)
         for axis, limit in ((0, W), (1, H)):
-            start = np.clip(c[:, axis] - side / 2, 0, np.maximum(limit - side, 0))
-            raw[:, axis] = np.floor(start)
-            raw[:, axis + 2] = np.minimum(np.ceil(start + side), limit)
+            start = np.rint(np.clip(c[:, axis] - side / 2, 0, np.maximum(limit - side, 0))).astype(np.int64)
+            raw[:, axis] = start
+            raw[:, axis + 2] = np.minimum(start + side, limit)
         # most recent found frame (Sec. 6.2); before the first detection, the first one
         last = np.maximum.accumulate(np.where(found[:, p], frames, -1))
         last[last < 0] = np.argmax(found[:, p])
