@@ -34,3 +34,46 @@ def _torch_threads():
     except ImportError:  # pragma: no cover
         pass
     yield
+
+
+def write_toy_corpus(root: Path, n_train: int = 32, n_dev: int = 8, n_test: int = 8, dino_dim: int = 16,
+                     seed: int = 0) -> Path:
+    """A small JSONL-manifest corpus of random (but fixed) feature files; returns the manifest.
+
+    Every word has its own keypoint pattern, so the texts are learnable from the features; the
+    corpus is for pipeline tests and overfitting, not for measuring anything.
+    """
+    import json
+
+    import numpy as np
+
+    from rvlf.data.features import save_video_features
+
+    rng = np.random.default_rng(seed)
+    words = "the cat dog eats runs fast slow red blue big small house tree sun rain".split()
+    protos = {w: rng.uniform(100, 400, size=(77, 2)).astype(np.float32) for w in words}
+    dino_protos = {w: rng.normal(size=(3, dino_dim)).astype(np.float32) for w in words}
+    (root / "features").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n_train + n_dev + n_test):
+        split = "train" if i < n_train else ("dev" if i < n_train + n_dev else "test")
+        text = [str(w) for w in rng.choice(words, int(rng.integers(3, 7)))]
+        frames, dino = [], []
+        for w in text:
+            for _ in range(4):
+                xy = protos[w] + rng.normal(scale=2.0, size=(77, 2))
+                frames.append(np.concatenate([xy, np.ones((77, 1))], axis=1))
+                dino.append(dino_protos[w] + rng.normal(scale=0.05, size=(3, dino_dim)))
+        save_video_features(root / "features" / f"s{i}.npz", np.asarray(frames, np.float32),
+                            np.asarray(dino, np.float32), {"source": "toy"})
+        lines.append(json.dumps({"id": f"s{i}", "split": split, "text": " ".join(text), "lang": "en",
+                                 "features": f"features/s{i}.npz"}))
+    manifest = root / "manifest.jsonl"
+    manifest.write_text("\n".join(lines) + "\n")
+    return manifest
+
+
+@pytest.fixture
+def toy_corpus(tmp_path) -> Path:
+    """Manifest path of a 32/8/8 toy corpus with DINOv2-shaped features (see `write_toy_corpus`)."""
+    return write_toy_corpus(tmp_path / "toy")
