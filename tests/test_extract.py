@@ -1,0 +1,183 @@
+"""`rvlf extract` end to end on the real fixtures (one shared MediaPipe run) and `rvlf analyze similarity`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from rvlf.cli import main
+from rvlf.data.crops import CROP_PARTS, crop_boxes, part_found
+from rvlf.data.extract import find_jobs
+from rvlf.data.features import load_video_features, save_tiny_dinov2
+from rvlf.data.keypoints import PARTS
+
+BAD = ("empty.mp4", "text.mp4", "truncated.mp4", "missing.mp4")
+
+
+def _cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, fixtures_dir):
+    """One extraction of the signer video, the photo and four bad files, with a tiny DINOv2."""
+    tmp = tmp_path_factory.mktemp("extract")
+    tiny = save_tiny_dinov2(tmp / "tiny-dinov2")
+    bad = tmp / "bad"
+    bad.mkdir()
+    data = (fixtures_dir / "signer_58frames.mp4").read_bytes()
+    (bad / "empty.mp4").write_bytes(b"")
+    (bad / "text.mp4").write_text("this is not a video\n" * 10)
+    (bad / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    inputs = [fixtures_dir / "signer_58frames.mp4", fixtures_dir / "human_all_parts.png", *(bad / b for b in BAD)]
+    out = tmp / "out"
+    rc, stdout, stderr = _cli("extract", *inputs, "--out", out, "--dino", tiny, "--batch-size", 16)
+    return {"tmp": tmp, "tiny": tiny, "inputs": inputs, "out": out, "rc": rc, "stdout": stdout, "stderr": stderr}
+
+
+def test_signer_video_all_frames_body_face_and_features(run):
+    f = load_video_features(run["out"] / "signer_58frames.npz")
+    kp, dino, meta = f["keypoints"], f["dino"], f["meta"]
+    assert kp.shape == (58, 77, 3) and dino.shape == (58, 3, 32) and dino.dtype == np.float16
+    found = part_found(kp)
+    assert found[:, 0].all() and found[:, 1].all()                       # body and face in every frame
+    assert 15 <= found[:, 3].sum() <= 30                                 # the right hand comes and goes
+    assert meta["num_frames"] == 58 and (meta["width"], meta["height"]) == (540, 720)
+    assert meta["fps"] == pytest.approx(29.92, abs=0.05) and meta["dino_model"] == str(run["tiny"])
+    assert meta["detection_rates"]["face"] == 1.0
+    assert np.isfinite(dino.astype(np.float32)).all() and np.abs(dino[:, 0]).sum() > 0
+    for p, name in enumerate(CROP_PARTS):                                # a part never seen: zero features
+        assert (name in meta["missing_parts"]) == (not np.abs(dino[:, p]).any())
+
+
+def test_photo_all_four_parts_and_boxes_hold_them(run):
+    f = load_video_features(run["out"] / "human_all_parts.npz")
+    kp, meta = f["keypoints"], f["meta"]
+    assert kp.shape == (1, 77, 3) and part_found(kp).all() and meta["missing_parts"] == []
+    boxes, found = crop_boxes(kp, (meta["width"], meta["height"]), margin=meta["crop_margin"])
+    assert found.all()
+    for p, part in enumerate(CROP_PARTS.values()):
+        x0, y0, x1, y1 = boxes[0, p]
+        pts = kp[0, part, :2]
+        assert (pts[:, 0] >= x0).all() and (pts[:, 0] < x1).all() and (pts[:, 1] >= y0).all() and (pts[:, 1] < y1).all()
+    # the three boxes are distinct regions, and each hand box holds its own body wrist (signer's side)
+    lbox, rbox = boxes[0, 1], boxes[0, 2]
+    assert not np.array_equal(lbox, rbox)
+    for box, wrist in ((lbox, kp[0, 7]), (rbox, kp[0, 8])):
+        assert box[0] <= wrist[0] < box[2] and box[1] <= wrist[1] < box[3]
+    face = kp[0, PARTS["face"], :2].mean(0)
+    assert not (lbox[0] <= face[0] < lbox[2] and lbox[1] <= face[1] < lbox[3])
+
+
+def test_fallback_boxes_on_real_mediapipe_output(run):
+    kp = load_video_features(run["out"] / "signer_58frames.npz")["keypoints"]
+    boxes, found = crop_boxes(kp, (540, 720))
+    rh = found[:, 2]
+    missing = np.flatnonzero(~rh)
+    assert rh.any() and len(missing)
+    for t in missing:
+        before = np.flatnonzero(rh[:t])
+        src = before[-1] if len(before) else np.flatnonzero(rh)[0]
+        np.testing.assert_array_equal(boxes[t, 2], boxes[src, 2])
+
+
+def test_bad_inputs_reported_others_carry_on(run):
+    assert run["rc"] == 1
+    failures = [line for line in run["stderr"].splitlines() if "failed:" in line]
+    assert len(failures) == len(BAD)
+    for name in BAD:
+        assert sum(name in line for line in failures) == 1
+    assert "2 done, 0 skipped" in run["stdout"] and "4 failed" in run["stdout"]
+    assert "mean detection rate: body 100.0%, face 100.0%" in run["stdout"]
+    listed = run["stdout"].split("failed (4):", 1)[1]
+    assert all(name in listed for name in BAD)
+    # no partial or temporary files: exactly the two good outputs
+    assert sorted(p.name for p in run["out"].iterdir()) == ["human_all_parts.npz", "signer_58frames.npz"]
+    assert "Feedback manager" not in run["stderr"] and "absl" not in run["stderr"]  # MediaPipe kept quiet
+
+
+def test_resume_skips_done_videos(run):
+    target = run["out"] / "signer_58frames.npz"
+    before = target.stat().st_mtime_ns
+    rc, stdout, _ = _cli("extract", *run["inputs"][:2], "--out", run["out"], "--dino", run["tiny"])
+    assert rc == 0 and "0 done, 2 skipped" in stdout
+    assert target.stat().st_mtime_ns == before
+
+
+def test_reused_keypoints_and_frame_count_check(run, fixtures_dir):
+    out = run["tmp"] / "reuse"
+    video = fixtures_dir / "signer_58frames.mp4"
+    rc, stdout, _ = _cli("extract", video, "--out", out, "--keypoints", run["out"] / "signer_58frames.npz",
+                         "--no-features")
+    assert rc == 0 and "1 done" in stdout
+    got = load_video_features(out / "signer_58frames.npz")
+    np.testing.assert_array_equal(got["keypoints"], load_video_features(run["out"] / "signer_58frames.npz")["keypoints"])
+    assert "dino" not in got
+    # a 97-frame keypoint file does not fit the 58-frame video
+    rc, stdout, stderr = _cli("extract", video, "--out", out, "--overwrite", "--no-features",
+                              "--keypoints", fixtures_dir / "holistic_97frames.pose")
+    assert rc == 1 and "97 frames" in stderr and "58" in stderr
+    assert (out / "signer_58frames.npz").exists()                       # the earlier good file is kept
+
+
+def test_workers_and_frame_folder(run, fixtures_dir):
+    frames = run["tmp"] / "videos" / "clip01"
+    frames.mkdir(parents=True)
+    photo = cv2.imread(str(fixtures_dir / "human_all_parts.png"))
+    small = cv2.resize(photo, (480, 480), interpolation=cv2.INTER_AREA)
+    for i in range(3):
+        cv2.imwrite(str(frames / f"{i:04d}.jpg"), small)
+    (run["tmp"] / "videos" / "broken.mp4").write_bytes(b"\0" * 100)
+    (run["tmp"] / "videos" / "readme.txt").write_text("not an input")
+    out = run["tmp"] / "out_workers"
+    rc, stdout, stderr = _cli("extract", run["tmp"] / "videos", "--out", out, "--workers", "2", "--no-features")
+    assert rc == 1 and "1 done" in stdout and "1 failed" in stdout and "broken.mp4" in stderr
+    f = load_video_features(out / "clip01.npz")
+    assert f["keypoints"].shape == (3, 77, 3) and f["meta"]["fps"] == 25.0 and part_found(f["keypoints"]).all()
+
+
+def test_find_jobs_names_and_collisions(tmp_path, fixtures_dir):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.mp4").write_bytes(b"")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x.mp4").write_bytes(b"")
+    jobs = find_jobs([tmp_path], tmp_path / "out")
+    assert sorted(j.out.relative_to(tmp_path / "out").as_posix() for j in jobs) == ["a/x.npz", "b/x.npz"]
+    from rvlf.errors import RvlfError
+
+    with pytest.raises(RvlfError, match="both be written"):
+        find_jobs([tmp_path / "a" / "x.mp4", tmp_path / "b" / "x.mp4"], tmp_path / "out")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"id": "s1", "split": "train", "text": "hi", "lang": "en", "video": "a/x.mp4"}\n'
+                        '{"id": "s2", "split": "dev", "text": "yo", "lang": "en"}\n')
+    (job,) = find_jobs([manifest], tmp_path / "out")
+    assert job.source == tmp_path / "a" / "x.mp4" and job.out == tmp_path / "out" / "s1.npz"
+
+
+def test_analyze_similarity_plot(run, tmp_path):
+    png = tmp_path / "sim.png"
+    rc, stdout, _ = _cli("analyze", "similarity", run["out"], "--out", png)
+    assert rc == 0 and png.is_file()
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[0] >= 400 and image.shape[1] >= 600
+    assert "body" in stdout and "face   (DINOv2)" in stdout and "hands  (DINOv2)" in stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sim.png"]
+    # a corrupt feature file is named and skipped; an empty folder is an error
+    bad = tmp_path / "feats"
+    bad.mkdir()
+    (bad / "x.npz").write_text("junk")
+    (bad / "good.npz").write_bytes((run["out"] / "signer_58frames.npz").read_bytes())
+    rc, _, stderr = _cli("analyze", "similarity", bad, "--out", tmp_path / "b.png")
+    assert rc == 1 and str(bad / "x.npz") in stderr and (tmp_path / "b.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    rc, _, stderr = _cli("analyze", "similarity", empty, "--out", tmp_path / "c.png")
+    assert rc == 2 and "no .npz" in stderr and len(stderr.strip().splitlines()) == 1
