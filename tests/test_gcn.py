@@ -1,0 +1,68 @@
+"""Grouped spatial-temporal GCN: adjacency, shapes, padding, weight sharing, temporal mixing."""
+
+from __future__ import annotations
+
+import torch
+
+from rvlf.data.keypoints import PART_EDGES, PARTS
+from rvlf.models.gcn import GroupedGCN, part_adjacency
+
+
+def _gcn(**kw) -> GroupedGCN:
+    torch.manual_seed(0)
+    return GroupedGCN(**{"channels": (8, 16), "out_dim": 32, "dropout": 0.0, **kw})
+
+
+def test_part_adjacency_is_identity_and_symmetric_normalised_bones():
+    adj = part_adjacency(3, [(0, 1), (1, 2)])  # a chain: degrees 1, 2, 1
+    assert torch.equal(adj[0], torch.eye(3))
+    expect = torch.tensor([[0, 2**-0.5, 0], [2**-0.5, 0, 2**-0.5], [0, 2**-0.5, 0]])
+    torch.testing.assert_close(adj[1], expect)
+    for part, edges in PART_EDGES.items():
+        a = part_adjacency(PARTS[part].stop - PARTS[part].start, edges)[1]
+        assert torch.equal(a, a.T) and (a > 0).sum() == 2 * len(set(edges))
+
+
+def test_shape_and_zero_at_padded_frames():
+    x = torch.randn(2, 12, 77, 3)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    mask[1, 7:] = False
+    out = _gcn()(x, mask)
+    assert out.shape == (2, 12, 32)
+    assert out[1, 7:].abs().max() == 0 and out[1, :7].abs().min() > 0
+
+
+def test_padding_never_reaches_real_frames():
+    """Same real frames, more padding (holding garbage): identical outputs, in training mode too."""
+    gcn = _gcn().train()
+    real = torch.randn(1, 9, 77, 3)
+    padded = torch.cat([real, 100 * torch.randn(1, 6, 77, 3)], dim=1)
+    mask = torch.arange(15)[None] < 9
+    torch.testing.assert_close(gcn(padded, mask)[:, :9], gcn(real, torch.ones(1, 9, dtype=torch.bool)))
+
+
+def test_temporal_convs_mix_neighbouring_frames_only_within_receptive_field():
+    gcn = _gcn(temporal_kernel=3).eval()  # two blocks of kernel 3: radius 2
+    x = torch.randn(1, 10, 77, 3)
+    mask = torch.ones(1, 10, dtype=torch.bool)
+    y = x.clone()
+    y[0, 5] += 1.0
+    diff = (gcn(x, mask) - gcn(y, mask)).abs().amax(-1)[0]
+    assert (diff[3:8] > 1e-6).all()
+    assert (diff[:3] == 0).all() and (diff[8:] == 0).all()
+
+
+def test_hands_share_weights_when_configured():
+    shared, separate = _gcn(share_hands=True), _gcn(share_hands=False)
+    assert shared.group("right_hand") is shared.group("left_hand")
+    assert separate.group("right_hand") is not separate.group("left_hand")
+    n_hand = sum(p.numel() for p in separate.group("right_hand").parameters())
+    assert sum(p.numel() for p in separate.parameters()) - sum(p.numel() for p in shared.parameters()) == n_hand
+
+
+def test_every_group_and_learned_adjacency_get_gradient():
+    gcn = _gcn().train()
+    x = torch.randn(2, 6, 77, 3)
+    gcn(x, torch.ones(2, 6, dtype=torch.bool)).pow(2).sum().backward()
+    for name, p in gcn.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
