@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -77,6 +76,24 @@ def test_photo_all_four_parts_and_boxes_hold_them(run):
     assert not (lbox[0] <= face[0] < lbox[2] and lbox[1] <= face[1] < lbox[3])
 
 
+def test_holistic_raw_points_pixels_and_sides(fixtures_dir, capfd):
+    from rvlf.data.holistic import HolisticExtractor
+    from rvlf.data.video import read_image
+
+    image = read_image(fixtures_dir / "human_all_parts.png")
+    with HolisticExtractor(static_image_mode=True) as extractor:
+        pts = extractor.process(image)
+    assert pts.shape == (543, 3) and pts.dtype == np.float32
+    face, left, right = pts[33:501], pts[501:522], pts[522:543]
+    assert (face[:, 2] == 1).all() and (left[:, 2] == 1).all() and (right[:, 2] == 1).all()
+    assert 100 < face[:, 0].mean() < 1928 - 100 and face[:, 1].max() > 10  # pixels, not [0, 1]
+    # MediaPipe's left hand is the signer's left: its wrist sits on pose LEFT_WRIST (15), not 16
+    assert np.linalg.norm(left[0, :2] - pts[15, :2]) < np.linalg.norm(left[0, :2] - pts[16, :2])
+    assert np.linalg.norm(right[0, :2] - pts[16, :2]) < np.linalg.norm(right[0, :2] - pts[15, :2])
+    captured = capfd.readouterr()
+    assert "Feedback manager" not in captured.err and "XNNPACK" not in captured.err
+
+
 def test_fallback_boxes_on_real_mediapipe_output(run):
     kp = load_video_features(run["out"] / "signer_58frames.npz")["keypoints"]
     boxes, found = crop_boxes(kp, (540, 720))
@@ -119,7 +136,8 @@ def test_reused_keypoints_and_frame_count_check(run, fixtures_dir):
                          "--no-features")
     assert rc == 0 and "1 done" in stdout
     got = load_video_features(out / "signer_58frames.npz")
-    np.testing.assert_array_equal(got["keypoints"], load_video_features(run["out"] / "signer_58frames.npz")["keypoints"])
+    first = load_video_features(run["out"] / "signer_58frames.npz")
+    np.testing.assert_array_equal(got["keypoints"], first["keypoints"])
     assert "dino" not in got
     # a 97-frame keypoint file does not fit the 58-frame video
     rc, stdout, stderr = _cli("extract", video, "--out", out, "--overwrite", "--no-features",

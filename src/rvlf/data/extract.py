@@ -113,7 +113,8 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
     Folders are searched recursively: each video file and each folder holding frame images is
     one job, named by its path relative to the input folder (`OUT/<rel>.npz`). A file given by
     name is always attempted (a non-video fails with a clear line at extraction time).
-    `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`.
+    `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`; it
+    takes precedence over a manifest's `keypoints` fields.
     """
     out_dir = Path(out_dir)
     found: list[tuple[Path, Path, Path | None]] = []
@@ -127,7 +128,7 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
     if keypoints is not None:
         kp = Path(keypoints)
         if kp.is_dir():
-            found = [(src, name, k or _keypoint_file(kp, name)) for src, name, k in found]
+            found = [(src, name, _keypoint_file(kp, name)) for src, name, _ in found]
         elif len(found) == 1:
             found = [(found[0][0], found[0][1], kp)]
         else:
@@ -150,7 +151,7 @@ def _pixel_keypoints(kp: np.ndarray, width: int, height: int) -> np.ndarray:
     """Keypoint files may hold coordinates divided by the frame size (rtmlib / Uni-Sign .pkl):
     when every confident coordinate lies within [-1, 2], scale them back to pixels."""
     ok = kp[..., 2] > 0
-    if ok.any() and np.abs(kp[ok, :2]).max() <= 2.0 and max(width, height) > 4:
+    if ok.any() and np.abs(kp[ok, :2]).max() <= 2.0:
         kp = kp.copy()
         kp[..., 0] *= width
         kp[..., 1] *= height

@@ -85,7 +85,9 @@ class DinoEncoder:
         """`uint8 [N,224,224,3]` RGB -> `float32 [N,D]` (normalised CLS token)."""
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-            raise RvlfError(f"DinoEncoder.encode: expected uint8 [N,H,W,3] images, got {images.dtype} {list(images.shape)}")
+            raise RvlfError(
+                f"DinoEncoder.encode: expected uint8 [N,H,W,3] images, got {images.dtype} {list(images.shape)}"
+            )
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for i in range(0, len(images), self.batch_size):
             x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).permute(0, 3, 1, 2).float()

@@ -1,9 +1,9 @@
 """MediaPipe Holistic per frame -> `[543,3]` pixel keypoints (Sec. 6.1's whole-body keypoints).
 
 The paper uses MMPose; we ship MediaPipe Holistic (its wheel bundles the models, so nothing is
-downloaded) and convert its 543 points to the 77-point layout with
-`rvlf.data.keypoints.from_holistic`. MediaPipe's `left_hand_landmarks` is the signer's own left
-hand (its wrist sits on pose landmark 15, LEFT_WRIST), the same convention as COCO-WholeBody.
+downloaded); `rvlf.data.extract` converts its 543 points to the 77-point layout with
+`rvlf.data.keypoints.from_holistic`. MediaPipe's `left_hand_landmarks` is the signer's own
+left hand (its wrist sits on pose landmark 15, LEFT_WRIST), as in COCO-WholeBody.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
-
-from rvlf.data.keypoints import from_holistic
 
 NUM_HOLISTIC = 543  # pose 33, face 468, left hand 21, right hand 21
 _PARTS = (("pose_landmarks", 33), ("face_landmarks", 468), ("left_hand_landmarks", 21), ("right_hand_landmarks", 21))
@@ -48,8 +46,6 @@ class HolisticExtractor:
     """
 
     def __init__(self, model_complexity: int = 1, static_image_mode: bool = False):
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         with quiet_stderr():
             from mediapipe.python.solutions.holistic import Holistic
 
@@ -90,9 +86,3 @@ class HolisticExtractor:
             start += n
         return out
 
-
-def holistic_keypoints(frames: Iterable[np.ndarray], static_image_mode: bool = False) -> np.ndarray:
-    """Run Holistic over frames -> the 77-point layout `float32 [T,77,3]` in pixels."""
-    with quiet_stderr(), HolisticExtractor(static_image_mode=static_image_mode) as extractor:
-        points = [extractor.process(f) for f in frames]
-    return from_holistic(np.stack(points))
