@@ -67,10 +67,6 @@ class Summary:
 # ---------------------------------------------------------------- discovering the inputs
 
 
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
 def _folder_jobs(root: Path) -> Iterator[tuple[Path, Path]]:
     """(source, name) for every video under `root` and every folder of frame images."""
     for folder, dirs, files in os.walk(root):
@@ -79,7 +75,7 @@ def _folder_jobs(root: Path) -> Iterator[tuple[Path, Path]]:
         rel = folder.relative_to(root)
         names = sorted(f for f in files if not f.startswith("."))
         if any(is_image(Path(f)) for f in names):
-            yield folder, (Path(root.name) if rel == Path(".") else rel)
+            yield folder, (Path(root.resolve().name) if rel == Path(".") else rel)
         for f in names:
             if is_video(Path(f)):
                 yield folder / f, (rel / f).with_suffix("")
