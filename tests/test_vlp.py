@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from rvlf.errors import RvlfError
 from rvlf.models.skeleton import SkeletonEncoderConfig
 from rvlf.models.vlp import VLPConfig, VLPModel, contrastive_loss, fine_grained_similarity, gather_features
 
@@ -199,9 +200,18 @@ def test_untrained_beam_search_is_well_formed():
     torch.manual_seed(3)
     model = VLPModel(_tiny_config(), VOCAB, PAD, BOS, EOS).eval()
     kp, fm, _, _ = _batch([9, 30, 5], [3, 3, 3])
-    out = model.generate(kp, fm, num_beams=5, max_new_tokens=7)
-    assert out.shape[0] == 3 and out.shape[1] <= 7
-    assert all(_well_formed(r) for r in out.tolist())
+    for beams in (1, 5):
+        out = model.generate(kp, fm, num_beams=beams, max_new_tokens=7)
+        assert out.shape[0] == 3 and out.shape[1] <= 7
+        assert all(_well_formed(r) for r in out.tolist())
+    assert model.generate(kp, fm, num_beams=2, max_new_tokens=100).shape[1] <= 15  # max_text_len - 1
+
+
+def test_too_long_text_is_one_line_error():
+    model = VLPModel(_tiny_config(), VOCAB, PAD, BOS, EOS)
+    kp, fm, ids, att = _batch([5], [20])
+    with pytest.raises(RvlfError, match="max_text_len 16"):
+        model(kp, fm, ids, att)
 
 
 def _distributed_worker(rank: int, world: int, tmp: str) -> None:

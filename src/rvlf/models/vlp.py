@@ -23,6 +23,7 @@ from torch import nn
 from transformers import GenerationConfig, MBartConfig, MBartForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+from rvlf.errors import RvlfError
 from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
 
 
@@ -37,7 +38,7 @@ def fine_grained_similarity(
     `Z_T2S[c, b]`: symmetric, softmax over the real frames, mean over the real tokens.
     Padded positions never change a value.
     """
-    f_s, f_t = F.normalize(f_s, dim=-1), F.normalize(f_t, dim=-1)
+    f_s, f_t = F.normalize(f_s.float(), dim=-1), F.normalize(f_t.float(), dim=-1)  # fp32 under autocast too
     sim = torch.einsum("bmd,cld->bcml", f_s, f_t)  # E for every (skeleton b, text c): [B_s,B_t,M,L]
     ms = mask_s[:, None, :, None]  # [B_s,1,M,1]
     mt = mask_t[None, :, None, :]  # [1,B_t,1,L]
@@ -139,11 +140,15 @@ class VLPModel(nn.Module):
 
     @property
     def tau(self) -> torch.Tensor:
-        return self.log_tau.exp()
+        """The Eq. 4 temperature, kept >= 0.01 (as CLIP caps its logit scale at 100)."""
+        return self.log_tau.exp().clamp(min=0.01)
 
     def forward(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """`input_ids [B,L]`: the target tokens ending with `</s>`, right-padded. Returns the losses."""
+        if input_ids.shape[1] > self.config.max_text_len:
+            raise RvlfError(f"text of {input_ids.shape[1]} tokens is longer than max_text_len "
+                            f"{self.config.max_text_len} (truncate it, or raise model.max_text_len)")
         z_s, mask_s = self.encoder(keypoints, frame_mask)
         mask_t = attention_mask.bool()
         z_t = self.mbart.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -174,17 +179,17 @@ class VLPModel(nn.Module):
     def generate(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, num_beams: int = 5,
                  max_new_tokens: int = 64) -> torch.Tensor:
         """Beam search from `Z_s`: `[B,L]` token ids without the start token, each row cut after its
-        first `</s>` and right-padded with `<pad>`."""
+        first `</s>` and right-padded with `<pad>`. At most `max_text_len - 1` new tokens."""
         z_s, mask_s = self.encoder(keypoints, frame_mask)
         gen = GenerationConfig(
             num_beams=num_beams,
             do_sample=False,
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=min(max_new_tokens, self.config.max_text_len - 1),
             decoder_start_token_id=self.bos_id,
             bos_token_id=self.bos_id,
             eos_token_id=self.eos_id,
             pad_token_id=self.pad_id,
-            early_stopping=True,
+            early_stopping=num_beams > 1,
             suppress_tokens=[self.pad_id, self.bos_id],
         )
         out = self.mbart.generate(
