@@ -30,6 +30,7 @@ class DataConfig:
     dataset: str = "manifest"  # phoenix | csl-daily | how2sign | openasl | manifest
     root: str = ""  # dataset root folder, or the manifest file for `manifest`
     features_dir: str = ""  # output of `rvlf extract` (<id>.npz); empty: the manifest's `features` paths
+    dino_model: str = "facebook/dinov2-base"  # what the features were extracted with (for `rvlf translate`)
     lang: str = ""  # empty: the dataset's language
     max_frames: int = 300  # Sec. 7.1: sequences are cut to 300 frames
     max_text_tokens: int = 64

@@ -1,14 +1,31 @@
-"""`rvlf demo`: all three stages on the embedded corpus (placeholder until issue 7 lands)."""
-
-import sys
+"""`rvlf demo`: all three stages on the embedded demo corpus (CPU, no downloads)."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="run all three stages on the bundled demo corpus (CPU, no downloads)")
-    p.add_argument("--out", default="runs/demo", help="run directory")
+    p = sub.add_parser("demo", help="run all three stages on the bundled demo corpus (CPU, no downloads)",
+                       description="Generate the embedded synthetic corpus, run stage 1, SLT-SFT and SLT-GRPO with "
+                                   "small models on CPU, and print a paper-style results table (test split, beam 5). "
+                                   "See docs/demo-corpus.md for what the corpus is and is not.")
+    p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a tiny corpus and one epoch a stage (smoke test)")
+    p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
+                   choices=["no_pretrain", "no_dino", "face_only", "hand_only"],
+                   help="after (or instead of re-running) the demo, run SLT-SFT ablations (Tables 5-6): "
+                        "no_pretrain no_dino face_only hand_only (default with no names: no_pretrain no_dino)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    print("rvlf demo: placeholder - the end-to-end demo lands with issue 7; nothing was run.", file=sys.stderr)
+    from pathlib import Path
+
+    from rvlf.demo import DemoSize, run_ablations, run_demo
+
+    size = DemoSize.quick() if args.quick else DemoSize()
+    progress = True
+    if not (Path(args.out) / "results.json").is_file() or args.ablations is None:
+        run_demo(args.out, size=size, seed=args.seed, progress=progress)
+    if args.ablations is not None:
+        which = tuple(args.ablations) or ("no_pretrain", "no_dino")
+        run_ablations(args.out, which=which, size=size, seed=args.seed, progress=progress)
     return 0

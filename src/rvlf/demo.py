@@ -1,0 +1,188 @@
+"""The main job: all three stages on the embedded demo corpus, on CPU, with a results table.
+
+`run_demo(out)` generates the corpus (`rvlf.data.synth`, tiny random DINOv2 features), runs
+stage 1, SLT-SFT and SLT-GRPO with the small configs of `rvlf/demo_configs/`, evaluates each on
+the test split with beam search 5 and writes `results.json`, `results.md` (the paper-style table
+and example translations, like Table 8) and the learning-curve PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rvlf.config import load_config
+from rvlf.train.common import write_json
+
+log = logging.getLogger("rvlf.demo")
+
+CONFIG_CLASSES = {"pretrain": "PretrainConfig", "sft": "SFTConfig", "grpo": "GRPOConfig"}
+ROWS = (("vlp", "Stage 1 (VLP decoder)"), ("slt_sft", "SLT-SFT"), ("slt_grpo", "SLT-GRPO"))
+METRICS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4", "reward")
+HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4", "reward")
+
+
+def demo_config(stage: str) -> Path:
+    """Path of the packaged demo config of `stage` (pretrain, sft, grpo)."""
+    return Path(str(resources.files("rvlf") / "demo_configs" / f"{stage}.yaml"))
+
+
+@dataclass
+class DemoSize:
+    """How big the demo is; `quick` is for tests and smoke runs."""
+
+    n_train: int = 2000
+    n_dev: int = 200
+    n_test: int = 200
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def quick(cls) -> "DemoSize":
+        return cls(n_train=64, n_dev=16, n_test=16, overrides=(
+            "train.epochs=1", "data.dev_max_samples=8", "train.num_beams=2", "train.max_new_tokens=16",
+        ))
+
+
+def format_table(results: dict) -> str:
+    """The paper-style results table (Tables 1-4 layout) as Markdown."""
+    lines = ["| Method | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]
+    for key, name in ROWS:
+        if key in results:
+            r = results[key]
+            lines.append(f"| {name} | " + " | ".join(f"{r[m]:.2f}" for m in METRICS) + " |")
+    return "\n".join(lines)
+
+
+def read_translations(path: Path) -> dict[str, tuple[str, str]]:
+    out = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) == 3:
+                out[parts[0]] = (parts[1], parts[2])
+    return out
+
+
+def examples(out: Path, n: int = 5) -> str:
+    """A few test sentences with each stage's translation and its scores (like Table 8)."""
+    from rvlf.text.metrics import sentence_scores
+
+    runs = {key: read_translations(out / run / "test_translations.tsv")
+            for key, run in (("vlp", "pretrain"), ("slt_sft", "sft"), ("slt_grpo", "grpo"))}
+    ids = sorted(runs["slt_grpo"] or runs["slt_sft"] or runs["vlp"])[:n]
+    blocks = []
+    for i in ids:
+        ref = next(r[i][1] for r in runs.values() if i in r)
+        rows = [f"| Reference | {ref} | |"]
+        for key, name in ROWS:
+            if i in runs[key]:
+                hyp = runs[key][i][0]
+                s = sentence_scores(hyp, ref, "en")
+                rows.append(f"| {name} | {hyp} | B-4 {s['bleu4']:.2f}, R-L {s['rouge_l']:.2f} |")
+        blocks.append(f"**{i}**\n\n| Source | Sentence | Metrics |\n| --- | --- | --- |\n" + "\n".join(rows))
+    return "\n\n".join(blocks)
+
+
+def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, seed: int = 0,
+             workers: int = 2, progress: bool = True) -> dict:
+    """Corpus -> stage 1 -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
+    from rvlf.data.synth import generate_corpus
+    from rvlf.train import grpo, pretrain, sft
+    from rvlf.train.plots import plot_learning_curve
+
+    size = size or DemoSize()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    timings: dict[str, float] = {}
+    print(f"[demo] 1/4 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}", flush=True)
+    corpus = Path(generate_corpus(out / "corpus", seed=seed, n_train=size.n_train, n_dev=size.n_dev,
+                                  n_test=size.n_test, dino="tiny", workers=workers, progress=progress))
+    timings["corpus"] = time.time() - t0
+    common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
+              f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
+
+    def stage(name: str, module, init: Path | None, label: str, step: str) -> dict:
+        t = time.time()
+        print(f"[demo] {step} {label}", flush=True)
+        cfg = load_config(getattr(module, CONFIG_CLASSES[name]), demo_config(name), common)
+        summary = module.run(cfg, out / name, init=str(init) if init else None)
+        timings[name] = time.time() - t
+        png = out / name / "learning_curve.png"
+        if not png.exists():
+            plot_learning_curve(out / name / "metrics.jsonl", png, title=f"{label} on dev")
+        return summary
+
+    s1 = stage("pretrain", pretrain, None, "stage 1: visual-language pre-training", "2/4")
+    s2 = stage("sft", sft, out / "pretrain" / "best", "stage 2: SLT-SFT", "3/4")
+    s3 = stage("grpo", grpo, out / "sft" / "best", "stage 3: SLT-GRPO", "4/4")
+    results = {
+        "vlp": s1["test"],
+        "slt_sft": s2["test"],
+        "slt_grpo": s3["test"],
+        "dev": {"vlp": s1.get("dev"), "slt_sft": s2.get("dev"), "slt_grpo": s3.get("dev"),
+                "slt_grpo_baseline": s3.get("baseline_dev")},
+        "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
+        "corpus": str(corpus),
+    }
+    write_json(out / "results.json", results)
+    table = format_table(results)
+    text = (f"# rvlf demo results (test split, beam search 5)\n\n{table}\n\n"
+            f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100.\n\n"
+            f"## Example translations\n\n{examples(out)}\n")
+    (out / "results.md").write_text(text, encoding="utf-8")
+    print("\n" + table)
+    print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
+          f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
+    return results
+
+
+def load_results(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+ABLATIONS = (
+    ("no_pretrain", "w/o pre-training", ["pretrained_encoder=false"]),
+    ("no_dino", "w/o DINOv2", ["fusion.use_face=false", "fusion.use_hand=false"]),
+    ("face_only", "face only", ["fusion.use_hand=false"]),
+    ("hand_only", "hand only", ["fusion.use_face=false"]),
+)
+
+
+def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("no_pretrain", "no_dino"),
+                  size: DemoSize | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """SLT-SFT ablations (Tables 5 and 6) on the demo corpus, from the demo's stage-1 checkpoint.
+
+    Needs a finished `run_demo(out)`; writes `out/ablations/<name>/` and `out/ablation.md`."""
+    from rvlf.errors import RvlfError
+    from rvlf.train import sft
+
+    size = size or DemoSize()
+    out = Path(out)
+    if not (out / "results.json").is_file():
+        raise RvlfError(f"{out}: no finished demo here (run `rvlf demo --out {out}` first)")
+    results = load_results(out / "results.json")
+    corpus = Path(results["corpus"])
+    common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
+              f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
+    rows = {"full": ("SLT-SFT (full)", results["slt_sft"])}
+    for key, label, extra in ABLATIONS:
+        if key not in which:
+            continue
+        print(f"[demo] ablation: SLT-SFT {label}", flush=True)
+        cfg = load_config(sft.SFTConfig, demo_config("sft"), common + extra)
+        summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"))
+        rows[key] = (f"SLT-SFT {label}", summary["test"])
+    lines = ["| Setting | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]
+    for label, r in rows.values():
+        lines.append(f"| {label} | " + " | ".join(f"{r[m]:.2f}" for m in METRICS) + " |")
+    table = "\n".join(lines)
+    (out / "ablation.md").write_text(f"# SLT-SFT ablations on the demo corpus (test split)\n\n{table}\n",
+                                     encoding="utf-8")
+    print("\n" + table)
+    write_json(out / "ablations" / "results.json", {k: v[1] for k, v in rows.items()})
+    return {k: v[1] for k, v in rows.items()}
