@@ -100,3 +100,17 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(InputFileError, match="safetensors"):
         ckpt.load_weights(tmp_path / "model.safetensors")
+
+
+def test_partial_section_keeps_the_stage_defaults():
+    from rvlf.train.grpo import GRPOConfig
+
+    cfg = load_config(GRPOConfig, None, ["llm.name_or_path=/models/qwen3"])
+    assert cfg.llm.name_or_path == "/models/qwen3"
+    assert (cfg.llm.lora_r, cfg.llm.lora_alpha, cfg.llm.lora_dropout) == (64, 128, 0.05)  # Table 11, not SFT's
+    assert cfg.train.lr == 2e-5 and cfg.train.epochs == 2
+
+
+def test_yaml_no_stays_a_string_for_string_keys():
+    cfg = load_config(_Run, None, ["train.mixed_precision=no"])
+    assert cfg.train.mixed_precision == "no"

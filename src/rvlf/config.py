@@ -97,8 +97,14 @@ def from_dict(cls: type[T], data: dict | None, where: str = "config") -> T:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(names))})")
     kwargs: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     for name, value in data.items():
-        kwargs[name] = _coerce(hints[name], value, f"{where}.{name}")
+        tp = hints[name]
+        default_factory = fields[name].default_factory
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict) and default_factory is not dataclasses.MISSING:
+            # a partial section keeps this config's own defaults for that section (e.g. GRPO's LoRA r64)
+            value = merge(to_dict(default_factory()), value)
+        kwargs[name] = _coerce(tp, value, f"{where}.{name}")
     return cls(**kwargs)
 
 
@@ -119,6 +125,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return float(value)
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if tp is str and isinstance(value, bool):  # YAML 1.1 reads a bare no/yes/off/on as a boolean
+        return "yes" if value else "no"
     if tp in (int, float, str, bool) and not isinstance(value, tp):
         if tp is str and isinstance(value, (int, float)):
             return str(value)

@@ -1,8 +1,52 @@
-"""`rvlf translate`: translate videos, frame folders or keypoint files with a checkpoint"""
-
-from rvlf.commands._common import not_ready
+"""`rvlf translate`: videos, frame folders, images, keypoint or feature files -> text."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("translate", help="translate videos, frame folders or keypoint files with a checkpoint")
-    p.set_defaults(func=not_ready("translate", "issue 7"))
+    p = sub.add_parser("translate", help="translate videos, frame folders or keypoint files with a checkpoint",
+                       description="Keypoints (MediaPipe Holistic), face/hand crops and DINOv2 features are computed "
+                                   "as `rvlf extract` does, then the checkpoint decodes with beam search. Prints one "
+                                   "line per input: NAME<TAB>TRANSLATION.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder of any stage (RUN/best)")
+    p.add_argument("--dino", default=None,
+                   help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
+    p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the checkpoint's, 5)")
+    p.add_argument("--show", default=None, metavar="OUT.mp4",
+                   help="write the (single) input video with keypoints, crop boxes and the translation drawn on it")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from rvlf.errors import RvlfError
+    from rvlf.train.checkpoint import resolve_checkpoint
+    from rvlf.train.inference import load_stage
+    from rvlf.translate import draw_overlay, prepare_input, translate
+
+    if args.show and len(args.inputs) != 1:
+        raise RvlfError("--show draws one video: give a single INPUT")
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    ckpt_dir = resolve_checkpoint(args.checkpoint)
+    stage, model, cfg = load_stage(ckpt_dir)
+    model.to(device)
+    uses_dino = hasattr(cfg, "fusion") and (cfg.fusion.use_face or cfg.fusion.use_hand)
+    dino = None
+    if uses_dino:
+        dino = args.dino or (str(ckpt_dir / "dinov2") if (ckpt_dir / "dinov2").is_dir() else cfg.data.dino_model)
+    prepared = [prepare_input(path, dino, device=device) for path in args.inputs]
+    texts = translate(stage, prepared, num_beams=args.num_beams or cfg.train.num_beams,
+                      max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device)
+    for p, text in zip(prepared, texts):
+        print(f"{p.name}\t{text}", flush=True)
+    if args.show:
+        p = prepared[0]
+        if not Path(p.source).is_file() or p.source.suffix in (".npz", ".pose", ".pkl"):
+            raise RvlfError(f"{p.source}: --show needs a video, frame folder or image input")
+        out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0])
+        print(f"wrote {out}", flush=True)
+    return 0

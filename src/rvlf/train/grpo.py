@@ -28,7 +28,8 @@ from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
 from rvlf.train.loop import Trainer
-from rvlf.train.sft import SFTConfig, SignLMStage, build_language_model, load_sft, prepare_data
+from rvlf.train.sft import (SFTConfig, SignLMStage, build_language_model, enable_grad_checkpointing, load_sft,
+                            prepare_data)
 
 log = logging.getLogger("rvlf.grpo")
 
@@ -93,6 +94,8 @@ def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
     policy.freeze_encoder(True)
     for p in policy.fusion.parameters():
         p.requires_grad_(False)
+    if cfg.train.grad_checkpointing:
+        enable_grad_checkpointing(lm)
     return policy
 
 

@@ -30,6 +30,8 @@ from rvlf.train.loop import Trainer
 
 log = logging.getLogger("rvlf.sft")
 
+SMALL_DINO_BYTES = 50 * 2**20
+
 
 def _sft_train_defaults() -> TrainConfig:
     return TrainConfig(epochs=40, batch_size=4, optimizer="adamw", lr=2e-4, weight_decay=0.0, warmup_epochs=8)
@@ -88,7 +90,15 @@ def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLan
     fusion = SignFusion(cfg.fusion, lm.config.hidden_size)
     model = SignLanguageLM(encoder, fusion, lm, tokenizer, max_new_tokens=cfg.llm.max_new_tokens)
     model.freeze_encoder(not cfg.train_encoder)
+    if cfg.train.grad_checkpointing:
+        enable_grad_checkpointing(lm)
     return model
+
+
+def enable_grad_checkpointing(lm) -> None:
+    """Recompute the LM's layer activations in backward (`--grad-checkpointing`)."""
+    lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lm.config.use_cache = False
 
 
 class SignLMStage:
@@ -135,6 +145,9 @@ class SignLMStage:
         self.live.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
         if self.base_lm_dir is not None:
             shutil.copytree(self.base_lm_dir, directory / "base_lm")
+        dino = Path(self.cfg.data.dino_model)
+        if dino.is_dir() and sum(f.stat().st_size for f in dino.rglob("*") if f.is_file()) < SMALL_DINO_BYTES:
+            shutil.copytree(dino, directory / "dinov2")  # a small local DINOv2 travels with the checkpoint
 
     def config_yaml(self) -> str:
         return f"stage: {self.name}\n" + to_yaml(self.cfg)

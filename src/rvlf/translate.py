@@ -1,0 +1,133 @@
+"""Video (or frame folder, image, keypoint or feature file) -> text with a trained checkpoint.
+
+The same pre-processing as `rvlf extract` (MediaPipe Holistic keypoints, face/hand crops with
+the Sec. 6.2 fallback, DINOv2 features), then the checkpoint's stage decodes with beam search.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rvlf.data.dataset import collate
+from rvlf.data.keypoints import PARTS, normalize_keypoints
+from rvlf.errors import InputFileError, RvlfError
+
+log = logging.getLogger("rvlf.translate")
+
+KEYPOINT_SUFFIXES = {".pose", ".pkl"}
+PART_COLOURS = {"body": (255, 255, 255), "left_hand": (0, 200, 255), "right_hand": (255, 120, 0),
+                "mouth": (255, 0, 160), "face": (0, 255, 120)}
+BOX_COLOURS = ((0, 255, 120), (0, 200, 255), (255, 120, 0))  # face, left hand, right hand
+
+
+@dataclass
+class Prepared:
+    """One input, ready for the model: pixel keypoints, DINOv2 features (or None), frames if decoded."""
+
+    name: str
+    keypoints: np.ndarray
+    dino: np.ndarray | None
+    source: Path
+    boxes: np.ndarray | None = None
+
+
+def _is_feature_file(path: Path) -> bool:
+    if path.suffix != ".npz":
+        return False
+    with np.load(path, allow_pickle=False) as z:
+        return "meta" in z.files
+
+
+def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25) -> Prepared:
+    """Keypoints and DINOv2 features of one input (computed, or read from a file)."""
+    from rvlf.data.features import DinoEncoder, load_video_features
+
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "input not found")
+    if path.is_file() and _is_feature_file(path):
+        feats = load_video_features(path)
+        return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path)
+    if path.is_file() and (path.suffix in KEYPOINT_SUFFIXES or path.suffix == ".npz"):
+        from rvlf.data.poses import read_keypoints
+
+        log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", path)
+        return Prepared(path.stem, read_keypoints(path), None, path)
+    from rvlf.data.extract import Job, encode_crops, prepare
+
+    prep = prepare(Job(source=path, out=Path(path.stem + ".npz")), with_crops=dino_model is not None, margin=margin)
+    dino = None
+    if dino_model is not None:
+        encoder = DinoEncoder(dino_model, device=device)
+        dino = encode_crops(encoder, prep.crops, prep.found)
+    from rvlf.data.crops import crop_boxes
+
+    boxes, _ = crop_boxes(prep.keypoints, (prep.meta["width"], prep.meta["height"]), margin=margin)
+    return Prepared(path.stem, prep.keypoints, dino, path, boxes)
+
+
+def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens: int = 64,
+              max_frames: int = 300, device: str = "cpu") -> list[str]:
+    """Decode prepared inputs with a loaded stage (`rvlf.train.inference.load_stage`)."""
+    dino_dim = getattr(getattr(stage.cfg, "fusion", None), "dino_dim", None)
+    uses_dino = hasattr(stage.cfg, "fusion") and (stage.cfg.fusion.use_face or stage.cfg.fusion.use_hand)
+    items = []
+    for p in inputs:
+        item = {"id": p.name, "text": "", "keypoints": normalize_keypoints(p.keypoints[:max_frames])}
+        if uses_dino:
+            dino = p.dino
+            if dino is None:
+                dino = np.zeros((len(item["keypoints"]), 3, dino_dim), dtype=np.float32)
+            elif dino.shape[-1] != dino_dim:
+                raise RvlfError(f"{p.source}: DINOv2 features have {dino.shape[-1]} dims but the checkpoint expects "
+                                f"{dino_dim} (extract with the DINOv2 model the checkpoint was trained on, --dino)")
+            item["dino"] = np.asarray(dino[:max_frames], dtype=np.float16)
+        items.append(item)
+    batch = collate(items)
+    batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+    with torch.no_grad():
+        return stage.translate(batch, num_beams, max_new_tokens)
+
+
+def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "") -> Path:
+    """Write `out` (mp4) with the keypoints, crop boxes and the translation drawn over each frame."""
+    import cv2
+
+    from rvlf.data.video import iter_frames, video_fps
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    writer = None
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    try:
+        for t, frame in enumerate(iter_frames(source)):
+            img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+            if writer is None:
+                h, w = img.shape[:2]
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(source) or 25.0, (w, h))
+            if t < len(keypoints):
+                for name, sl in PARTS.items():
+                    colour = PART_COLOURS[name][::-1]
+                    for x, y, c in keypoints[t, sl]:
+                        if c > 0.3:
+                            cv2.circle(img, (int(x), int(y)), 2, colour, -1)
+                if boxes is not None:
+                    for (x0, y0, x1, y1), colour in zip(boxes[t], BOX_COLOURS):
+                        if x1 > x0:
+                            cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), colour[::-1], 2)
+            if text:
+                cv2.putText(img, text[:80], (8, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
+                cv2.putText(img, text[:80], (8, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
+            writer.write(img)
+    finally:
+        if writer is not None:
+            writer.release()
+    if writer is None:
+        raise InputFileError(source, "no frames to draw on")
+    tmp.replace(out)
+    return out
