@@ -2,8 +2,9 @@
 
 A sign is a set of phonological parameters: dominant hand shape (finger curls and spread, with
 an optional change), location, movement path, orientation (finger direction and palm yaw), the
-non-dominant hand's role (rest / mirror / base), and non-manuals: mouth pattern (lip opening,
-width, cheek puff, tongue, teeth), brows, eyes and head movement. A video is a per-frame state
+non-dominant hand's role (rest / mirror / base), and non-manuals: mouth pattern (lip opening
+and width), brows, head movement, and a facial cue only the face crop shows (eyes squinted or
+wide, cheeks puffed, tongue, teeth). A video is a per-frame state
 vector (`STATE` below) built sign by sign, joined by interpolated transitions and smoothed
 (co-articulation), then turned into pixel keypoints for one signer (body size, framing,
 handedness: left-handers mirror the manual channel). The *observed* keypoints add an
@@ -46,13 +47,16 @@ MOVEMENTS = ("hold", "down", "up", "out", "in", "circle", "shake", "arc", "twist
 ORIENTATIONS = (0.0, 0.6, 1.4, -0.4, 2.7)       # finger direction, radians from "up" towards the midline
 YAWS = (0.0, 1.2, 2.8, 0.7)                     # palm: to the camera, side on, back, angled
 ND_ROLES = ("rest", "mirror", "base")
-# Mouth patterns: (aperture, width, syllables, puff, tongue, teeth). Aperture oscillates
-# `syllables` times when > 0. Puff/tongue/teeth show in the face crop, barely in the points.
-MOUTHS: dict[str, tuple[float, float, int, float, float, float]] = {
-    "closed": (0.05, 1.0, 0, 0, 0, 0), "open": (0.6, 1.0, 0, 0, 0, 0), "ma": (0.5, 1.0, 2, 0, 0, 0),
-    "papapa": (0.4, 0.95, 3, 0, 0, 0), "oo": (0.35, 0.6, 0, 0, 0, 0), "ee": (0.15, 1.3, 0, 0, 0, 1),
-    "puff": (0.0, 0.85, 0, 1, 0, 0), "th": (0.3, 1.0, 0, 0, 1, 0), "sh": (0.25, 0.75, 0, 0, 0, 1),
-    "mm": (0.0, 1.05, 0, 0, 0, 0),
+# Mouth patterns, seen in the mouth points: (aperture, width, syllables); the aperture
+# oscillates `syllables` times when > 0.
+MOUTHS: dict[str, tuple[float, float, int]] = {
+    "closed": (0.05, 1.0, 0), "open": (0.6, 1.0, 0), "ma": (0.5, 1.0, 2), "papapa": (0.4, 0.95, 3),
+    "oo": (0.35, 0.6, 0), "ee": (0.15, 1.3, 0), "sh": (0.25, 0.75, 0), "mm": (0.0, 1.05, 0),
+}
+# Facial cues seen only in the face crop, not in the 77 points: (eye openness, puff, tongue, teeth).
+CUES: dict[str, tuple[float, float, float, float]] = {
+    "none": (0, 0, 0, 0), "squint": (-1, 0, 0, 0), "wide": (1, 0, 0, 0), "puff": (0, 1, 0, 0),
+    "tongue": (0, 0, 1, 0), "teeth": (0, 0, 0, 1),
 }
 REST = {"dom": (-0.95, 2.6), "nd": (0.95, 2.6)}
 FRAME = (512, 512)
@@ -71,7 +75,7 @@ class SignSpec:
     nd_role: str
     mouth: str
     brow: float          # -1 furrowed, 0, 1 raised
-    eye: float           # -1 squint, 0, 1 wide
+    cue: str             # a key of CUES
     head: str            # none | tilt | nod | shake
 
     def manual(self) -> tuple:
@@ -79,15 +83,15 @@ class SignSpec:
                 self.nd_role)
 
     def nonmanual(self) -> tuple:
-        return (self.mouth, self.brow, self.eye, self.head)
+        return (self.mouth, self.brow, self.cue, self.head)
 
 
 def make_lexicon(glosses: list[str], face_pairs: list[tuple[str, ...]], hand_groups: list[tuple[str, ...]],
                  rng: np.random.Generator) -> dict[str, SignSpec]:
     """A distinct sign for every gloss. Members of a `face_pairs` group share every manual
-    parameter and differ in the mouth pattern (and often brows/eyes); members of a
-    `hand_groups` group share everything but the hand shape. Face-pair members share the
-    head movement too, so only the mouth and face points (and crops) tell them apart."""
+    parameter, the brows and the head movement; members of a `hand_groups` group share
+    everything but the hand shape. Face pairs alternate between mouthing pairs (different mouth patterns: mouth points and crops differ) and expression
+    pairs (different crop-only cues: the 77 points are identical, only the face crop differs)."""
     def pick(seq):
         return seq[int(rng.integers(len(seq)))]
 
@@ -101,7 +105,8 @@ def make_lexicon(glosses: list[str], face_pairs: list[tuple[str, ...]], hand_gro
                     movement=pick(MOVEMENTS), orientation=pick(ORIENTATIONS), yaw=pick(YAWS), nd_role=nd)
 
     def nonmanual():
-        return dict(mouth=pick(list(MOUTHS)), brow=float(pick([0, 0, 0, 1, -1])), eye=float(pick([0, 0, 0, 1, -1])),
+        return dict(mouth=pick(list(MOUTHS)), brow=float(pick([0, 0, 0, 1, -1])),
+                    cue="none" if rng.random() < 0.5 else pick(list(CUES)),
                     head=pick(["none", "none", "none", "tilt", "nod", "shake"]))
 
     lex: dict[str, SignSpec] = {}
@@ -118,16 +123,19 @@ def make_lexicon(glosses: list[str], face_pairs: list[tuple[str, ...]], hand_gro
     for group in hand_groups:
         base = fresh_manual()
         base["end_handshape"] = None
-        shapes = rng.permutation(list(HANDSHAPES))[: len(group)]
+        shapes, face = rng.permutation(list(HANDSHAPES))[: len(group)], nonmanual()
         for g, hs in zip(group, shapes):
             m = dict(base, handshape=str(hs))
             used.add(tuple(m.values()))
-            lex[g] = SignSpec(**m, **nonmanual())
-    for group in face_pairs:
-        m, head = fresh_manual(), nonmanual()["head"]
-        mouths = rng.permutation(list(MOUTHS))[: len(group)]
-        for g, mouth in zip(group, mouths):
-            lex[g] = SignSpec(**m, **dict(nonmanual(), mouth=str(mouth), head=head))
+            lex[g] = SignSpec(**m, **face)
+    for i, group in enumerate(face_pairs):
+        m, face = fresh_manual(), nonmanual()
+        if i % 2 == 0:  # mouthing pairs: the mouth points differ
+            for g, mouth in zip(group, rng.permutation(list(MOUTHS))):
+                lex[g] = SignSpec(**m, **dict(face, mouth=str(mouth)))
+        else:           # expression pairs: identical points, only the face crop differs
+            for g, cue in zip(group, rng.permutation(list(CUES))):
+                lex[g] = SignSpec(**m, **dict(face, cue=str(cue)))
     for g in glosses:
         if g not in lex:
             lex[g] = SignSpec(**fresh_manual(), **nonmanual())
@@ -182,11 +190,12 @@ def sign_states(spec: SignSpec, n: int, rng: np.random.Generator, jitter: float)
         out[:, ND] = _hand_state(0.35, 1.05, -1.45, 1.3, "B", n)
     else:
         out[:, ND] = _hand_state(*REST["nd"], 0.2, 0.6, "bent", n)
-    ap, width, syll, puff, tongue, teeth = MOUTHS[spec.mouth]
+    ap, width, syll = MOUTHS[spec.mouth]
+    eye, puff, tongue, teeth = CUES[spec.cue]
     aperture = ap * np.abs(np.sin(np.pi * syll * s)) if syll else np.full(n, ap)
     head = {"none": (z := np.zeros(n), z, z), "tilt": (0.15 * np.sin(np.pi * s), z, z),
             "nod": (z, np.sin(2 * np.pi * s), z), "shake": (z, z, np.sin(3 * np.pi * s))}[spec.head]
-    out[:, FACE] = np.stack([aperture, np.full(n, width), np.full(n, spec.brow), *head, np.full(n, spec.eye),
+    out[:, FACE] = np.stack([aperture, np.full(n, width), np.full(n, spec.brow), *head, np.full(n, eye),
                              np.full(n, puff), np.full(n, tongue), np.full(n, teeth)], 1)
     return out
 
