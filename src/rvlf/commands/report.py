@@ -1,8 +1,29 @@
-"""`rvlf report`: paper-style tables from finished runs"""
-
-from rvlf.commands._common import not_ready
+"""`rvlf report`: the paper's tables (1-7 layouts) from finished runs."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="paper-style tables from finished runs")
-    p.set_defaults(func=not_ready("report", "issue 7"))
+    p = sub.add_parser("report", help="paper-style tables from finished runs",
+                       description="Builds the main results table (Tables 1-4 layout), the framework ablation "
+                                   "(Table 5), the DINOv2 parts (Table 6) and the reward choices (Table 7) from run "
+                                   "folders; each row links to its run folder and config.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (the --out of pretrain/sft/grpo)")
+    p.add_argument("--out", default="report.md", help="Markdown file to write (default: report.md)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from rvlf.report import build_report
+
+    text = build_report(args.runs, args.out)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, out)
+    print(text)
+    return 0
