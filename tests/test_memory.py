@@ -174,3 +174,11 @@ def test_cli_bad_stage_and_unknown_model_are_one_line_errors(tmp_path, capsys):
     assert main(["plan-memory", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "MyLM-3B" in err
+
+
+def test_cli_defaults_agree_with_the_planner():
+    from rvlf import memory
+    from rvlf.commands import plan_memory
+
+    assert plan_memory.DEFAULT_PROMPT_TOKENS == memory.DEFAULT_PROMPT_TOKENS
+    assert plan_memory.DEFAULT_TEXT_VOCAB == memory.DEFAULT_TEXT_VOCAB

@@ -1,6 +1,8 @@
 """`rvlf plan-memory`: memory needed for a training step, from the configs alone"""
 
-from rvlf.memory import DEFAULT_PROMPT_TOKENS, DEFAULT_TEXT_VOCAB
+# Kept in step with rvlf.memory (not imported here: it pulls in torch, and `rvlf --help` should be quick).
+DEFAULT_PROMPT_TOKENS = 60
+DEFAULT_TEXT_VOCAB = 16000
 
 
 def register(sub) -> None:
