@@ -29,3 +29,21 @@ def test_training_commands_take_the_shared_flags(capsys):
         text = capsys.readouterr().out
         for flag in ("--config", "--out", "--max-steps", "--resume", "--init", "key=value"):
             assert flag in text, (name, flag)
+
+
+def test_overrides_may_follow_options(monkeypatch):
+    seen = {}
+
+    def fake_run(args):
+        seen["overrides"] = args.overrides
+        seen["max_steps"] = args.max_steps
+        return 0
+
+    import rvlf.commands.pretrain as pretrain
+
+    monkeypatch.setattr(pretrain, "run", fake_run)
+    assert main(["pretrain", "--config", "c.yaml", "--out", "o", "data.root=x", "--max-steps", "3",
+                 "train.lr=0.5", "pretrained_encoder=false"]) == 0
+    assert seen == {"overrides": ["data.root=x", "train.lr=0.5", "pretrained_encoder=false"], "max_steps": 3}
+    with pytest.raises(SystemExit):
+        main(["pretrain", "--config", "c.yaml", "--out", "o", "data.root=x", "--max-steps", "3", "stray"])

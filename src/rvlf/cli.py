@@ -10,11 +10,14 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 import warnings
 
 from rvlf import __version__
 from rvlf.errors import RvlfError
+
+OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
 
 # Sub-command modules, in the order `rvlf --help` lists them.
 COMMANDS = [
@@ -71,7 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries(debug)
     logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(message)s")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `key=value` overrides may come anywhere, also after options (argparse takes one run of positionals)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        stray = [t for t in extra if not OVERRIDE.match(t)]
+        if stray or not hasattr(args, "overrides"):
+            parser.error(f"unrecognized arguments: {' '.join(stray or extra)}")
+        args.overrides = list(args.overrides) + extra
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
