@@ -4,22 +4,27 @@ A checkpoint is a folder:
 
     model.safetensors        weights (only what the stage trains or needs to rebuild itself)
     optimizer.safetensors    optimizer tensors (flattened), with optimizer.json for the rest
-    rng.safetensors          torch RNG state; python / numpy RNG state in trainer_state.json
+    rng.safetensors          torch RNG state of every process; python / numpy RNG state in
+                             trainer_state.json (one entry per process)
     trainer_state.json       step, epoch, batch position, best score, scheduler state, ...
     config.yaml              the full run configuration
     tokenizer/ ...           whatever the stage saves beside (tokenizer, base LM, ...)
 
-It is written under a temporary name in the same parent folder and renamed into place, so a
-run killed at any moment leaves either the previous checkpoint or the new one, never half of
-one. Nothing here unpickles: tensors come from safetensors, the rest from JSON/YAML.
+It is written under a temporary name (`.<name>.tmp-*`) in the same parent folder and swapped
+into place (an atomic exchange on Linux, two renames elsewhere), so a run killed at any moment
+leaves either the previous checkpoint or the new one, never half of one; a temporary folder
+left by a kill mid-write is never read and is removed by the next save. Nothing here
+unpickles: tensors come from safetensors, the rest from JSON/YAML.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -87,7 +92,11 @@ def optimizer_from_safetensors(tensors: dict[str, torch.Tensor], meta: dict) -> 
 
 # --- RNG ------------------------------------------------------------------------------------
 
-def rng_state() -> tuple[dict[str, torch.Tensor], dict]:
+RngState = tuple[dict[str, torch.Tensor], dict]
+
+
+def rng_state() -> RngState:
+    """This process's torch (CPU and CUDA), numpy and python RNG states."""
     tensors = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
@@ -115,6 +124,30 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
         random.setstate((version, tuple(internal), gauss))
 
 
+def load_rng(directory: str | Path, trainer_state: dict, rank: int = 0) -> RngState | None:
+    """Process `rank`'s saved RNG state, or None when the checkpoint has none for it."""
+    path = Path(directory) / "rng.safetensors"
+    if not path.is_file():
+        return None
+    tensors = load_file(str(path))
+    metas = trainer_state.get("rng", [])
+    if isinstance(metas, dict):  # a single-process checkpoint of the first format
+        return (tensors, metas) if rank == 0 and "torch" in tensors else None
+    prefix = f"{rank}."
+    mine = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    if "torch" not in mine or rank >= len(metas):
+        return None
+    return mine, metas[rank]
+
+
+def restore_rng(directory: str | Path, trainer_state: dict, rank: int = 0) -> bool:
+    """Restore process `rank`'s RNG state from a checkpoint; False if it holds none for it."""
+    state = load_rng(directory, trainer_state, rank)
+    if state is not None:
+        set_rng_state(*state)
+    return state is not None
+
+
 # --- the checkpoint folder ------------------------------------------------------------------
 
 def save_checkpoint(
@@ -125,14 +158,19 @@ def save_checkpoint(
     config_yaml: str | None = None,
     optimizer_state: dict | None = None,
     with_rng: bool = True,
+    rng_states: list[RngState] | None = None,
     extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write a checkpoint folder atomically (temp folder + rename). Returns the final path.
+    """Write a checkpoint folder atomically (temp folder + swap). Returns the final path.
 
-    `extra(tmp_dir)` may write more files (tokenizer, base LM, plots) into the folder first.
+    `rng_states`: every process's `rng_state()`, by rank (default with `with_rng`: this
+    process's only). `extra(tmp_dir)` may write more files (tokenizer, base LM, plots) into the
+    folder first. Temporary folders left by an earlier, killed save are removed.
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    for stale in directory.parent.glob(f".{directory.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
     try:
         save_weights(tmp / MODEL_FILE, model_state)
@@ -141,10 +179,12 @@ def save_checkpoint(
             tensors, meta = optimizer_to_safetensors(optimizer_state)
             save_file(tensors, str(tmp / "optimizer.safetensors"))
             (tmp / "optimizer.json").write_text(json.dumps(meta))
-        if with_rng:
-            tensors, meta = rng_state()
-            save_file(_contiguous(tensors), str(tmp / "rng.safetensors"))
-            state["rng"] = meta
+        if with_rng and rng_states is None:
+            rng_states = [rng_state()]
+        if rng_states:
+            flat = {f"{rank}.{k}": v for rank, (t, _) in enumerate(rng_states) for k, v in t.items()}
+            save_file(_contiguous(flat), str(tmp / "rng.safetensors"))
+            state["rng"] = [meta for _, meta in rng_states]
         if config_yaml is not None:
             (tmp / "config.yaml").write_text(config_yaml)
         if extra is not None:
@@ -165,9 +205,26 @@ def _fsync_dir(path: Path) -> None:
                 os.fsync(fh.fileno())
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _swap_into_place(tmp: Path, directory: Path) -> None:
-    """Replace `directory` by `tmp`. A crash between the two renames leaves `<dir>.old`,
-    which `resolve_checkpoint` recovers."""
+    """Replace `directory` by `tmp`. With an atomic exchange `directory` always holds a complete
+    checkpoint; otherwise a crash between the two renames leaves `<dir>.old`, which
+    `resolve_checkpoint` recovers."""
+    if directory.is_dir() and _exchange(tmp, directory):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the previous checkpoint, under the temp name
+        return
     old = directory.with_name(directory.name + ".old")
     if old.exists():
         shutil.rmtree(old)
@@ -184,7 +241,12 @@ def resolve_checkpoint(directory: str | Path) -> Path:
     if not (directory / STATE_FILE).is_file():
         old = directory.with_name(directory.name + ".old")
         if (old / STATE_FILE).is_file() and not directory.exists():
-            os.replace(old, directory)
+            try:
+                os.replace(old, directory)
+            except OSError:  # another process recovered it first
+                pass
+            if not (directory / STATE_FILE).is_file():
+                raise InputFileError(directory, "not a checkpoint folder (no trainer_state.json)")
         elif directory.is_dir() and (directory / "last" / STATE_FILE).is_file():
             return directory / "last"
         else:
@@ -206,9 +268,3 @@ def load_optimizer_state(directory: str | Path) -> dict | None:
         return None
     meta = json.loads((directory / "optimizer.json").read_text())
     return optimizer_from_safetensors(load_file(str(directory / "optimizer.safetensors")), meta)
-
-
-def restore_rng(directory: str | Path, trainer_state: dict) -> None:
-    path = Path(directory) / "rng.safetensors"
-    if path.is_file():
-        set_rng_state(load_file(str(path)), trainer_state.get("rng", {}))

@@ -27,7 +27,7 @@ from rvlf.rl.grpo import group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
-from rvlf.train.loop import Trainer
+from rvlf.train.loop import Trainer, main_process_first, seed_everything
 from rvlf.train.sft import (SFTConfig, SignLMStage, build_language_model, enable_grad_checkpointing, load_sft,
                             prepare_data)
 
@@ -182,6 +182,7 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     """Train SLT-GRPO from an SFT checkpoint (`init`); returns baseline, dev and test scores."""
     from rvlf.train.plots import plot_learning_curve
 
+    seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last"
@@ -203,10 +204,11 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     base_lm_dir = None
     if (src / "base_lm" / "config.json").is_file():
         base_lm_dir = out_dir / "base_lm"
-        if not (base_lm_dir / "config.json").is_file():
-            import shutil
+        with main_process_first():
+            if not (base_lm_dir / "config.json").is_file():
+                import shutil
 
-            shutil.copytree(src / "base_lm", base_lm_dir)
+                shutil.copytree(src / "base_lm", base_lm_dir)
     by_split = load_samples(cfg.data)
     train_set, dev_set = prepare_data(cfg, by_split)
     stage = GRPOStage(cfg, model, base_lm_dir, sft_state)

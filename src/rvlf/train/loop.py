@@ -7,6 +7,12 @@ progress bar, TensorBoard and `metrics.jsonl`, dev evaluation with beam search (
 ROUGE-L and the Eq. 15 reward with `rvlf.text.metrics`), the best-dev-BLEU-4 checkpoint
 (`best/`, Sec. 4.1: "the model achieving the highest BLEU-4 score on the validation set is
 selected") and the last one (`last/`), `--resume`, and stopping cleanly on a NaN loss.
+
+Resuming is exact: the data order of epoch e is drawn from `seed + e` (accelerate's seedable
+sampler) and the epoch's first batches are skipped; model, optimiser, scheduler and every
+process's RNG state come from the checkpoint, the RNG state being restored once the resumed
+epoch's data iterator exists (creating one draws a number), and evaluation never consumes
+training randomness. Only the main process writes; every process's RNG state is gathered to it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import logging
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -87,6 +94,25 @@ class EvalResult:
     refs: list[str] = field(default_factory=list)
 
 
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch alike on every process: call it before building the model,
+    so that `train.seed` fixes the initialisation and every process builds the same weights."""
+    from accelerate.utils import set_seed
+
+    set_seed(seed)
+
+
+@contextmanager
+def main_process_first():
+    """The main process runs the block first, then the others (files every process needs)."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    # as `Accelerator` would: `accelerate launch --cpu` / ACCELERATE_USE_CPU selects gloo on CPU
+    with PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).main_process_first():
+        yield
+
+
 def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
@@ -94,7 +120,7 @@ def make_accelerator(cfg: TrainConfig):
     return Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=max(1, cfg.grad_accum),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
     )
 
 
@@ -124,7 +150,8 @@ class Trainer:
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.accelerator = accelerator or make_accelerator(cfg)
-        set_seed(cfg.seed)
+        # one data order for all processes (data_seed), independent dropout/sampling per process
+        set_seed(cfg.seed, device_specific=True)
         self.max_steps = max_steps
         self.collate_fn = collate_fn
         self.dev_set = dev_set
@@ -150,6 +177,8 @@ class Trainer:
         self.best_score = -1.0
         self.history: list[dict] = []
         self._writer = None
+        self._saved_step: int | None = None  # step of the checkpoint in `last/`
+        self._pending_rng: ckpt.RngState | None = None
         if resume:
             self._resume()
 
@@ -165,11 +194,7 @@ class Trainer:
 
     def optimize(self, loss: torch.Tensor) -> None:
         """Backward, and on an accumulation boundary: clip, step, schedule, zero."""
-        if not torch.isfinite(loss.detach()).all():
-            raise TrainingError(
-                f"{self.stage.name}: loss became {loss.item()} at step {self.global_step + 1}; "
-                f"stopped, the last good checkpoint is kept in {self.out_dir / 'last'}"
-            )
+        self._check_finite(loss)
         self.accelerator.backward(loss)
         if self.accelerator.sync_gradients and self.cfg.grad_clip > 0:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
@@ -178,6 +203,22 @@ class Trainer:
         if self.accelerator.sync_gradients:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop every process together when any of them sees a NaN or Inf loss."""
+        bad = not bool(torch.isfinite(loss.detach()).all())
+        if self.accelerator.num_processes > 1:
+            flag = torch.tensor([float(bad)], device=loss.device)
+            anywhere = bool(self.accelerator.reduce(flag, reduction="sum").item() > 0)
+        else:
+            anywhere = bad
+        if not anywhere:
+            return
+        value = loss.detach().float().mean().item() if bad else "non-finite on another process"
+        kept = (f"the last good checkpoint (step {self._saved_step}) is kept in {self.out_dir / 'last'}"
+                if self._saved_step is not None else "no checkpoint had been saved yet")
+        raise TrainingError(f"{self.stage.name}: loss became {value} at step {self.global_step + 1}; "
+                            f"training stopped, {kept} (lower train.lr or check the data)")
 
     # --- logging ------------------------------------------------------------------------------
 
@@ -203,12 +244,13 @@ class Trainer:
     def evaluate(self, dataset: Dataset, *, num_beams: int | None = None, batch_size: int | None = None) -> EvalResult:
         """Translate `dataset` (sharded over processes) and score it with the paper's protocol."""
         acc = self.accelerator
-        return evaluate_stage(
-            self.stage, self.unwrapped, dataset, collate_fn=self.collate_fn,
-            batch_size=batch_size or self.cfg.batch_size, num_beams=num_beams or self.cfg.num_beams,
-            max_new_tokens=self.cfg.max_new_tokens, device=acc.device,
-            process_index=acc.process_index, num_processes=acc.num_processes,
-        )
+        with torch.random.fork_rng(devices=_rng_devices()):  # evaluating never shifts training randomness
+            return evaluate_stage(
+                self.stage, self.unwrapped, dataset, collate_fn=self.collate_fn,
+                batch_size=batch_size or self.cfg.batch_size, num_beams=num_beams or self.cfg.num_beams,
+                max_new_tokens=self.cfg.max_new_tokens, device=acc.device,
+                process_index=acc.process_index, num_processes=acc.num_processes,
+            )
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -223,7 +265,17 @@ class Trainer:
         }
 
     def save(self, name: str, with_optimizer: bool = True) -> None:
-        self.accelerator.wait_for_everyone()
+        """Write `out_dir/name` from the main process; with the optimiser (a resumable checkpoint)
+        also every process's RNG state. Every process must call it."""
+        acc = self.accelerator
+        rngs = None
+        if with_optimizer:
+            rngs = [ckpt.rng_state()]
+            if acc.num_processes > 1:
+                from accelerate.utils import gather_object
+
+                rngs = gather_object(rngs)
+        acc.wait_for_everyone()
         if self.is_main:
             ckpt.save_checkpoint(
                 self.out_dir / name,
@@ -232,17 +284,19 @@ class Trainer:
                 config_yaml=self.stage.config_yaml(),
                 optimizer_state=self.optimizer.state_dict() if with_optimizer else None,
                 with_rng=with_optimizer,
+                rng_states=rngs,
                 extra=self.stage.save_extra,
             )
-        self.accelerator.wait_for_everyone()
+        if name == "last":
+            self._saved_step = self.global_step
+        acc.wait_for_everyone()
 
     def _resume(self) -> None:
         last = self.out_dir / "last"
-        try:
-            last = ckpt.resolve_checkpoint(last)
-        except Exception:
+        if not last.exists() and not last.with_name("last.old").exists():
             log.info("%s: no checkpoint in %s, starting from scratch", self.stage.name, last)
             return
+        last = ckpt.resolve_checkpoint(last)
         state = ckpt.load_trainer_state(last)
         self.stage.load_model_state(ckpt.load_weights(last / ckpt.MODEL_FILE))
         opt = ckpt.load_optimizer_state(last)
@@ -253,7 +307,14 @@ class Trainer:
         self.epoch = state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self.best_score = state["best_score"]
-        ckpt.restore_rng(last, state)
+        self._saved_step = self.global_step
+        rank = self.accelerator.process_index
+        self._pending_rng = ckpt.load_rng(last, state, rank)
+        if self._pending_rng is None:
+            log.warning("%s: %s holds no RNG state for process %d; its randomness restarts from the seed",
+                        self.stage.name, last, rank)
+        if self.is_main:
+            _truncate_metrics(self.out_dir / "metrics.jsonl", self.global_step)
         log.info("%s: resumed from %s at step %d (epoch %d, batch %d)", self.stage.name, last,
                  self.global_step, self.epoch, self.batch_in_epoch)
 
@@ -293,6 +354,9 @@ class Trainer:
             if self.batch_in_epoch:
                 loader = self.accelerator.skip_first_batches(self.train_loader, self.batch_in_epoch)
             for batch in loader:
+                if self._pending_rng is not None:  # after the iterator is made, as in the first run
+                    ckpt.set_rng_state(*self._pending_rng)
+                    self._pending_rng = None
                 batch = move_batch(batch, self.accelerator.device)
                 with self.accelerator.accumulate(model):
                     scalars = self.stage.train_step(batch, self)
@@ -307,8 +371,9 @@ class Trainer:
                     self.log(scalars)
                 if self._eval_due():
                     last_dev = self._evaluate_and_keep_best()
-                    bar.write(f"[{self.stage.name}] step {self.global_step}: dev BLEU-4 {last_dev['bleu4']:.2f} "
-                              f"ROUGE-L {last_dev['rouge_l']:.2f} (best {self.best_score:.2f})")
+                    if self.is_main:
+                        bar.write(f"[{self.stage.name}] step {self.global_step}: dev BLEU-4 {last_dev['bleu4']:.2f} "
+                                  f"ROUGE-L {last_dev['rouge_l']:.2f} (best {self.best_score:.2f})")
                     self.save("last")
                 elif cfg.save_every_steps and self.global_step % cfg.save_every_steps == 0:
                     self.save("last")
@@ -374,6 +439,26 @@ def evaluate_stage(
     rewards = translation_reward(hyps, refs, stage.lang)
     metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
     return EvalResult(metrics, ids, hyps, refs)
+
+
+def _rng_devices() -> list[int]:
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop the records a killed run logged after its last checkpoint (they are redone)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:  # a line cut by the kill
+            continue
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+    tmp.replace(path)
 
 
 def move_batch(batch: dict, device) -> dict:

@@ -19,7 +19,7 @@ from rvlf.errors import ConfigError
 from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart_tokenizer
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
-from rvlf.train.loop import Trainer
+from rvlf.train.loop import Trainer, seed_everything
 from rvlf.data.dataset import collate
 
 log = logging.getLogger("rvlf.pretrain")
@@ -110,6 +110,7 @@ def load_pretrained(directory: str | Path) -> tuple[PretrainConfig, VLPModel, SL
 def run(cfg: PretrainConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
         init: str | None = None, evaluate_test: bool = True) -> dict:
     """Train stage 1; returns dev/test scores. `init` continues from another stage-1 checkpoint's weights."""
+    seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     by_split = load_samples(cfg.data)

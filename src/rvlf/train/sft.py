@@ -26,7 +26,7 @@ from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
 from rvlf.models.slt_lm import SignLanguageLM, add_lora, build_tiny_qwen3, load_causal_lm, load_tokenizer, tiny_chat_tokenizer
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
-from rvlf.train.loop import Trainer
+from rvlf.train.loop import Trainer, main_process_first, seed_everything
 
 log = logging.getLogger("rvlf.sft")
 
@@ -191,6 +191,7 @@ def prepare_data(cfg, by_split) -> tuple[SignDataset, SignDataset]:
 def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
         init: str | None = None, evaluate_test: bool = True) -> dict:
     """Train SLT-SFT from a stage-1 checkpoint (`init`); returns dev/test scores."""
+    seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last"
@@ -214,8 +215,9 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
     base_lm_dir = None
     if cfg.llm.tiny:  # a random LM exists nowhere else: keep its weights with every checkpoint
         base_lm_dir = out_dir / "base_lm"
-        if not (base_lm_dir / "config.json").is_file():
-            lm.save_pretrained(str(base_lm_dir))
+        with main_process_first():
+            if not (base_lm_dir / "config.json").is_file():
+                lm.save_pretrained(str(base_lm_dir))
     model = assemble(cfg, encoder, lm, tokenizer)
     stage = SignLMStage(cfg, model, base_lm_dir)
     trainer = Trainer(stage, model=model, param_groups=stage.param_groups(), train_set=train_set, dev_set=dev_set,
