@@ -1,0 +1,176 @@
+"""Crash-safe runs: SIGKILL + `--resume` reaches the uninterrupted run's parameters, a kill never
+leaves a half-written `last/`, and a NaN loss stops the run keeping the last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, write_toy_corpus
+from rvlf.train import checkpoint as ckpt
+
+# 32 train samples, batch 4: 8 steps an epoch, 24 in all; dropout 0.1 (the demo config) stays on.
+ARGS = ["train.epochs=3", "train.batch_size=4", "train.save_every_steps=1", "train.eval_every_steps=1000",
+        "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false",
+        "train.log_every_steps=1"]
+TOTAL = 24
+KILL_AT = 10  # epoch 1, batch 2: mid-epoch, after an epoch boundary
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
+def _pretrain(out: Path, manifest: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "rvlf", "pretrain", "--config", "configs/demo/pretrain.yaml", "--out", str(out),
+            f"data.root={manifest}", *ARGS, *extra]
+
+
+def _step(run: Path) -> int:
+    try:
+        return json.loads((run / "last" / "trainer_state.json").read_text())["global_step"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+    from rvlf.config import load_config
+    from rvlf.train.pretrain import PretrainConfig
+
+    cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml")
+    assert cfg.model.dropout > 0 and cfg.model.encoder.dropout > 0  # the RNG restore is exercised
+    manifest = write_toy_corpus(tmp_path / "toy")
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    kw = dict(cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    uninterrupted = subprocess.Popen(_pretrain(full, manifest), **kw)
+    victim = subprocess.Popen(_pretrain(killed, manifest), **kw)
+    try:
+        deadline = time.monotonic() + 240
+        while _step(killed) < KILL_AT and victim.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+    finally:
+        if victim.poll() is None:
+            victim.kill()
+    assert victim.returncode == -signal.SIGKILL, victim.stderr.read()[-2000:]
+    at_kill = _step(killed)
+    assert KILL_AT <= at_kill < TOTAL, "the run was not killed mid-way"
+
+    # whatever the moment of the kill, last/ is a complete checkpoint
+    last = ckpt.resolve_checkpoint(killed / "last")
+    state = ckpt.load_trainer_state(last)
+    assert state["batch_in_epoch"] == at_kill % 8 and state["epoch"] == at_kill // 8
+    for name in ("model.safetensors", "optimizer.safetensors", "optimizer.json", "rng.safetensors", "config.yaml"):
+        assert (last / name).is_file(), name
+    ckpt.load_weights(last / ckpt.MODEL_FILE)
+    assert {p.name for p in killed.iterdir() if p.name.startswith(".")} <= {
+        p.name for p in killed.glob(".last.tmp-*")}  # at most a temp folder, never read
+
+    resumed = subprocess.run(_pretrain(killed, manifest, "--resume"), cwd=REPO, env=_env(), capture_output=True,
+                             text=True, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {killed / 'last'} at step {at_kill}" in resumed.stderr
+    assert uninterrupted.wait(timeout=240) == 0, uninterrupted.stderr.read()[-2000:]
+    assert not list(killed.glob(".last.tmp-*"))  # the next save cleaned any stale temp folder
+
+    a = ckpt.load_weights(full / "last" / ckpt.MODEL_FILE)
+    b = ckpt.load_weights(killed / "last" / ckpt.MODEL_FILE)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6), k
+    assert ckpt.load_trainer_state(killed / "last")["global_step"] == TOTAL
+    # the resumed run's log has each step once, and the same losses as the uninterrupted run
+    losses = [[(r["step"], r["loss"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+               if "loss" in r] for run in (full, killed)]
+    assert [s for s, _ in losses[1]] == list(range(1, TOTAL + 1))
+    assert [s for s, _ in losses[0]] == list(range(1, TOTAL + 1))
+    assert [v for _, v in losses[0]] == pytest.approx([v for _, v in losses[1]], rel=1e-4)
+
+
+KILL_MID_WRITE = """
+import os, signal, sys, torch
+from rvlf.train import checkpoint as ckpt
+out = sys.argv[1]
+ckpt.save_checkpoint(out + "/last", model_state={"w": torch.ones(3)}, trainer_state={"global_step": 1},
+                     optimizer_state=None)
+def die(tmp):
+    (tmp / "half.bin").write_bytes(b"x" * 100)
+    os.kill(os.getpid(), signal.SIGKILL)
+ckpt.save_checkpoint(out + "/last", model_state={"w": torch.zeros(3)}, trainer_state={"global_step": 2}, extra=die)
+"""
+
+
+def test_kill_mid_write_leaves_previous_checkpoint(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(KILL_MID_WRITE), str(tmp_path)], env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    stale = list(tmp_path.glob(".last.tmp-*"))
+    assert len(stale) == 1 and (stale[0] / "half.bin").is_file()
+    last = ckpt.resolve_checkpoint(tmp_path / "last")
+    assert ckpt.load_trainer_state(last)["global_step"] == 1
+    assert torch.equal(ckpt.load_weights(last / ckpt.MODEL_FILE)["w"], torch.ones(3))
+    assert ckpt.resolve_checkpoint(tmp_path) == tmp_path / "last"  # a run folder resolves to its complete last/
+    ckpt.save_checkpoint(tmp_path / "last", model_state={"w": torch.full((3,), 2.0)}, trainer_state={"global_step": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+    assert ckpt.load_trainer_state(tmp_path / "last")["global_step"] == 3
+
+
+def test_resume_restores_every_process_rng(tmp_path):
+    torch.manual_seed(5)
+    states = []
+    for _ in range(2):  # two "processes"
+        states.append(ckpt.rng_state())
+        torch.rand(7)
+    ckpt.save_checkpoint(tmp_path / "last", model_state={"w": torch.ones(1)}, trainer_state={"global_step": 1},
+                         rng_states=states)
+    trainer_state = ckpt.load_trainer_state(tmp_path / "last")
+    for rank, (tensors, _) in enumerate(states):
+        torch.set_rng_state(tensors["torch"])
+        expected = torch.rand(4)
+        torch.rand(100)
+        assert ckpt.restore_rng(tmp_path / "last", trainer_state, rank)
+        assert torch.equal(torch.rand(4), expected)
+    assert not ckpt.restore_rng(tmp_path / "last", trainer_state, rank=2)  # none saved for a third process
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
+    from rvlf import cli
+    from rvlf.train.pretrain import PretrainStage
+
+    manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
+    original = PretrainStage.train_step
+
+    def diverging(self, batch, trainer):
+        if trainer.global_step < 2:
+            return original(self, batch, trainer)
+        loss = sum(p.sum() for p in trainer.model.parameters()) * float("nan")
+        trainer.optimize(loss)
+        return {"loss": float(loss)}
+
+    monkeypatch.setattr(PretrainStage, "train_step", diverging)
+    out = tmp_path / "run"
+    rc = cli.main(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(out),
+                   f"data.root={manifest}", *ARGS])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1
+    assert len(err) == 1
+    assert err[0].startswith("rvlf pretrain: error: pretrain: loss became nan at step 3")
+    assert f"the last good checkpoint (step 2) is kept in {out / 'last'}" in err[0]
+    state = ckpt.load_trainer_state(out / "last")
+    assert state["global_step"] == 2
+    weights = ckpt.load_weights(out / "last" / ckpt.MODEL_FILE)
+    assert all(torch.isfinite(v).all() for v in weights.values())
+    assert not (out / "results.json").exists()
