@@ -1,0 +1,151 @@
+"""Stage 3 end to end (issue 6): one GRPO step on a tiny model, and `rvlf grpo` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from conftest import REPO, write_toy_corpus
+
+CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
+TINY_STAGE1 = [
+    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
+    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
+]
+
+
+def _cli(argv: list[str]) -> int:
+    from rvlf.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory):
+    """(manifest, SFT run folder): tiny stage 1 (3 steps), then a tiny-Qwen3 SFT (4 steps)."""
+    root = tmp_path_factory.mktemp("grpo")
+    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
+    assert _cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
+                 "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1]) == 0
+    assert _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
+                 "--init", str(root / "s1" / "last"), "--max-steps", "4", f"data.root={manifest}",
+                 "train.batch_size=4", *CHEAP]) == 0
+    return manifest, root / "sft"
+
+
+def _completions(tokenizer, texts: list[str], stop: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Completion ids and mask in `SignLanguageLM.generate`'s layout: tokens, the stop token, padding."""
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] + [stop] for t in texts]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = True
+    return ids, mask
+
+
+def test_one_grpo_step_raises_the_best_sample_and_lowers_the_worst(sft_run):
+    from rvlf.config import LLMConfig
+    from rvlf.data.dataset import collate
+    from rvlf.rl.grpo import group_advantages, grpo_loss
+    from rvlf.rl.rewards import translation_reward
+    from rvlf.train.common import load_samples, split_dataset
+    from rvlf.train.grpo import GRPOConfig, GRPOParams, merged_policy
+    from rvlf.train.sft import load_sft
+
+    _, sft = sft_run
+    sft_cfg, sft_model = load_sft(sft / "last")
+    cfg = GRPOConfig(llm=LLMConfig(lora_r=8, lora_alpha=16, lora_dropout=0.0), grpo=GRPOParams(max_new_tokens=8))
+    torch.manual_seed(0)
+    policy = merged_policy(cfg, sft_model)
+    trainable = policy.trainable_parameters()
+    assert trainable["lora"] and not trainable["projector"] and not trainable["encoder"]
+
+    data = split_dataset(sft_cfg.data, load_samples(sft_cfg.data), "dev", use_dino=True)
+    batch = collate([data[0]])
+    kp, fm, dino, ref = batch["keypoints"], batch["frame_mask"], batch["dino"], batch["texts"][0]
+
+    # a group: 4 samples of the policy, plus the reference and a prefix of it, so rewards are distinct
+    policy.eval()
+    torch.manual_seed(0)
+    gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=4, temperature=1.5,
+                          max_new_tokens=8)
+    words = ref.split()
+    texts = gen.texts + [ref, " ".join(words[: max(2, len(words) - 2)])]
+    k = len(texts)
+    ids, mask = _completions(policy.tokenizer, texts, policy.prompt.stop_ids[0], policy.pad_id)
+    rewards = torch.tensor(translation_reward(texts, [ref] * k, "en"))
+    best, worst = int(rewards.argmax()), int(rewards.argmin())
+    assert texts[best] == ref and rewards[best] == pytest.approx(1.0)
+    assert rewards[worst] < rewards[-1] < rewards[best]
+    adv = group_advantages(rewards, k)
+    assert adv[best] > 0 > adv[worst]
+
+    def seq_logps() -> torch.Tensor:
+        with torch.no_grad():
+            return (policy.completion_logprobs(kp, fm, dino, ids, mask, k) * mask).sum(1)
+
+    policy.train()
+    before = seq_logps()
+    with torch.no_grad(), policy.adapter_disabled():
+        ref_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k)
+    logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k)
+    # the fresh adapter starts as the reference policy: KL 0
+    assert torch.allclose(logps.detach(), ref_logps, atol=1e-5)
+    loss = grpo_loss(logps, logps.detach(), ref_logps, adv, mask, epsilon=0.2, beta=0.04)
+    opt = torch.optim.AdamW(trainable["lora"], lr=1e-3, weight_decay=0.0)
+    opt.zero_grad()
+    loss.backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in trainable["lora"])
+    frozen_before = {n: p.detach().clone() for n, p in policy.fusion.named_parameters()}
+    opt.step()
+    after = seq_logps()
+
+    delta = after - before
+    assert delta[best] > 1e-3, (texts, rewards.tolist(), delta.tolist())
+    assert delta[worst] < -1e-3, (texts, rewards.tolist(), delta.tolist())
+    # the step follows the advantages: the objective sum_i A_i log pi(o_i) went up
+    assert float((adv * delta).sum()) > 0
+    assert all(torch.equal(p, frozen_before[n]) for n, p in policy.fusion.named_parameters())
+    with torch.no_grad(), policy.adapter_disabled():  # the reference policy did not move
+        assert torch.allclose(policy.completion_logprobs(kp, fm, dino, ids, mask, k), ref_logps, atol=1e-5)
+
+
+def test_grpo_cli_writes_curve_metrics_and_baseline(sft_run, tmp_path, capsys):
+    manifest, sft = sft_run
+    out = tmp_path / "grpo"
+    rc = _cli(["grpo", "--config", str(REPO / "configs/demo/grpo.yaml"), "--out", str(out),
+               "--init", str(sft / "last"), "--max-steps", "2", f"data.root={manifest}", "train.batch_size=2",
+               "grpo.num_generations=4", "grpo.max_new_tokens=8", *CHEAP])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["steps"] == 2 and "baseline_dev" in printed
+
+    png = out / "learning_curve.png"
+    assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if "loss" in r]
+    assert [r["step"] for r in steps] == [1, 2]
+    for r in steps:
+        for key in ("reward_mean", "reward_std", "kl", "clip", "completion_length"):
+            assert key in r, key
+        assert 0.0 <= r["reward_mean"] <= 1.0 and r["kl"] >= 0.0 and 0.0 <= r["clip"] <= 1.0
+        assert 1.0 <= r["completion_length"] <= 8.0
+    baseline_log = [r for r in records if r["step"] == 0 and "dev_bleu4" in r]
+    assert len(baseline_log) == 1
+
+    results = json.loads((out / "results.json").read_text())
+    assert results["steps"] == 2
+    assert set(results["baseline_dev"]) >= {"bleu1", "bleu4", "rouge_l", "reward"}
+    assert results["baseline_dev"]["bleu4"] == pytest.approx(baseline_log[0]["dev_bleu4"], abs=1e-4)
+    assert set(results["dev"]) >= {"bleu4", "reward"} and "test" in results
+    for name in ("best", "last"):
+        assert (out / name / "config.yaml").is_file()
+    # the stage-3 checkpoint is decodable: `rvlf evaluate` on it
+    rc = _cli(["evaluate", "--checkpoint", str(out / "last"), "--split", "dev", "--num-beams", "1"])
+    assert rc == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["samples"] == 4 and 0.0 <= scores["reward"] <= 100.0
