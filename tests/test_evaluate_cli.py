@@ -1,0 +1,134 @@
+"""`rvlf evaluate` on stage-1 and SFT checkpoints, its translations file and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import REPO, write_toy_corpus
+
+CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
+TINY_STAGE1 = [
+    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
+    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
+]
+SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "reward")
+
+
+def _cli(argv: list[str]) -> int:
+    from rvlf.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """(manifest, stage-1 run folder, SFT run folder), both trained for a few steps."""
+    root = tmp_path_factory.mktemp("evaluate")
+    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
+    assert _cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
+                 "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1]) == 0
+    assert _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
+                 "--init", str(root / "s1" / "last"), "--max-steps", "1", f"data.root={manifest}",
+                 "train.batch_size=4", *CHEAP]) == 0
+    return manifest, root / "s1", root / "sft"
+
+
+def _evaluate(capsys, *argv: str) -> dict:
+    capsys.readouterr()
+    assert _cli(["evaluate", *argv]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def _manifest_texts(manifest, split: str) -> dict[str, str]:
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    return {r["id"]: r["text"] for r in rows if r["split"] == split}
+
+
+@pytest.mark.parametrize("which", ["stage1", "sft"])
+def test_evaluate_prints_the_scores(runs, capsys, which):
+    _, s1, sft = runs
+    ckpt = (s1 if which == "stage1" else sft) / "best"
+    out = _evaluate(capsys, "--checkpoint", str(ckpt), "--split", "test", "--num-beams", "1")
+    assert out["checkpoint"] == str(ckpt) and out["split"] == "test" and out["samples"] == 4
+    for key in SCORES:
+        assert isinstance(out[key], float) and 0.0 <= out[key] <= 100.0, key
+    assert out["bleu1"] >= out["bleu4"]
+
+
+def test_evaluate_accepts_a_run_folder_and_max_samples(runs, capsys):
+    _, _, sft = runs
+    out = _evaluate(capsys, "--checkpoint", str(sft), "--split", "dev", "--num-beams", "1", "--max-samples", "2")
+    assert out["split"] == "dev" and out["samples"] == 2
+
+
+@pytest.mark.parametrize("which", ["stage1", "sft"])
+def test_translations_file_has_id_hyp_ref_lines(runs, capsys, tmp_path, which):
+    from rvlf.rl.rewards import translation_reward
+    from rvlf.text.metrics import corpus_scores
+
+    manifest, s1, sft = runs
+    path = tmp_path / "test.tsv"
+    out = _evaluate(capsys, "--checkpoint", str((s1 if which == "stage1" else sft) / "last"), "--split", "test",
+                    "--num-beams", "1", "--translations", str(path))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    refs = _manifest_texts(manifest, "test")
+    assert len(lines) == out["samples"] == len(refs)
+    ids, hyps, got_refs = zip(*(line.split("\t") for line in lines))
+    assert set(ids) == set(refs)
+    assert all(refs[i] == r for i, r in zip(ids, got_refs))
+    # the printed scores are the scores of the written translations
+    scores = corpus_scores(list(hyps), list(got_refs), "en")
+    assert out["bleu4"] == pytest.approx(scores["bleu4"], abs=0.01)
+    assert out["rouge_l"] == pytest.approx(scores["rouge_l"], abs=0.01)
+    rewards = translation_reward(list(hyps), list(got_refs), "en")
+    assert out["reward"] == pytest.approx(100 * sum(rewards) / len(rewards), abs=0.01)
+
+
+@pytest.mark.parametrize("kind", ["missing", "empty", "run_without_checkpoint"])
+def test_bad_checkpoint_folder_exits_2_with_one_line(runs, capsys, tmp_path, kind):
+    folder = tmp_path / "ckpt"
+    if kind == "empty":
+        folder.mkdir()
+    elif kind == "run_without_checkpoint":
+        (folder / "tensorboard").mkdir(parents=True)
+        (folder / "metrics.jsonl").write_text("{}\n")
+    capsys.readouterr()
+    rc = _cli(["evaluate", "--checkpoint", str(folder), "--split", "test"])
+    captured = capsys.readouterr()
+    assert rc == 2
+    assert captured.out == ""
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("rvlf evaluate: error:") and str(folder) in lines[0]
+
+
+def test_checkpoint_without_config_names_the_folder(runs, capsys, tmp_path):
+    import shutil
+
+    _, s1, _ = runs
+    broken = tmp_path / "broken"
+    shutil.copytree(s1 / "last", broken)
+    (broken / "config.yaml").unlink()
+    capsys.readouterr()
+    assert _cli(["evaluate", "--checkpoint", str(broken)]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(broken) in lines[0] and "config.yaml" in lines[0]
+
+
+def test_only_data_overrides_are_accepted(runs, capsys, tmp_path):
+    manifest, s1, _ = runs
+    assert _cli(["evaluate", "--checkpoint", str(s1 / "last"), "train.num_beams=3"]) == 2
+    assert "data.*" in capsys.readouterr().err
+    # a data override does apply: the corpus moved to another folder
+    import shutil
+
+    moved = tmp_path / "moved"
+    shutil.copytree(manifest.parent, moved)
+    out = _evaluate(capsys, "--checkpoint", str(s1 / "last"), "--split", "test", "--num-beams", "1",
+                    f"data.root={moved / 'manifest.jsonl'}")
+    assert out["samples"] == 4
+    assert _cli(["evaluate", "--checkpoint", str(s1 / "last"), "--split", "test",
+                 f"data.root={tmp_path / 'nowhere.jsonl'}"]) == 2
+    assert str(tmp_path / "nowhere.jsonl") in capsys.readouterr().err
