@@ -46,7 +46,7 @@ class CorpusConfig:
     noise: float = 1.0                      # keypoint jitter scale (1 ~ a few pixels, MediaPipe-like)
     missing_hand_rate: float = 0.45         # fraction of frames a hand is not detected
     face_missing_rate: float = 0.02
-    paraphrase_temperature: float = 1.0     # reference drawn with p ~ w^(1/T); 0 = always the likeliest
+    paraphrase_temperature: float = 0.7     # reference drawn with p ~ w^(1/T); 0 = always the likeliest
     crop_size: int = 56                     # side of the drawn crops; the paper uses 224 (see docs)
 
     def validate(self) -> None:

@@ -449,17 +449,18 @@ def draw_crops(scene: Scene, frames: np.ndarray, boxes: np.ndarray, signer: Sign
     torso = np.concatenate([P[:, [3]] + side(0.3), P[:, [4]] - side(0.3), P[:, [4]] + side(-0.2) + up(8),
                             P[:, [3]] + side(0.2) + up(8)], 1)
     extra = np.concatenate([E[:, [4]] + up(0.25), E[:, [4]] + up(0.37), (E[:, [0]] + E[:, [1]]) / 2,
-                            P[:, [57]] + up(0.08)], 1)                                # head cap, face, brow mid, tongue
-    teeth = np.concatenate([P[:, 51:56], P[:, 55:50:-1] + up(0.12)], 1)
+                            P[:, [57]] + up(0.2)], 1)                                # head cap, face, brow mid, tongue
+    teeth = np.concatenate([P[:, 51:56] + up(-0.06), P[:, 55:50:-1] + up(0.2)], 1)
     Pi, Ei, Ti, Xi, Di = (np.round(a * one).astype(np.int32) for a in (P, E, torso, extra, teeth))
-    R = np.maximum(np.round(hw[:, None] * one * np.array([1.0, 1.4, 0.95, 1.3, 0.18, 0.2, 0.08, 0.16, 0.13,
+    R = np.maximum(np.round(hw[:, None] * one * np.array([1.0, 1.4, 0.95, 1.3, 0.18, 0.2, 0.08, 0.28, 0.3,
                                                            0.06, 0.32])), 1).astype(np.int64)
-    eye_h = np.maximum(np.round((0.1 + 0.07 * F[:, 6]) * hw * one), 1).astype(np.int64)
-    puff_r = np.maximum(np.round(0.32 * F[:, 7] * hw * one), 1).astype(np.int64)
+    eye_h = np.maximum(np.round((0.11 + 0.09 * F[:, 6]) * hw * one), 1).astype(np.int64)
+    puff_r = np.maximum(np.round(0.42 * F[:, 7] * hw * one), 1).astype(np.int64)
     lw = np.maximum((0.09 * hw).astype(int), 1)
     arm_w, neck_w, finger_w = np.maximum((0.55 * hw).astype(int), 2), np.maximum((0.6 * hw).astype(int), 1), \
         np.maximum((0.16 * hw).astype(int), 1)
-    skin, dark, puff, hair, cloth = signer.skin, _darker(signer.skin), _darker(signer.skin, 1.08), signer.hair, signer.cloth
+    skin, dark, hair, cloth = signer.skin, _darker(signer.skin), signer.hair, signer.cloth
+    puff = (min(255, skin[0] + 40), int(skin[1] * 0.75), int(skin[2] * 0.75))       # round, flushed cheeks
     rows = lambda idx: np.ascontiguousarray(Pi[:, idx])                              # noqa: E731
     chains = {hs: [rows(hs + np.array(ch)) for ch in _FINGERS] for hs in (9, 30)}
     palms = {hs: rows(hs + np.array([0, 1, 5, 9, 13, 17])) for hs in (9, 30)}
