@@ -77,8 +77,10 @@ class DinoEncoder:
         self.batch_size = batch_size
         self.model = model.to(self.device).eval()
         self.dim: int = model.config.hidden_size
-        self._mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self._std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        # x/255 - mean) / std == x * scale + shift, applied channel-last before the permute (contiguous: ~3x faster)
+        std = torch.tensor(IMAGENET_STD, device=self.device)
+        self._scale = 1.0 / (255.0 * std)
+        self._shift = -torch.tensor(IMAGENET_MEAN, device=self.device) / std
 
     @torch.inference_mode()
     def encode(self, images: np.ndarray) -> np.ndarray:
@@ -90,8 +92,8 @@ class DinoEncoder:
             )
         out = np.empty((len(images), self.dim), dtype=np.float32)
         for i in range(0, len(images), self.batch_size):
-            x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).permute(0, 3, 1, 2).float()
-            x = ((x / 255.0 - self._mean) / self._std).to(self.dtype)
+            x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).float()
+            x = torch.addcmul(self._shift, x, self._scale).permute(0, 3, 1, 2).to(self.dtype)
             cls = self.model(pixel_values=x).pooler_output
             out[i:i + len(x)] = cls.float().cpu().numpy()
         return out
