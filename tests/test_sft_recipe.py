@@ -14,6 +14,9 @@ import torch
 
 from conftest import REPO, write_toy_corpus
 
+# six recipe runs (a tiny stage 1, five SFT settings): about 45 s of CPU in all
+pytestmark = pytest.mark.slow
+
 CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
 TINY_STAGE1 = [
     "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
