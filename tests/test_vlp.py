@@ -229,7 +229,8 @@ def _distributed_worker(rank: int, world: int, tmp: str) -> None:
         out = model(kp[half, :n_s], fm[half, :n_s], ids[half, :n_t], att[half, :n_t])
         out["loss_con"].backward()
         f, m = gather_features(torch.randn(2, 3 + rank, 4, requires_grad=True), torch.ones(2, 3 + rank, dtype=torch.bool))
-        result = [out["loss_con"].item(), model.log_tau.grad.item(), list(f.shape), m.sum().item()]
+        proj_grad = next(model.skeleton_proj.parameters()).grad.flatten()[:8].tolist()
+        result = [out["loss_con"].item(), model.log_tau.grad.item(), list(f.shape), m.sum().item(), proj_grad]
         (Path(tmp) / f"rank{rank}.json").write_text(json.dumps(result))
     finally:
         dist.destroy_process_group()
@@ -243,10 +244,17 @@ def test_negatives_come_from_the_global_batch(tmp_path):
 
     torch.manual_seed(0)
     full = VLPModel(_tiny_config(), VOCAB, PAD, BOS, EOS).eval()
-    expect = full(*_batch([12, 7, 9, 5], [5, 3, 6, 4]))["loss_con"].item()
+    loss_full = full(*_batch([12, 7, 9, 5], [5, 3, 6, 4]))["loss_con"]
+    expect = loss_full.item()
+    loss_full.backward()
+    expect_grad = next(full.skeleton_proj.parameters()).grad.flatten()[:8]
     mp.start_processes(_distributed_worker, args=(2, str(tmp_path)), nprocs=2, join=True, start_method="fork")
+    grads = []
     for rank in (0, 1):
-        loss, tau_grad, shape, real = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        loss, tau_grad, shape, real, proj_grad = json.loads((tmp_path / f"rank{rank}.json").read_text())
         assert loss == pytest.approx(expect, rel=1e-5)
         assert tau_grad != 0
         assert shape == [4, 4, 4] and real == 2 * 3 + 2 * 4
+        grads.append(torch.tensor(proj_grad))
+    # what DDP applies (the mean over processes) is the gradient of the global batch on one process
+    assert torch.allclose((grads[0] + grads[1]) / 2, expect_grad, rtol=1e-4, atol=1e-6)

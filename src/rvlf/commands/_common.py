@@ -44,3 +44,10 @@ def not_ready(name: str, issue: str):
         raise err
 
     return run
+
+
+def is_main_process() -> bool:
+    """True unless this is a non-zero rank of a multi-process launch (so results print once)."""
+    import os
+
+    return os.environ.get("RANK", "0") == "0"

@@ -1,6 +1,6 @@
 """`rvlf sft`: stage 2, SLT-SFT (Sec. 3.2)."""
 
-from rvlf.commands._common import add_training_args, training_overrides
+from rvlf.commands._common import add_training_args, is_main_process, training_overrides
 
 
 def register(sub) -> None:
@@ -45,5 +45,6 @@ def run(args) -> int:
 
     cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
     summary = run_sft(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
-    print(json.dumps({k: summary[k] for k in ("setting", "dev", "test", "best_bleu4", "steps") if k in summary}))
+    if is_main_process():
+        print(json.dumps({k: summary[k] for k in ("setting", "dev", "test", "best_bleu4", "steps") if k in summary}))
     return 0

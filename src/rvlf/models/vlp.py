@@ -67,7 +67,12 @@ def contrastive_loss(
 
 def gather_features(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """All processes' `x [B,N,D]` and `mask [B,N]`, padded to the longest `N`, concatenated in rank
-    order; this process's slice keeps its gradient (the others are constants)."""
+    order; this process's slice keeps its gradient (the others are constants).
+
+    Every process computes the same global loss, but only its own slice is differentiable, and DDP
+    then averages the gradients over the W processes: the local slice's gradient is scaled by W
+    (value unchanged) so that the averaged gradient equals the single-process gradient of the
+    global batch."""
     length = torch.tensor([x.shape[1]], device=x.device)
     dist.all_reduce(length, op=dist.ReduceOp.MAX)
     pad = int(length) - x.shape[1]
@@ -76,7 +81,8 @@ def gather_features(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     ms = [torch.empty_like(mask) for _ in range(dist.get_world_size())]
     dist.all_gather(xs, x.detach().contiguous())
     dist.all_gather(ms, mask.contiguous())
-    xs[dist.get_rank()] = x
+    world = dist.get_world_size()
+    xs[dist.get_rank()] = x * world - x.detach() * (world - 1)
     return torch.cat(xs), torch.cat(ms)
 
 
