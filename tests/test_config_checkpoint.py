@@ -114,3 +114,10 @@ def test_partial_section_keeps_the_stage_defaults():
 def test_yaml_no_stays_a_string_for_string_keys():
     cfg = load_config(_Run, None, ["train.mixed_precision=no"])
     assert cfg.train.mixed_precision == "no"
+
+
+def test_exponent_without_dot_is_a_float():
+    cfg = load_config(_Run, None, ["train.lr=1e-3", "train.batch_size=4"])
+    assert cfg.train.lr == 0.001
+    with pytest.raises(ConfigError, match="lr"):
+        load_config(_Run, None, ["train.lr=fast"])

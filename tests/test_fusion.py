@@ -92,3 +92,11 @@ def test_bad_inputs():
         f(z_s, dino[:, :-1])
     with pytest.raises(ValueError, match="dino features"):
         f(z_s, dino[..., :-1])
+
+
+def test_no_dino_model_ignores_crop_features():
+    from rvlf.models.fusion import FusionConfig, SignFusion
+
+    fusion = SignFusion(FusionConfig(sign_dim=8, use_face=False, use_hand=False), llm_hidden=16)
+    z_s = torch.randn(2, 5, 8)
+    assert torch.equal(fusion(z_s, torch.randn(2, 5, 3, 768)), fusion(z_s, None))

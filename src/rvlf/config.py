@@ -123,6 +123,11 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         return _coerce(args[0], value, where) if len(args) == 1 else value
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
+    if tp in (int, float) and isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return tp(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}") from None
     if tp is int and isinstance(value, float) and value.is_integer():
         return int(value)
     if tp is str and isinstance(value, bool):  # YAML 1.1 reads a bare no/yes/off/on as a boolean

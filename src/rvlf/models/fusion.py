@@ -58,7 +58,7 @@ class SignFusion(nn.Module):
 
     def fuse(self, z_s: torch.Tensor, dino: torch.Tensor | None) -> torch.Tensor:
         """Eq. 12: `Z_e = Z_s + alpha Z_face + beta Z_hand`; switched-off or absent cues add nothing."""
-        if dino is None:
+        if dino is None or (self.face_proj is None and self.hand_proj is None):
             return z_s
         if dino.shape[:2] != z_s.shape[:2] or dino.shape[2] != 3 or dino.shape[3] != self.config.dino_dim:
             raise ValueError(
