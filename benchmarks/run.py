@@ -624,10 +624,10 @@ BENCHES: dict[str, Callable[[Sizes, dict], Section]] = {
     "keypoints": bench_keypoints,
     "dino": bench_dino,
     "stage1": bench_stage1,
-    "llm": bench_llm,
     "generation": bench_generation,
     "scoring": bench_scoring,
     "translate": bench_translate,
+    "llm": bench_llm,  # the longest: last, so the report holds everything else if it is stopped
 }
 
 
@@ -663,7 +663,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = Sizes(1, args.runs or (2 if args.quick else 5), args.quick)
 
     import torch
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
     started = dt.datetime.now().astimezone()
     load_start = os.getloadavg()
     info = machine()
@@ -681,11 +684,26 @@ def main(argv: list[str] | None = None) -> int:
         sec.seconds = time.perf_counter() - t0
         sections.append(sec)
         print(f"[bench] {name} done in {sec.seconds:.0f} s", file=sys.stderr, flush=True)
+        if args.out:  # after every section, so a stopped run still leaves what it measured
+            write(args, sizes, sections, info, started, load_start, argv, final=name == names[-1])
+    if args.out:
+        print(f"[bench] wrote {args.out}", file=sys.stderr)
+    else:
+        print(write(args, sizes, sections, info, started, load_start, argv, final=True))
+    return 0
+
+
+def write(args, sizes: Sizes, sections: list[Section], info: dict[str, str], started, load_start, argv,
+          final: bool) -> str:
+    import torch
+
+    info = dict(info)
     load_end = os.getloadavg()
     ended = dt.datetime.now().astimezone()
     info["date"] = f"{started:%Y-%m-%d %H:%M %Z} to {ended:%H:%M} ({(ended - started).total_seconds() / 60:.1f} min)"
     info["load average (1/5/15 min) at start"] = " / ".join(f"{x:.2f}" for x in load_start)
-    info["load average (1/5/15 min) at end"] = " / ".join(f"{x:.2f}" for x in load_end)
+    info["load average (1/5/15 min) at end" if final else "load average (1/5/15 min) so far (run in progress)"] = (
+        " / ".join(f"{x:.2f}" for x in load_end))
     info["torch threads"] = str(torch.get_num_threads())
     mode = "QUICK smoke run (1 warm-up, 2 runs, smaller sizes): not for comparison." if args.quick else (
         f"Full run: every figure is the median of {sizes.runs} timed runs after {sizes.warmup} warm-up, with min and max.")
@@ -697,10 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render(sections, info, header, analysis)
     if args.out:
         Path(args.out).write_text(text)
-        print(f"[bench] wrote {args.out}", file=sys.stderr)
-    else:
-        print(text)
-    return 0
+    return text
 
 
 if __name__ == "__main__":
