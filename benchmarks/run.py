@@ -43,6 +43,7 @@ class Sizes:
     warmup: int
     runs: int
     quick: bool
+    llm_reduced: bool = False
 
 
 @dataclass
@@ -240,7 +241,7 @@ def bench_dino(sizes: Sizes, ctx: dict) -> Section:
             path = Path(tmp) / arch
             Dinov2Model(Dinov2Config(patch_size=14, image_size=224, **kw)).save_pretrained(path)
             for batch in (1, 32):
-                crops = (batch if sizes.quick else (6 if batch == 1 else (64 if arch == "small" else 32)))
+                crops = (batch if sizes.quick else (3 if batch == 1 else (64 if arch == "small" else 32)))
                 if sizes.quick and batch == 32:
                     crops = 32 if arch == "small" else 8
                 enc = DinoEncoder(str(path), batch_size=batch)
@@ -318,7 +319,7 @@ def _qwen_sign_lm(sizes: Sizes, lora: dict, tokenizer_texts: list[str]):
     from rvlf.models.slt_lm import SignLanguageLM, _stop_ids, add_lora, tiny_chat_tokenizer
 
     tok = tiny_chat_tokenizer(tokenizer_texts, "en")
-    layers = 4 if sizes.quick else 28
+    layers = 4 if sizes.quick or sizes.llm_reduced else 28
     config = Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
                          num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
                          rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=_stop_ids(tok)[0],
@@ -348,8 +349,9 @@ def bench_llm(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.rl.rewards import translation_reward
 
     sec = Section("4. SFT and GRPO steps, Qwen3-0.6B shape (random weights, LoRA)")
-    T = 64 if sizes.quick else 300
-    target_words = 8 if sizes.quick else 24
+    reduced = sizes.quick or sizes.llm_reduced
+    T = 64 if reduced else 300
+    target_words = 8 if reduced else 24
     g = torch.Generator().manual_seed(2)
     texts = [" ".join(WORDS[i] for i in torch.randint(len(WORDS), (target_words,), generator=g).tolist()) for _ in range(4)]
 
@@ -431,7 +433,9 @@ def bench_llm(sizes: Sizes, ctx: dict) -> Section:
         f"{n_total / 1e6:.0f} M parameters, fp32) with `add_lora` as in Table 10 (SFT: r 16, alpha 32, dropout 0.3, "
         "q/v) and Table 11 (GRPO: r 64, alpha 128, dropout 0.05); a tiny skeleton encoder (frozen, as in SFT) and "
         "the fusion + projector (512 -> 1024 -> 1024 from a 64-wide encoder, DINOv2-base-sized crop features). "
-        f"Sequences: {T} sign tokens (the paper's 300-frame cap), the chat prompt ({prompt} tokens from a word-level "
+        + ("**REDUCED SIZE (`--llm-size reduced`): 4 of the 28 layers and 64 sign tokens, not the paper's shape; "
+           "the figures hold for this reduced model only.** " if reduced else "")
+        + f"Sequences: {T} sign tokens (the paper's cap is 300), the chat prompt ({prompt} tokens from a word-level "
         f"ChatML tokenizer; Qwen's own BPE gives about 50) and a {target_words}-word target. "
         "On 2 CPU cores this is slow, so SFT is one sample a step (the paper: batch 8 per GPU) and the GRPO step "
         f"is {n_in} inputs x {k} samples with {new}-token completions (the paper: 8 x 8 and up to 64 tokens); "
@@ -456,7 +460,7 @@ def bench_generation(sizes: Sizes, ctx: dict) -> Section:
 
     sec = Section("5. GRPO generation: one batched call against one sample at a time")
     n_in, k = 8, 8
-    T, new = (32, 8) if sizes.quick else (300, 32)
+    T, new = (32, 8) if sizes.quick else (300, 16)
     tok = tiny_chat_tokenizer([" ".join(WORDS)], "en")
     torch.manual_seed(0)
     lm = build_tiny_qwen3(tok, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=256)
@@ -653,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 warm-up, 2 runs, smaller sizes")
     parser.add_argument("--only", default=None, metavar="NAME[,NAME]", help=f"a subset of: {', '.join(BENCHES)}")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per figure (default 5, --quick 2)")
+    parser.add_argument("--llm-size", choices=("paper", "reduced"), default="paper",
+                        help="item 4 at Qwen3-0.6B's full shape and 300 sign tokens (paper), or 4 layers and 64 "
+                             "sign tokens (reduced: a loaded or slow machine)")
     parser.add_argument("--analysis", default=str(Path(__file__).with_name("analysis.md")),
                         help="Markdown appended as the 'Against the hardware' section, if the file exists")
     args = parser.parse_args(argv)
@@ -660,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
-    sizes = Sizes(1, args.runs or (2 if args.quick else 5), args.quick)
+    sizes = Sizes(1, args.runs or (2 if args.quick else 5), args.quick, args.llm_size == "reduced")
 
     import torch
     from transformers.utils import logging as hf_logging
