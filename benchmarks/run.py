@@ -342,91 +342,103 @@ def _sign_inputs(n: int, T: int):
     return torch.randn(n, T, 77, 3, generator=g), torch.ones(n, T, dtype=torch.bool), torch.randn(n, T, 3, 768, generator=g)
 
 
-def bench_llm(sizes: Sizes, ctx: dict) -> Section:
+def bench_llm(sizes: Sizes, ctx: dict, parts: tuple[str, ...] = ("sft", "grpo")) -> Section:
     import torch
 
     from rvlf.rl.grpo import group_advantages, grpo_loss_terms
     from rvlf.rl.rewards import translation_reward
 
-    sec = Section("4. SFT and GRPO steps, Qwen3-0.6B shape (random weights, LoRA)")
+    sec = Section(f"4. {' and '.join(p.upper() for p in parts)} step{'s' * (len(parts) > 1)}, Qwen3-0.6B shape "
+                  f"(random weights, LoRA{', REDUCED: 4 layers, 64 sign tokens' if sizes.quick or sizes.llm_reduced else ''})")
     reduced = sizes.quick or sizes.llm_reduced
     T = 64 if reduced else 300
     target_words = 8 if reduced else 24
     g = torch.Generator().manual_seed(2)
     texts = [" ".join(WORDS[i] for i in torch.randint(len(WORDS), (target_words,), generator=g).tolist()) for _ in range(4)]
 
+    from rvlf.models.slt_lm import build_prompt, tiny_chat_tokenizer
+
+    tok = tiny_chat_tokenizer(texts, "en")
+    prompt_tokens = build_prompt(tok)
+    prompt = len(prompt_tokens.prefix) + len(prompt_tokens.suffix)
+    target = len(tok(texts[0], add_special_tokens=False)["input_ids"]) + 1  # + <|im_end|>
+    layers = 4 if reduced else 28
+    n_total = 0
+
     # ---- SFT: Table 10 adapter (r 16, alpha 32, dropout 0.3 on q/v), AdamW on LoRA + projector
-    model, layers = _qwen_sign_lm(sizes, dict(r=16, alpha=32, dropout=0.3), texts)
-    n_total = sum(p.numel() for p in model.lm.parameters())
-    prompt = len(model.prompt.prefix) + len(model.prompt.suffix)
-    target = len(model._target_ids(texts[:1])[0])
-    groups = model.trainable_parameters()
-    opt = torch.optim.AdamW([{"params": groups["lora"], "lr": 2e-4}, {"params": groups["projector"], "lr": 2e-5}])
-    kp, fm, dino = _sign_inputs(1, T)
-    model.train()
+    if "sft" in parts:
+        model, layers = _qwen_sign_lm(sizes, dict(r=16, alpha=32, dropout=0.3), texts)
+        n_total = sum(p.numel() for p in model.lm.parameters())
+        assert (prompt, target) == (len(model.prompt.prefix) + len(model.prompt.suffix), len(model._target_ids(texts[:1])[0]))
+        groups = model.trainable_parameters()
+        opt = torch.optim.AdamW([{"params": groups["lora"], "lr": 2e-4}, {"params": groups["projector"], "lr": 2e-5}])
+        kp, fm, dino = _sign_inputs(1, T)
+        model.train()
 
-    def sft_fwd_bwd() -> None:
-        loss = model(kp, fm, dino, texts[:1])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        def sft_fwd_bwd() -> None:
+            loss = model(kp, fm, dino, texts[:1])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
 
-    def sft_step() -> None:
-        sft_fwd_bwd()
-        opt.step()
+        def sft_step() -> None:
+            sft_fwd_bwd()
+            opt.step()
 
-    flops = count_flops(sft_fwd_bwd)
-    with PeakRSS() as mem:
-        s = timed(sft_step, sizes)
-    util = 100 * flops / statistics.median(s) / (ctx["peak"] * 1e9)
-    sec.rows.append(Row(f"SFT step, batch 1 ({T} sign + {prompt} prompt + {target} target tokens)", s, "s",
-                        f"{flops / 1e9:.0f} GFLOP; {util:.0f}% of matmul peak"))
-    sec.rows.append(Row("SFT peak RSS during the steps", [mem.peak / GIB], "GiB",
-                        f"{mem.start / GIB:.2f} GiB before the first timed step"))
-    del model, opt, groups
+        flops = count_flops(sft_fwd_bwd)
+        with PeakRSS() as mem:
+            s = timed(sft_step, sizes)
+        util = 100 * flops / statistics.median(s) / (ctx["peak"] * 1e9)
+        sec.rows.append(Row(f"SFT step, batch 1 ({T} sign + {prompt} prompt + {target} target tokens)", s, "s",
+                            f"{flops / 1e9:.0f} GFLOP; {util:.0f}% of matmul peak"))
+        sec.rows.append(Row("SFT peak RSS during the steps", [mem.peak / GIB], "GiB",
+                            f"{mem.start / GIB:.2f} GiB before the first timed step"))
+        del model, opt, groups
 
     # ---- GRPO: Table 11 adapter (r 64, alpha 128, dropout 0.05); 2 inputs x 2 samples, short completions
-    n_in, k, new = 2, 2, (4 if sizes.quick else 8)
-    model, _ = _qwen_sign_lm(sizes, dict(r=64, alpha=128, dropout=0.05), texts)
-    model.lm.generation_config.min_new_tokens = new  # a fixed amount of work: every completion has `new` tokens
-    for p in model.fusion.parameters():
-        p.requires_grad_(False)
-    opt = torch.optim.AdamW(model.trainable_parameters()["lora"], lr=2e-5)
-    kp, fm, dino = _sign_inputs(n_in, T)
-    refs = [t for t in texts[:n_in] for _ in range(k)]
-    phases: dict[str, list[float]] = {"generate": [], "reference log-probs": [], "policy forward + backward": []}
+    if "grpo" in parts:
+        n_in, k, new = 2, 2, (4 if sizes.quick else 8)
+        model, _ = _qwen_sign_lm(sizes, dict(r=64, alpha=128, dropout=0.05), texts)
+        n_total = sum(p.numel() for p in model.lm.parameters())
+        model.lm.generation_config.min_new_tokens = new  # a fixed amount of work: every completion has `new` tokens
+        for p in model.fusion.parameters():
+            p.requires_grad_(False)
+        opt = torch.optim.AdamW(model.trainable_parameters()["lora"], lr=2e-5)
+        kp, fm, dino = _sign_inputs(n_in, T)
+        refs = [t for t in texts[:n_in] for _ in range(k)]
+        phases: dict[str, list[float]] = {"generate": [], "reference log-probs": [], "policy forward + backward": []}
 
-    def grpo_step() -> None:
-        t0 = time.perf_counter()
-        model.eval()
-        gen = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k, max_new_tokens=new)
-        t1 = time.perf_counter()
-        rewards = torch.tensor(translation_reward(gen.texts, refs, "en"), dtype=torch.float32)
-        adv = group_advantages(rewards, k)
-        model.train()
-        with torch.no_grad(), model.adapter_disabled():
-            ref = model.completion_logprobs(kp, fm, dino, gen.completion_ids, gen.completion_mask, k)
-        t2 = time.perf_counter()
-        logps = model.completion_logprobs(kp, fm, dino, gen.completion_ids, gen.completion_mask, k)
-        loss, _ = grpo_loss_terms(logps, logps.detach(), ref, adv, gen.completion_mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        t3 = time.perf_counter()
-        for name, x in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
-            phases[name].append(x)
+        def grpo_step() -> None:
+            t0 = time.perf_counter()
+            model.eval()
+            gen = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k, max_new_tokens=new)
+            t1 = time.perf_counter()
+            rewards = torch.tensor(translation_reward(gen.texts, refs, "en"), dtype=torch.float32)
+            adv = group_advantages(rewards, k)
+            model.train()
+            with torch.no_grad(), model.adapter_disabled():
+                ref = model.completion_logprobs(kp, fm, dino, gen.completion_ids, gen.completion_mask, k)
+            t2 = time.perf_counter()
+            logps = model.completion_logprobs(kp, fm, dino, gen.completion_ids, gen.completion_mask, k)
+            loss, _ = grpo_loss_terms(logps, logps.detach(), ref, adv, gen.completion_mask)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            t3 = time.perf_counter()
+            for name, x in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
+                phases[name].append(x)
 
-    flops = count_flops(grpo_step)  # doubles as the warm-up
-    for v in phases.values():
-        v.clear()
-    with PeakRSS() as mem:
-        s = timed(grpo_step, Sizes(0, sizes.runs, sizes.quick))
-    util = 100 * flops / statistics.median(s) / (ctx["peak"] * 1e9)
-    sec.rows.append(Row(f"GRPO step, {n_in} inputs x {k} samples, {new} new tokens", s, "s",
-                        f"{flops / 1e9:.0f} GFLOP; {util:.0f}% of matmul peak"))
-    for name, v in phases.items():
-        sec.rows.append(Row(f"  of which {name}", v, "s"))
-    sec.rows.append(Row("GRPO peak RSS during the steps", [mem.peak / GIB], "GiB",
-                        f"{mem.start / GIB:.2f} GiB before the first timed step"))
+        flops = count_flops(grpo_step)  # doubles as the warm-up
+        for v in phases.values():
+            v.clear()
+        with PeakRSS() as mem:
+            s = timed(grpo_step, Sizes(0, sizes.runs, sizes.quick))
+        util = 100 * flops / statistics.median(s) / (ctx["peak"] * 1e9)
+        sec.rows.append(Row(f"GRPO step, {n_in} inputs x {k} samples, {new} new tokens", s, "s",
+                            f"{flops / 1e9:.0f} GFLOP; {util:.0f}% of matmul peak"))
+        for name, v in phases.items():
+            sec.rows.append(Row(f"  of which {name}", v, "s"))
+        sec.rows.append(Row("GRPO peak RSS during the steps", [mem.peak / GIB], "GiB",
+                            f"{mem.start / GIB:.2f} GiB before the first timed step"))
     sec.notes.append(
         f"`SignLanguageLM` over a randomly initialised `Qwen3ForCausalLM` of Qwen3-0.6B's shape (hidden 1024, "
         f"{layers} layers, 16 heads, 8 KV heads, head_dim 128, intermediate 3072, vocabulary 151936, tied; "
@@ -633,6 +645,10 @@ BENCHES: dict[str, Callable[[Sizes, dict], Section]] = {
     "translate": bench_translate,
     "llm": bench_llm,  # the longest: last, so the report holds everything else if it is stopped
 }
+OPTIONAL = {  # not in the default list: one half of `llm` each
+    "sft": lambda sizes, ctx: bench_llm(sizes, ctx, ("sft",)),
+    "grpo": lambda sizes, ctx: bench_llm(sizes, ctx, ("grpo",)),
+}
 
 
 def render(sections: list[Section], info: dict[str, str], header: list[str], analysis: list[str]) -> str:
@@ -655,18 +671,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None, help="write the Markdown report here (default: print it)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 1 warm-up, 2 runs, smaller sizes")
-    parser.add_argument("--only", default=None, metavar="NAME[,NAME]", help=f"a subset of: {', '.join(BENCHES)}")
+    parser.add_argument("--only", default=None, metavar="NAME[,NAME]", help=f"a subset of: {', '.join(BENCHES)} (sft, grpo: one half of llm)")
     parser.add_argument("--runs", type=int, default=None, help="timed runs per figure (default 5, --quick 2)")
     parser.add_argument("--llm-size", choices=("paper", "reduced"), default="paper",
                         help="item 4 at Qwen3-0.6B's full shape and 300 sign tokens (paper), or 4 layers and 64 "
                              "sign tokens (reduced: a loaded or slow machine)")
+    parser.add_argument("--append", action="store_true",
+                        help="append this run's sections (with its own machine, date and load) to --out")
     parser.add_argument("--analysis", default=str(Path(__file__).with_name("analysis.md")),
                         help="Markdown appended as the 'Against the hardware' section, if the file exists")
     args = parser.parse_args(argv)
     names = list(BENCHES) if not args.only else [n.strip() for n in args.only.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCHES]
+    unknown = [n for n in names if n not in BENCHES and n not in OPTIONAL]
     if unknown:
-        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(BENCHES)}")
+        parser.error(f"unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join([*BENCHES, *OPTIONAL])}")
     sizes = Sizes(1, args.runs or (2 if args.quick else 5), args.quick, args.llm_size == "reduced")
 
     import torch
@@ -684,7 +702,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
-            sec = BENCHES[name](sizes, ctx)
+            sec = (BENCHES.get(name) or OPTIONAL[name])(sizes, ctx)
         except Exception as err:  # noqa: BLE001 - report it and go on with the others
             sec = Section(f"{name}: FAILED", notes=["```", traceback.format_exc().rstrip(), "```"])
             print(f"[bench] {name} failed: {err}", file=sys.stderr, flush=True)
@@ -719,6 +737,14 @@ def write(args, sizes: Sizes, sections: list[Section], info: dict[str, str], sta
               "lower and noisier than on an idle machine (compare min/max)."]
     analysis_path = Path(args.analysis)
     analysis = analysis_path.read_text().splitlines() if analysis_path.is_file() and not args.quick else []
+    if args.append:
+        text = render(sections, info, header, [])
+        text = text.replace("\n## ", "\n### ").replace("# rvlf benchmarks", "## Appended run", 1)
+        if args.out:
+            if not hasattr(args, "_base"):
+                args._base = Path(args.out).read_text() if Path(args.out).is_file() else ""
+            Path(args.out).write_text(args._base.rstrip("\n") + "\n\n" + text)
+        return text
     text = render(sections, info, header, analysis)
     if args.out:
         Path(args.out).write_text(text)
