@@ -365,6 +365,8 @@ def bench_llm(sizes: Sizes, ctx: dict, parts: tuple[str, ...] = ("sft", "grpo"))
     layers = 4 if reduced else 28
     n_total = 0
 
+    n_in, k, new = 2, 2, (4 if sizes.quick else 8)  # the GRPO step
+
     # ---- SFT: Table 10 adapter (r 16, alpha 32, dropout 0.3 on q/v), AdamW on LoRA + projector
     if "sft" in parts:
         model, layers = _qwen_sign_lm(sizes, dict(r=16, alpha=32, dropout=0.3), texts)
@@ -396,7 +398,6 @@ def bench_llm(sizes: Sizes, ctx: dict, parts: tuple[str, ...] = ("sft", "grpo"))
 
     # ---- GRPO: Table 11 adapter (r 64, alpha 128, dropout 0.05); 2 inputs x 2 samples, short completions
     if "grpo" in parts:
-        n_in, k, new = 2, 2, (4 if sizes.quick else 8)
         model, _ = _qwen_sign_lm(sizes, dict(r=64, alpha=128, dropout=0.05), texts)
         n_total = sum(p.numel() for p in model.lm.parameters())
         model.lm.generation_config.min_new_tokens = new  # a fixed amount of work: every completion has `new` tokens
