@@ -121,3 +121,13 @@ def test_exponent_without_dot_is_a_float():
     assert cfg.train.lr == 0.001
     with pytest.raises(ConfigError, match="lr"):
         load_config(_Run, None, ["train.lr=fast"])
+
+
+def test_best_checkpoint_prefers_bleu4_then_reward():
+    from rvlf.train.loop import Trainer
+
+    t = Trainer.__new__(Trainer)
+    t.best_score, t.best_tiebreak = 0.0, 10.0
+    assert t.is_better({"bleu4": 0.0, "reward": 11.0})
+    assert not t.is_better({"bleu4": 0.0, "reward": 9.0})
+    assert t.is_better({"bleu4": 0.5, "reward": 1.0})

@@ -66,3 +66,21 @@ def test_every_group_and_learned_adjacency_get_gradient():
     gcn(x, torch.ones(2, 6, dtype=torch.bool)).pow(2).sum().backward()
     for name, p in gcn.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_input_norm_uses_real_frames_only_and_standardises():
+    from rvlf.models.gcn import MaskedInputNorm
+
+    torch.manual_seed(0)
+    norm = MaskedInputNorm(num_nodes=4, channels=3, momentum=1.0)
+    x = torch.randn(2, 6, 4, 3) * 5 + 2
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.bool)
+    x_garbage = x.clone()
+    x_garbage[~mask] = 1e6  # padding content must not matter
+    y = norm(x_garbage, mask)
+    assert torch.equal(y[~mask], torch.zeros_like(y[~mask]))
+    real = y[mask]
+    assert torch.allclose(real.mean(0), torch.zeros(4, 3), atol=1e-5)
+    assert torch.allclose(real.std(0, unbiased=False), torch.ones(4, 3), atol=1e-3)
+    norm.eval()  # running statistics (momentum 1: those of the last batch) give the same result
+    assert torch.allclose(norm(x, mask)[mask], real, atol=1e-5)

@@ -38,9 +38,9 @@ class CorpusConfig:
 
     n_signers: int = 8
     left_handed_fraction: float = 0.25      # left-handers mirror the manual channel
-    frames_per_sign: tuple[int, int] = (5, 9)  # at speed 1, inclusive range
+    frames_per_sign: tuple[int, int] = (3, 6)  # at speed 1, inclusive range
     speed_range: tuple[float, float] = (0.8, 1.25)
-    transition_frames: int = 2              # eased movement between signs
+    transition_frames: int = 1              # eased movement between signs
     coarticulation: float = 1.0             # std (frames) of the smoothing that blends neighbours
     sign_jitter: float = 1.0                # token-to-token variation of location and movement size
     noise: float = 1.0                      # keypoint jitter scale (1 ~ a few pixels, MediaPipe-like)

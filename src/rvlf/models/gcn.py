@@ -33,6 +33,37 @@ def part_adjacency(num_nodes: int, edges: Sequence[tuple[int, int]]) -> torch.Te
     return torch.stack([torch.eye(num_nodes), inv_sqrt[:, None] * adj * inv_sqrt[None, :]])
 
 
+class MaskedInputNorm(nn.Module):
+    """ST-GCN's input batch norm (`data_bn`) per (node, channel), with statistics of real frames only.
+
+    Keypoints come part-normalised but with a large constant structure (each finger sits at a
+    typical offset from its wrist); standardising every coordinate lets the graph convolutions
+    see the motion. Padded frames never enter the statistics and stay zero.
+    """
+
+    def __init__(self, num_nodes: int, channels: int, momentum: float = 0.1, eps: float = 1e-4):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.weight = nn.Parameter(torch.ones(num_nodes, channels))
+        self.bias = nn.Parameter(torch.zeros(num_nodes, channels))
+        self.register_buffer("running_mean", torch.zeros(num_nodes, channels))
+        self.register_buffer("running_var", torch.ones(num_nodes, channels))
+
+    def forward(self, x: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
+        """`x [B,T,V,C]`, `frame_mask [B,T]` -> standardised `x`, zero at padded frames."""
+        keep = frame_mask[:, :, None, None].to(x.dtype)
+        if self.training:
+            n = keep.sum().clamp(min=1.0)
+            mean = (x * keep).sum(dim=(0, 1)) / n
+            var = (((x - mean) ** 2) * keep).sum(dim=(0, 1)) / n
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        return ((x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias) * keep
+
+
 class ChannelNorm(nn.LayerNorm):
     """LayerNorm over channels of a `[B,C,T,V]` map (per frame and node: padding-independent)."""
 
@@ -100,6 +131,7 @@ class GroupedGCN(nn.Module):
             sl = self.parts[part]
             return PartGCN(sl.stop - sl.start, PART_EDGES[part], in_channels, channels, temporal_kernel, dropout)
 
+        self.input_norm = MaskedInputNorm(sum(sl.stop - sl.start for sl in self.parts.values()), in_channels)
         self.groups = nn.ModuleDict({p: make(p) for p in self.parts if not (share_hands and p == "right_hand")})
         self.proj = nn.Sequential(nn.Linear(channels[-1] * len(self.parts), out_dim), nn.LayerNorm(out_dim))
 
@@ -109,5 +141,6 @@ class GroupedGCN(nn.Module):
 
     def forward(self, keypoints: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         keep = frame_mask[:, None, :, None].to(keypoints.dtype)
+        keypoints = self.input_norm(keypoints, frame_mask)
         feats = [self.group(p)(keypoints[:, :, sl], keep) for p, sl in self.parts.items()]
         return self.proj(torch.cat(feats, dim=-1)) * frame_mask[..., None].to(keypoints.dtype)

@@ -175,6 +175,7 @@ class Trainer:
         self.epoch = 0
         self.batch_in_epoch = 0
         self.best_score = -1.0
+        self.best_tiebreak = -1.0  # dev reward of the best checkpoint, used only when BLEU-4 ties
         self.history: list[dict] = []
         self._writer = None
         self._saved_step: int | None = None  # step of the checkpoint in `last/`
@@ -261,6 +262,7 @@ class Trainer:
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
             "best_score": self.best_score,
+            "best_tiebreak": self.best_tiebreak,
             "scheduler": _jsonable(self.scheduler.state_dict()),
         }
 
@@ -307,6 +309,7 @@ class Trainer:
         self.epoch = state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
         self.best_score = state["best_score"]
+        self.best_tiebreak = state.get("best_tiebreak", -1.0)
         self._saved_step = self.global_step
         rank = self.accelerator.process_index
         self._pending_rng = ckpt.load_rng(last, state, rank)
@@ -326,11 +329,15 @@ class Trainer:
         every = self.cfg.eval_every_steps or max(1, int(round(self.cfg.eval_every_epochs * self.steps_per_epoch)))
         return self.global_step % every == 0
 
+    def is_better(self, metrics: dict[str, float]) -> bool:
+        """Highest dev BLEU-4 (Sec. 4.1); a tie (e.g. 0 early in training) goes to the higher reward."""
+        return (metrics["bleu4"], metrics["reward"]) > (self.best_score, self.best_tiebreak)
+
     def _evaluate_and_keep_best(self) -> dict[str, float]:
         res = self.evaluate(self.dev_set)
         self.log({f"dev_{k}": v for k, v in res.metrics.items()})
-        if res.metrics["bleu4"] > self.best_score:
-            self.best_score = res.metrics["bleu4"]
+        if self.is_better(res.metrics):
+            self.best_score, self.best_tiebreak = res.metrics["bleu4"], res.metrics["reward"]
             self.save("best", with_optimizer=False)
         return res.metrics
 
