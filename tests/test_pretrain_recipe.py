@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -94,7 +93,11 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     assert cfg.encoder.d_model == 512  # the paper's default until --init replaces it
     encoder = encoder_from_stage1(out / "best", cfg)
     assert isinstance(encoder, SkeletonEncoder)
-    assert cfg.encoder.d_model == 64 and cfg.encoder.gcn_channels == [32, 64]
+    from rvlf.config import load_config
+    from rvlf.train.pretrain import PretrainConfig
+
+    stage1_encoder = load_config(PretrainConfig, out / "best" / "config.yaml").model.encoder
+    assert cfg.encoder == stage1_encoder and cfg.encoder.d_model == 64  # the shape comes from stage 1
     state = encoder.state_dict()
     assert set(state) == set(enc)
     for k, v in enc.items():
