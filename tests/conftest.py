@@ -77,3 +77,30 @@ def write_toy_corpus(root: Path, n_train: int = 32, n_dev: int = 8, n_test: int 
 def toy_corpus(tmp_path) -> Path:
     """Manifest path of a 32/8/8 toy corpus with DINOv2-shaped features (see `write_toy_corpus`)."""
     return write_toy_corpus(tmp_path / "toy")
+
+
+# Overrides that make the demo configs tiny and their evaluations cheap, for pipeline tests.
+CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
+TINY_STAGE1 = [
+    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
+    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
+]
+
+
+def cli(argv: list[str]) -> int:
+    from rvlf.cli import main
+
+    return main(argv)
+
+
+def tiny_runs(root: Path, *, sft_steps: int = 0) -> tuple[Path, Path, Path | None]:
+    """(manifest, stage-1 run, SFT run or None): a 16/4/4 toy corpus, 3 stage-1 steps, `sft_steps` SFT steps."""
+    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
+    assert cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
+                "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1]) == 0
+    if not sft_steps:
+        return manifest, root / "s1", None
+    assert cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
+                "--init", str(root / "s1" / "last"), "--max-steps", str(sft_steps), f"data.root={manifest}",
+                "train.batch_size=4", *CHEAP]) == 0
+    return manifest, root / "s1", root / "sft"

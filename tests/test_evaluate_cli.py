@@ -6,38 +6,21 @@ import json
 
 import pytest
 
-from conftest import REPO, write_toy_corpus
+from conftest import cli, tiny_runs
 
-CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
-TINY_STAGE1 = [
-    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
-    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
-]
 SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "reward")
 
-
-def _cli(argv: list[str]) -> int:
-    from rvlf.cli import main
-
-    return main(argv)
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """(manifest, stage-1 run folder, SFT run folder), both trained for a few steps."""
-    root = tmp_path_factory.mktemp("evaluate")
-    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
-    assert _cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
-                 "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1]) == 0
-    assert _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
-                 "--init", str(root / "s1" / "last"), "--max-steps", "1", f"data.root={manifest}",
-                 "train.batch_size=4", *CHEAP]) == 0
-    return manifest, root / "s1", root / "sft"
+    return tiny_runs(tmp_path_factory.mktemp("evaluate"), sft_steps=1)
 
 
 def _evaluate(capsys, *argv: str) -> dict:
     capsys.readouterr()
-    assert _cli(["evaluate", *argv]) == 0
+    assert cli(["evaluate", *argv]) == 0
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
@@ -95,7 +78,7 @@ def test_bad_checkpoint_folder_exits_2_with_one_line(runs, capsys, tmp_path, kin
         (folder / "tensorboard").mkdir(parents=True)
         (folder / "metrics.jsonl").write_text("{}\n")
     capsys.readouterr()
-    rc = _cli(["evaluate", "--checkpoint", str(folder), "--split", "test"])
+    rc = cli(["evaluate", "--checkpoint", str(folder), "--split", "test"])
     captured = capsys.readouterr()
     assert rc == 2
     assert captured.out == ""
@@ -112,14 +95,14 @@ def test_checkpoint_without_config_names_the_folder(runs, capsys, tmp_path):
     shutil.copytree(s1 / "last", broken)
     (broken / "config.yaml").unlink()
     capsys.readouterr()
-    assert _cli(["evaluate", "--checkpoint", str(broken)]) == 2
+    assert cli(["evaluate", "--checkpoint", str(broken)]) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and str(broken) in lines[0] and "config.yaml" in lines[0]
 
 
 def test_only_data_overrides_are_accepted(runs, capsys, tmp_path):
     manifest, s1, _ = runs
-    assert _cli(["evaluate", "--checkpoint", str(s1 / "last"), "train.num_beams=3"]) == 2
+    assert cli(["evaluate", "--checkpoint", str(s1 / "last"), "train.num_beams=3"]) == 2
     assert "data.*" in capsys.readouterr().err
     # a data override does apply: the corpus moved to another folder
     import shutil
@@ -129,6 +112,6 @@ def test_only_data_overrides_are_accepted(runs, capsys, tmp_path):
     out = _evaluate(capsys, "--checkpoint", str(s1 / "last"), "--split", "test", "--num-beams", "1",
                     f"data.root={moved / 'manifest.jsonl'}")
     assert out["samples"] == 4
-    assert _cli(["evaluate", "--checkpoint", str(s1 / "last"), "--split", "test",
+    assert cli(["evaluate", "--checkpoint", str(s1 / "last"), "--split", "test",
                  f"data.root={tmp_path / 'nowhere.jsonl'}"]) == 2
     assert str(tmp_path / "nowhere.jsonl") in capsys.readouterr().err

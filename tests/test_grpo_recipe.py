@@ -7,32 +7,16 @@ import json
 import pytest
 import torch
 
-from conftest import REPO, write_toy_corpus
-
-CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
-TINY_STAGE1 = [
-    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
-    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
-]
+from conftest import CHEAP, REPO, cli, tiny_runs
 
 
-def _cli(argv: list[str]) -> int:
-    from rvlf.cli import main
-
-    return main(argv)
 
 
 @pytest.fixture(scope="module")
 def sft_run(tmp_path_factory):
     """(manifest, SFT run folder): tiny stage 1 (3 steps), then a tiny-Qwen3 SFT (4 steps)."""
-    root = tmp_path_factory.mktemp("grpo")
-    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
-    assert _cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
-                 "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1]) == 0
-    assert _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
-                 "--init", str(root / "s1" / "last"), "--max-steps", "4", f"data.root={manifest}",
-                 "train.batch_size=4", *CHEAP]) == 0
-    return manifest, root / "sft"
+    manifest, _, sft = tiny_runs(tmp_path_factory.mktemp("grpo"), sft_steps=4)
+    return manifest, sft
 
 
 def _completions(tokenizer, texts: list[str], stop: int, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -117,7 +101,7 @@ def test_one_grpo_step_raises_the_best_sample_and_lowers_the_worst(sft_run):
 def test_grpo_cli_writes_curve_metrics_and_baseline(sft_run, tmp_path, capsys):
     manifest, sft = sft_run
     out = tmp_path / "grpo"
-    rc = _cli(["grpo", "--config", str(REPO / "configs/demo/grpo.yaml"), "--out", str(out),
+    rc = cli(["grpo", "--config", str(REPO / "configs/demo/grpo.yaml"), "--out", str(out),
                "--init", str(sft / "last"), "--max-steps", "2", f"data.root={manifest}", "train.batch_size=2",
                "grpo.num_generations=4", "grpo.max_new_tokens=8", *CHEAP])
     assert rc == 0
@@ -145,7 +129,7 @@ def test_grpo_cli_writes_curve_metrics_and_baseline(sft_run, tmp_path, capsys):
     for name in ("best", "last"):
         assert (out / name / "config.yaml").is_file()
     # the stage-3 checkpoint is decodable: `rvlf evaluate` on it
-    rc = _cli(["evaluate", "--checkpoint", str(out / "last"), "--split", "dev", "--num-beams", "1"])
+    rc = cli(["evaluate", "--checkpoint", str(out / "last"), "--split", "dev", "--num-beams", "1"])
     assert rc == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["samples"] == 4 and 0.0 <= scores["reward"] <= 100.0

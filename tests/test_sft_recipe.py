@@ -12,16 +12,11 @@ import json
 import pytest
 import torch
 
-from conftest import REPO, write_toy_corpus
+from conftest import CHEAP, REPO, cli, tiny_runs
 
 # six recipe runs (a tiny stage 1, five SFT settings): about 45 s of CPU in all
 pytestmark = pytest.mark.slow
 
-CHEAP = ["data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false"]
-TINY_STAGE1 = [
-    "model.d_model=32", "model.encoder.d_model=32", "model.ff_dim=64", "model.encoder.ff_dim=64",
-    "model.contrastive_dim=32", "model.encoder.gcn_channels=[8,16]", "model.num_heads=2", "model.encoder.num_heads=2",
-]
 SETTINGS = {
     "full": ([], "full", True, True, True),
     "no_pretrain": (["--no-pretrain"], "w/o pre-training", False, True, True),
@@ -31,21 +26,12 @@ SETTINGS = {
 }
 
 
-def _cli(argv: list[str]) -> int:
-    from rvlf.cli import main
-
-    return main(argv)
-
 
 @pytest.fixture(scope="module")
 def stage1(tmp_path_factory):
     """(manifest, stage-1 run folder): a tiny stage-1 model trained for 3 steps."""
-    root = tmp_path_factory.mktemp("sft")
-    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
-    rc = _cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
-               "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4", *CHEAP, *TINY_STAGE1])
-    assert rc == 0
-    return manifest, root / "s1"
+    manifest, s1, _ = tiny_runs(tmp_path_factory.mktemp("sft"))
+    return manifest, s1
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +42,7 @@ def sft_runs(stage1, tmp_path_factory):
     runs = {}
     for name, (flags, *_rest) in SETTINGS.items():
         out = root / name
-        rc = _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(out),
+        rc = cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(out),
                    "--init", str(s1 / "last"), "--max-steps", "1", *flags, f"data.root={manifest}",
                    "train.batch_size=4", *CHEAP])
         assert rc == 0, name
@@ -162,7 +148,7 @@ def test_no_dino_sees_the_skeleton_only(sft_runs):
 
 def test_ablation_switches_exclude_each_other(stage1, tmp_path, capsys):
     manifest, s1 = stage1
-    rc = _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(tmp_path / "r"),
+    rc = cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(tmp_path / "r"),
                "--init", str(s1 / "last"), "--face-only", "--hand-only", f"data.root={manifest}"])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -172,7 +158,7 @@ def test_ablation_switches_exclude_each_other(stage1, tmp_path, capsys):
 
 def test_sft_without_init_needs_no_pretrain(stage1, tmp_path, capsys):
     manifest, _ = stage1
-    rc = _cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(tmp_path / "r"),
+    rc = cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(tmp_path / "r"),
                f"data.root={manifest}"])
     assert rc == 2
     assert "--init" in capsys.readouterr().err
@@ -180,7 +166,7 @@ def test_sft_without_init_needs_no_pretrain(stage1, tmp_path, capsys):
 
 def test_evaluate_scores_an_sft_checkpoint(sft_runs, capsys):
     capsys.readouterr()
-    rc = _cli(["evaluate", "--checkpoint", str(sft_runs["full"] / "best"), "--split", "test", "--num-beams", "1"])
+    rc = cli(["evaluate", "--checkpoint", str(sft_runs["full"] / "best"), "--split", "test", "--num-beams", "1"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["split"] == "test" and out["samples"] == 4

@@ -50,3 +50,20 @@ def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: 
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     os.replace(tmp, path)
+
+
+def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSample]], out_dir: Path,
+               summary: dict, *, use_dino: bool, evaluate_test: bool = True) -> dict:
+    """Score the best checkpoint (Sec. 4.1) on test, write its translations and `results.json`."""
+    from rvlf.train import checkpoint as ckpt
+
+    if evaluate_test and data.test_split in by_split:
+        best = out_dir / "best" if (out_dir / "best").exists() else out_dir / "last"
+        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
+        res = trainer.evaluate(split_dataset(data, by_split, "test", use_dino=use_dino))
+        summary["test"] = res.metrics
+        if trainer.is_main:
+            write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
+    if trainer.is_main:
+        write_json(out_dir / "results.json", summary)
+    return summary

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rvlf.config import DataConfig, LLMConfig, TrainConfig, load_config, to_yaml
+from rvlf.config import DataConfig, LLMConfig, TrainConfig, load_config
 from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
 from rvlf.models.fusion import FusionConfig
@@ -26,7 +26,7 @@ from rvlf.models.slt_lm import SignLanguageLM, add_lora, merge_lora
 from rvlf.rl.grpo import group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
+from rvlf.train.common import finish_run, load_samples
 from rvlf.train.loop import Trainer, main_process_first, seed_everything
 from rvlf.train.sft import (SFTConfig, SignLMStage, build_language_model, enable_grad_checkpointing, load_sft,
                             prepare_data)
@@ -227,14 +227,6 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     if trainer.is_main:
         plot_learning_curve(out_dir / "metrics.jsonl", out_dir / "learning_curve.png",
                             title="SLT-GRPO on dev (step 0 = SLT-SFT)")
-    if evaluate_test and cfg.data.test_split in by_split:
-        best = out_dir / "best" if (out_dir / "best").exists() else last
-        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
-        test_set = split_dataset(cfg.data, by_split, "test", use_dino=cfg.fusion.use_face or cfg.fusion.use_hand)
-        res = trainer.evaluate(test_set)
-        summary["test"] = res.metrics
-        if trainer.is_main:
-            write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
-    if trainer.is_main:
-        write_json(out_dir / "results.json", summary)
-    return summary
+    use_dino = cfg.fusion.use_face or cfg.fusion.use_hand
+    return finish_run(trainer, stage, cfg.data, by_split, out_dir, summary, use_dino=use_dino,
+                      evaluate_test=evaluate_test)

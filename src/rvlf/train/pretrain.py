@@ -18,7 +18,7 @@ from rvlf.models.vlp import VLPConfig, VLPModel
 from rvlf.errors import ConfigError
 from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart_tokenizer
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
+from rvlf.train.common import finish_run, load_samples, split_dataset
 from rvlf.train.loop import Trainer, seed_everything
 from rvlf.data.dataset import collate
 
@@ -129,13 +129,5 @@ def run(cfg: PretrainConfig, out_dir: str | Path, *, max_steps: int | None = Non
                       resume=resume, dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
     stage.trainer = trainer
     summary = trainer.fit()
-    if evaluate_test and cfg.data.test_split in by_split:
-        best = out_dir / "best" if (out_dir / "best").exists() else out_dir / "last"
-        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
-        res = trainer.evaluate(split_dataset(cfg.data, by_split, "test", use_dino=False))
-        summary["test"] = res.metrics
-        if trainer.is_main:
-            write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
-    if trainer.is_main:
-        write_json(out_dir / "results.json", summary)
-    return summary
+    return finish_run(trainer, stage, cfg.data, by_split, out_dir, summary, use_dino=False,
+                      evaluate_test=evaluate_test)

@@ -25,7 +25,7 @@ from rvlf.models.fusion import FusionConfig, SignFusion
 from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
 from rvlf.models.slt_lm import SignLanguageLM, add_lora, build_tiny_qwen3, load_causal_lm, load_tokenizer, tiny_chat_tokenizer
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.common import load_samples, split_dataset, write_json, write_translations
+from rvlf.train.common import finish_run, load_samples, split_dataset
 from rvlf.train.loop import Trainer, main_process_first, seed_everything
 
 log = logging.getLogger("rvlf.sft")
@@ -226,16 +226,9 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
     stage.trainer = trainer
     summary = trainer.fit()
     summary["setting"] = setting_name(cfg)
-    if evaluate_test and cfg.data.test_split in by_split:
-        best = out_dir / "best" if (out_dir / "best").exists() else last
-        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
-        res = trainer.evaluate(split_dataset(cfg.data, by_split, "test", use_dino=cfg.fusion.use_face or cfg.fusion.use_hand))
-        summary["test"] = res.metrics
-        if trainer.is_main:
-            write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
-    if trainer.is_main:
-        write_json(out_dir / "results.json", summary)
-    return summary
+    use_dino = cfg.fusion.use_face or cfg.fusion.use_hand
+    return finish_run(trainer, stage, cfg.data, by_split, out_dir, summary, use_dino=use_dino,
+                      evaluate_test=evaluate_test)
 
 
 def load_sft(directory: str | Path) -> tuple[SFTConfig, SignLanguageLM]:
