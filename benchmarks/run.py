@@ -585,33 +585,21 @@ def bench_translate(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.data.video import iter_frames, video_fps
 
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import write_toy_corpus  # noqa: E402
+    from conftest import tiny_runs  # noqa: E402
 
     sec = Section("7. `rvlf translate` end to end on the fixture video")
-    cheap = ["train.eval_every_steps=1000", "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=6",
-             "train.progress=false"]
-    tiny1 = ["model.encoder.gcn_channels=[8,16]", "model.encoder.d_model=32", "model.encoder.num_layers=1",
-             "model.encoder.num_heads=2", "model.encoder.ff_dim=64", "model.d_model=32", "model.text_layers=1",
-             "model.decoder_layers=1", "model.num_heads=2", "model.ff_dim=64", "model.contrastive_dim=32",
-             "train.batch_size=8"]
-    tiny_lm = ["llm.tiny={hidden_size: 32, num_layers: 1, num_heads: 2, num_kv_heads: 1, intermediate_size: 64}",
-               "train.batch_size=8"]
     frames = sum(1 for _ in iter_frames(VIDEO))
     seconds_of_video = frames / video_fps(VIDEO)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         quiet = io.StringIO()
         with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
-            manifest = write_toy_corpus(root / "toy", dino_dim=16)
-            data = [f"data.root={manifest}"]
-            if main(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "pre"),
-                     "--max-steps", "2", *data, *cheap, *tiny1]) != 0:
-                raise RuntimeError("rvlf pretrain failed:\n" + quiet.getvalue()[-2000:])
-            if main(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--init", str(root / "pre" / "last"),
-                     "--out", str(root / "sft"), "--max-steps", "2", *data, *cheap, *tiny_lm]) != 0:
-                raise RuntimeError("rvlf sft failed:\n" + quiet.getvalue()[-2000:])
+            try:  # the tests' tiny stage-1 and SFT runs (16-dim DINOv2 features)
+                _, _, sft = tiny_runs(root, sft_steps=2)
+            except AssertionError:
+                raise RuntimeError("building the tiny checkpoint failed:\n" + quiet.getvalue()[-2000:]) from None
             dino = save_tiny_dinov2(root / "dino16", hidden_size=16, intermediate_size=32)
-        argv = ["translate", str(VIDEO), "--checkpoint", str(root / "sft" / "last"), "--dino", str(dino)]
+        argv = ["translate", str(VIDEO), "--checkpoint", str(sft / "last"), "--dino", str(dino)]
 
         def run() -> None:
             out = io.StringIO()
@@ -628,7 +616,7 @@ def bench_translate(sizes: Sizes, ctx: dict) -> Section:
         "`rvlf.cli.main(['translate', VIDEO, '--checkpoint', SFT/last, '--dino', TINY_DINO])` in this process (the "
         "interpreter start and first imports are not counted; each run loads the checkpoint, runs MediaPipe "
         "Holistic over every frame, crops, DINOv2, the sign LM and beam search of width 5). The checkpoint is a "
-        "2-step SFT run of the tests' tiny models (1-layer 32-wide Qwen3, 32-wide skeleton encoder) and the "
+        "2-step SFT run of the tests' tiny models (`tests/conftest.py: tiny_runs`: the demo's 2-layer 128-wide Qwen3, a 32-wide skeleton encoder) and the "
         "DINOv2 is 1 layer, 16 wide, so the time is almost all decoding and MediaPipe: a real checkpoint adds "
         "DINOv2-base (section 2) and the LLM's beam search.")
     return sec

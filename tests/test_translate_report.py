@@ -6,37 +6,18 @@ import json
 
 import pytest
 
-import sys
-from pathlib import Path
-
+from conftest import CHEAP, REPO, tiny_runs
 from rvlf.cli import main
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-CHEAP = ["train.eval_every_steps=1000", "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=6",
-         "train.progress=false"]
-TINY_STAGE1 = ["model.encoder.gcn_channels=[8,16]", "model.encoder.d_model=32", "model.encoder.num_layers=1",
-               "model.encoder.num_heads=2", "model.encoder.ff_dim=64", "model.d_model=32", "model.text_layers=1",
-               "model.decoder_layers=1", "model.num_heads=2", "model.ff_dim=64", "model.contrastive_dim=32",
-               "train.batch_size=8"]
-TINY_LM = ["llm.tiny={hidden_size: 32, num_layers: 1, num_heads: 2, num_kv_heads: 1, intermediate_size: 64}",
-           "train.batch_size=8"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A toy corpus and 2-step stage-1 and SFT runs (tiny models)."""
-    from conftest import write_toy_corpus
-
+    """A toy corpus (16-dim DINOv2 features), tiny stage-1 and SFT runs, and an SFT run without DINOv2."""
     root = tmp_path_factory.mktemp("runs")
-    manifest = write_toy_corpus(root / "toy", dino_dim=16)
-    data = [f"data.root={manifest}"]
-    assert main(["pretrain", "--config", "configs/demo/pretrain.yaml", "--out", str(root / "pre"),
-                 "--max-steps", "2", *data, *CHEAP, *TINY_STAGE1]) == 0
-    assert main(["sft", "--config", "configs/demo/sft.yaml", "--init", str(root / "pre" / "last"),
-                 "--out", str(root / "sft"), "--max-steps", "2", *data, *CHEAP, *TINY_LM]) == 0
-    assert main(["sft", "--config", "configs/demo/sft.yaml", "--init", str(root / "pre" / "last"), "--no-dino",
-                 "--out", str(root / "sft_nodino"), "--max-steps", "1", *data, *CHEAP, *TINY_LM]) == 0
+    manifest, s1, _ = tiny_runs(root, sft_steps=2)
+    assert main(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--init", str(s1 / "last"), "--no-dino",
+                 "--out", str(root / "sft_nodino"), "--max-steps", "1", f"data.root={manifest}",
+                 "train.batch_size=4", *CHEAP]) == 0
     return root
 
 
@@ -64,7 +45,7 @@ def test_translate_feature_and_keypoint_files(runs, fixtures_dir, capsys):
     feature_file = next((runs / "toy" / "features").glob("*.npz"))
     capsys.readouterr()
     rc = main(["translate", str(feature_file), str(fixtures_dir / "holistic_97frames.pose"),
-               "--checkpoint", str(runs / "pre" / "last"), "--num-beams", "2"])
+               "--checkpoint", str(runs / "s1" / "last"), "--num-beams", "2"])
     assert rc == 0
     names = [line.split("\t")[0] for line in capsys.readouterr().out.strip().splitlines()]
     assert names == [feature_file.stem, "holistic_97frames"]
@@ -82,14 +63,14 @@ def test_translate_wrong_dino_size_is_a_clear_error(runs, fixtures_dir, tmp_path
 
 
 def test_translate_missing_input(runs, tmp_path, capsys):
-    rc = main(["translate", str(tmp_path / "nope.mp4"), "--checkpoint", str(runs / "pre" / "last")])
+    rc = main(["translate", str(tmp_path / "nope.mp4"), "--checkpoint", str(runs / "s1" / "last")])
     assert rc == 2
     assert "nope.mp4" in capsys.readouterr().err
 
 
 def test_report_builds_the_tables(runs, tmp_path, capsys):
     out = tmp_path / "report.md"
-    rc = main(["report", str(runs / "pre"), str(runs / "sft"), str(runs / "sft_nodino"), "--out", str(out)])
+    rc = main(["report", str(runs / "s1"), str(runs / "sft"), str(runs / "sft_nodino"), "--out", str(out)])
     assert rc == 0
     text = out.read_text()
     assert "Main results" in text and "Stage 1 (VLP decoder)" in text
