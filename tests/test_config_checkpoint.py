@@ -130,3 +130,27 @@ def test_best_checkpoint_prefers_bleu4_then_reward():
     assert t.is_better({"bleu4": 0.0, "reward": 11.0})
     assert not t.is_better({"bleu4": 0.0, "reward": 9.0})
     assert t.is_better({"bleu4": 0.5, "reward": 1.0})
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("constant", [0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+    ("wsd", [0.5, 1, 1, 1, 1, 1, 1, 0.75, 0.5, 0.25]),  # decay over the last 40% of 10 steps
+])
+def test_learning_rate_schedules(kind, expected):
+    from rvlf.errors import TrainingError
+    from rvlf.train.loop import make_scheduler
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = make_scheduler(opt, kind, warmup_steps=2, total_steps=10, decay_fraction=0.4)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"] / 2.0)
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx(expected)
+    cosine = make_scheduler(opt, "cosine", warmup_steps=0, total_steps=10).lr_lambdas[0]
+    assert cosine(0) == 1.0 and cosine(5) == pytest.approx(0.5) and cosine(10) == pytest.approx(0.0)
+    with pytest.raises(TrainingError, match="wsd"):
+        make_scheduler(opt, "linear", 0, 10)
+    with pytest.raises(TrainingError, match="decay_fraction"):
+        make_scheduler(opt, "wsd", 0, 10, decay_fraction=0.0)

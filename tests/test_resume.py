@@ -18,8 +18,8 @@ import torch
 from conftest import REPO, write_toy_corpus
 from rvlf.train import checkpoint as ckpt
 
-# 32 train samples, batch 4: 8 steps an epoch, 24 in all; dropout 0.1 (the demo config) stays on.
-ARGS = ["train.epochs=3", "train.batch_size=4", "train.save_every_steps=1", "train.eval_every_steps=1000",
+# 32 train samples, batch 4: 8 steps an epoch, 24 in all; dropout 0.1 so that the RNG restore is exercised.
+ARGS = ["model.dropout=0.1", "model.encoder.dropout=0.1", "train.epochs=3", "train.batch_size=4", "train.save_every_steps=1", "train.eval_every_steps=1000",
         "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8", "train.progress=false",
         "train.log_every_steps=1"]
 TOTAL = 24
@@ -49,7 +49,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     from rvlf.config import load_config
     from rvlf.train.pretrain import PretrainConfig
 
-    cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml")
+    cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml", [a for a in ARGS if "dropout" in a])
     assert cfg.model.dropout > 0 and cfg.model.encoder.dropout > 0  # the RNG restore is exercised
     manifest = write_toy_corpus(tmp_path / "toy")
     full, killed = tmp_path / "full", tmp_path / "killed"

@@ -310,3 +310,25 @@ def test_load_causal_lm_from_local_folder(tok, tmp_path):
         torch.testing.assert_close(loaded(ids).logits, lm.eval()(ids).logits)
     with pytest.raises(RvlfError, match="cannot load causal LM"):
         load_causal_lm(str(tmp_path / "missing"))
+
+
+def test_encoder_output_cache_gives_the_uncached_features_and_encodes_each_video_once(tok):
+    model = _model(tok).eval()
+    kp, fm, dino = _inputs(6)
+    plain, plain_mask = model.encode_signs(kp, fm, dino)
+    calls = []
+    model.encoder.register_forward_hook(lambda mod, args, out: calls.append(args[0].shape[0]))
+    model.cache_encoder_outputs(True)
+    # a shuffled, differently padded batch hits the same per-video entries
+    order = [3, 0, 5]
+    first, _ = model.encode_signs(kp[order], fm[order], dino[order])
+    both, both_mask = model.encode_signs(kp, fm, dino)
+    assert calls == [3, 3]  # the second batch only encodes the three videos not seen yet
+    assert torch.equal(both_mask, plain_mask)
+    torch.testing.assert_close(both, plain, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(first, plain[order], atol=1e-5, rtol=1e-5)
+    model.encode_signs(kp, fm, dino)
+    assert calls == [3, 3]
+    model.freeze_encoder(False)  # a trainable encoder is never cached
+    model.encode_signs(kp, fm, dino)
+    assert calls == [3, 3, 6]

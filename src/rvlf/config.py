@@ -55,7 +55,8 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.001
-    scheduler: str = "cosine"  # cosine | constant
+    scheduler: str = "cosine"  # cosine | constant | wsd (constant, then linear decay over decay_fraction)
+    decay_fraction: float = 0.2  # wsd only: the share of the steps spent decaying to 0
     warmup_epochs: float = 20  # Sec. 6.3: 10% of 200 epochs
     grad_clip: float = 1.0
     eval_every_epochs: float = 1.0

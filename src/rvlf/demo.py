@@ -57,6 +57,15 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def grpo_dev_line(dev: dict) -> str:
+    """What SLT-GRPO did to the SLT-SFT model's mean dev reward (the dev subset it evaluates on)."""
+    before, after = dev.get("slt_grpo_baseline"), dev.get("slt_grpo")
+    if not before or not after:
+        return ""
+    return (f"SLT-GRPO on dev: mean reward {before['reward']:.2f} (SLT-SFT, before) -> {after['reward']:.2f} "
+            f"(best GRPO checkpoint); BLEU-4 {before['bleu4']:.2f} -> {after['bleu4']:.2f}.")
+
+
 def read_translations(path: Path) -> dict[str, tuple[str, str]]:
     out = {}
     if path.is_file():
@@ -131,11 +140,12 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     }
     write_json(out / "results.json", results)
     table = format_table(results)
+    dev_line = grpo_dev_line(results["dev"])
     text = (f"# rvlf demo results (test split, beam search 5)\n\n{table}\n\n"
-            f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100.\n\n"
+            f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100.\n\n{dev_line}\n\n"
             f"## Example translations\n\n{examples(out)}\n")
     (out / "results.md").write_text(text, encoding="utf-8")
-    print("\n" + table)
+    print("\n" + table + "\n\n" + dev_line)
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
     return results

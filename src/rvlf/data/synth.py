@@ -37,16 +37,16 @@ class CorpusConfig:
     """Difficulty knobs of the synthetic corpus (defaults: the demo's)."""
 
     n_signers: int = 8
-    left_handed_fraction: float = 0.25      # left-handers mirror the manual channel
+    left_handed_fraction: float = 0.125     # left-handers mirror the manual channel
     frames_per_sign: tuple[int, int] = (3, 6)  # at speed 1, inclusive range
     speed_range: tuple[float, float] = (0.8, 1.25)
     transition_frames: int = 1              # eased movement between signs
     coarticulation: float = 1.0             # std (frames) of the smoothing that blends neighbours
     sign_jitter: float = 1.0                # token-to-token variation of location and movement size
-    noise: float = 1.0                      # keypoint jitter scale (1 ~ a few pixels, MediaPipe-like)
-    missing_hand_rate: float = 0.45         # fraction of frames a hand is not detected
+    noise: float = 0.3                      # keypoint jitter scale (1 ~ a few pixels, MediaPipe-like)
+    missing_hand_rate: float = 0.25         # fraction of frames a hand is not detected
     face_missing_rate: float = 0.02
-    paraphrase_temperature: float = 0.7     # reference drawn with p ~ w^(1/T); 0 = always the likeliest
+    paraphrase_temperature: float = 0.5     # reference drawn with p ~ w^(1/T); 0 = always the likeliest
     crop_size: int = 56                     # side of the drawn crops; the paper uses 224 (see docs)
 
     def validate(self) -> None:

@@ -14,6 +14,8 @@ The SFT loss (Eq. 14) is the token-mean cross-entropy over the target tokens onl
 
 from __future__ import annotations
 
+import hashlib
+
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
@@ -234,12 +236,15 @@ class SignLanguageLM(nn.Module):
         self.prompt = build_prompt(tokenizer, instruction)
         self.pad_id = _pad_id(tokenizer)
         self.encoder_frozen = True
+        self._encoder_cache: dict[bytes, torch.Tensor] | None = None
         self.freeze_encoder(True)
 
     # ---- parameters -------------------------------------------------------------------------
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Freeze (default, and kept in eval mode: deterministic features) or unfreeze the skeleton encoder."""
         self.encoder_frozen = frozen
+        if getattr(self, "_encoder_cache", None):
+            self._encoder_cache.clear()
         for p in self.encoder.parameters():
             p.requires_grad_(not frozen)
         self.encoder.train(self.training and not frozen)
@@ -268,11 +273,40 @@ class SignLanguageLM(nn.Module):
         self, keypoints: torch.Tensor, frame_mask: torch.Tensor, dino: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. 1, 12, 13: `Z [B,T,H]` in the LM's embedding space and its frame mask `[B,T]`."""
-        z_s, mask = self.encoder(keypoints, frame_mask)
+        if self._encoder_cache is not None and self.encoder_frozen:
+            z_s, mask = self._cached_encoder(keypoints, frame_mask)
+        else:
+            z_s, mask = self.encoder(keypoints, frame_mask)
         if dino is not None:
             dino = dino[:, : z_s.shape[1]]  # the encoder may cut long videos (max_frames)
         z = self.fusion(z_s, dino)
         return z.to(self.lm.get_input_embeddings().weight.dtype), mask.bool()
+
+    def cache_encoder_outputs(self, enabled: bool = True) -> None:
+        """Keep the frozen encoder's `Z_s` per video (keyed by a digest of its keypoints), so each
+        video is encoded once per run instead of once per epoch. Only while the encoder is frozen
+        (then it is deterministic, in eval mode); memory grows with the dataset (T x d floats a video)."""
+        self._encoder_cache = {} if enabled else None
+
+    @torch.no_grad()
+    def _cached_encoder(self, keypoints: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        cache = self._encoder_cache
+        limit = getattr(getattr(self.encoder, "config", None), "max_frames", keypoints.shape[1])
+        keypoints, mask = keypoints[:, :limit], frame_mask[:, :limit].bool()
+        lengths = mask.sum(dim=1).tolist()
+        keys = [hashlib.blake2b(keypoints[b, :n].detach().cpu().numpy().tobytes(), digest_size=16).digest()
+                for b, n in enumerate(lengths)]
+        missing = [b for b, k in enumerate(keys) if k not in cache]
+        if missing:
+            width = max(lengths[b] for b in missing)
+            z_new, _ = self.encoder(keypoints[missing, :width], mask[missing, :width])
+            for row, b in enumerate(missing):
+                cache[keys[b]] = z_new[row, : lengths[b]].clone()
+        sample = cache[keys[0]]
+        z_s = sample.new_zeros(keypoints.shape[0], keypoints.shape[1], sample.shape[-1])
+        for b, k in enumerate(keys):
+            z_s[b, : lengths[b]] = cache[k]
+        return z_s, mask
 
     def _assemble(self, signs: torch.Tensor, mask: torch.Tensor, tails: Sequence[Sequence[int]]) -> _Batch:
         """Left-padded `[prefix][signs of real frames][suffix][tail]` sequences as input embeddings."""
@@ -451,3 +485,5 @@ class SignLanguageLM(nn.Module):
                 getattr(self, name).load_state_dict(parts[name], strict=True)
             except RuntimeError as e:
                 raise RvlfError(f"checkpoint {name} weights do not match the model: {str(e).splitlines()[0]}") from e
+        if self._encoder_cache:
+            self._encoder_cache.clear()

@@ -72,6 +72,7 @@ class GRPOConfig:
     sft_llm: LLMConfig = field(default_factory=LLMConfig)
     projector_lr: float = 0.0  # unused: encoder and projector are frozen in stage 3
     encoder_lr: float = 0.0
+    cache_encoder_outputs: bool = False  # the encoder is frozen: encode each video once
 
 
 class GRPOPolicy(nn.Module):
@@ -92,6 +93,7 @@ def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
     policy = SignLanguageLM(sft_model.encoder, sft_model.fusion, lm, sft_model.tokenizer,
                             max_new_tokens=cfg.grpo.max_new_tokens)
     policy.freeze_encoder(True)
+    policy.cache_encoder_outputs(cfg.cache_encoder_outputs)
     for p in policy.fusion.parameters():
         p.requires_grad_(False)
     if cfg.train.grad_checkpointing:

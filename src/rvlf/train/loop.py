@@ -59,16 +59,25 @@ class Stage(Protocol):
     def config_yaml(self) -> str: ...
 
 
-def make_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
-    """Linear warm-up, then cosine decay to 0 (cycle decay 1.0, Tables 9-10) or a constant lr."""
-    if kind not in ("cosine", "constant"):
-        raise TrainingError(f"train.scheduler: unknown scheduler {kind!r} (cosine or constant)")
+def make_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int, decay_fraction: float = 0.2):
+    """Linear warm-up, then one of: `cosine` decay to 0 (cycle decay 1.0, Tables 9-10); a
+    `constant` lr; or `wsd` (warm-up, stable, decay): constant, then a linear decay to 0 over the
+    last `decay_fraction` of the steps."""
+    if kind not in ("cosine", "constant", "wsd"):
+        raise TrainingError(f"train.scheduler: unknown scheduler {kind!r} (cosine, constant or wsd)")
+    if not 0.0 < decay_fraction <= 1.0:
+        raise TrainingError(f"train.decay_fraction must be in (0, 1], got {decay_fraction}")
+    decay_start = max(warmup_steps, int(round(total_steps * (1.0 - decay_fraction))))
 
     def factor(step: int) -> float:
         if warmup_steps > 0 and step < warmup_steps:
             return (step + 1) / warmup_steps
         if kind == "constant":
             return 1.0
+        if kind == "wsd":
+            if step < decay_start:
+                return 1.0
+            return max(0.0, (total_steps - step) / max(1, total_steps - decay_start))
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -170,7 +179,8 @@ class Trainer:
         warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
         # The schedule follows the configured epochs, so a --max-steps smoke run sees the real lrs.
         sched_total = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
-        self.scheduler = make_scheduler(self.optimizer, cfg.scheduler, min(warmup, sched_total - 1), sched_total)
+        self.scheduler = make_scheduler(self.optimizer, cfg.scheduler, min(warmup, sched_total - 1), sched_total,
+                                        cfg.decay_fraction)
         self.global_step = 0
         self.epoch = 0
         self.batch_in_epoch = 0

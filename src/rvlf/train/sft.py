@@ -48,6 +48,7 @@ class SFTConfig:
     encoder_lr: float = 2e-5  # only used with train_encoder
     train_encoder: bool = False  # the paper lists no encoder lr: frozen by default (docs/fidelity.md)
     pretrained_encoder: bool = True  # False: Table 5 "w/o Pre-training" (random skeleton encoder)
+    cache_encoder_outputs: bool = False  # frozen encoder: encode each video once (memory: T x d a video)
 
 
 def setting_name(cfg: SFTConfig) -> str:
@@ -219,6 +220,7 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
             if not (base_lm_dir / "config.json").is_file():
                 lm.save_pretrained(str(base_lm_dir))
     model = assemble(cfg, encoder, lm, tokenizer)
+    model.cache_encoder_outputs(cfg.cache_encoder_outputs)
     stage = SignLMStage(cfg, model, base_lm_dir)
     trainer = Trainer(stage, model=model, param_groups=stage.param_groups(), train_set=train_set, dev_set=dev_set,
                       collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps, resume=resume,
