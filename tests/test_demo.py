@@ -17,7 +17,11 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
         assert set(METRICS) <= set(results[key]), key
         assert all(0.0 <= results[key][m] <= 100.0 for m in METRICS)
         assert f"| {name} |" in stdout
-    assert results["dev"]["slt_grpo_baseline"]["reward"] >= 0.0
+    dev = results["dev"]
+    assert dev["slt_grpo_baseline"]["reward"] >= 0.0
+    # the GRPO row is its best checkpoint's dev scores: never below the SFT baseline it started from
+    assert (dev["slt_grpo"]["bleu4"], dev["slt_grpo"]["reward"]) >= (dev["slt_grpo_baseline"]["bleu4"],
+                                                                     dev["slt_grpo_baseline"]["reward"])
     assert "SLT-GRPO on dev: mean reward" in stdout
     md = (out / "results.md").read_text()
     assert "| SLT-GRPO |" in md and "Example translations" in md and "| Reference |" in md

@@ -133,7 +133,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         "vlp": s1["test"],
         "slt_sft": s2["test"],
         "slt_grpo": s3["test"],
-        "dev": {"vlp": s1.get("dev"), "slt_sft": s2.get("dev"), "slt_grpo": s3.get("dev"),
+        "dev": {"vlp": s1.get("best_dev"), "slt_sft": s2.get("best_dev"), "slt_grpo": s3.get("best_dev"),
                 "slt_grpo_baseline": s3.get("baseline_dev")},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),

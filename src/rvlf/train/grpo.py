@@ -222,8 +222,7 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     if not resuming:  # the SFT model's dev scores: the baseline of the learning curve (Fig. 3)
         baseline = trainer.evaluate(trainer.dev_set).metrics
         trainer.log({f"dev_{k}": v for k, v in baseline.items()}, step=0)
-        trainer.best_score, trainer.best_tiebreak = baseline["bleu4"], baseline["reward"]
-        trainer.save("best", with_optimizer=False)
+        trainer.keep_best(baseline)
     summary = trainer.fit()
     summary["baseline_dev"] = baseline
     if trainer.is_main:

@@ -186,6 +186,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.best_score = -1.0
         self.best_tiebreak = -1.0  # dev reward of the best checkpoint, used only when BLEU-4 ties
+        self.best_dev: dict[str, float] | None = None  # all dev metrics of the best checkpoint
         self.history: list[dict] = []
         self._writer = None
         self._saved_step: int | None = None  # step of the checkpoint in `last/`
@@ -273,6 +274,7 @@ class Trainer:
             "batch_in_epoch": self.batch_in_epoch,
             "best_score": self.best_score,
             "best_tiebreak": self.best_tiebreak,
+            "best_dev": self.best_dev,
             "scheduler": _jsonable(self.scheduler.state_dict()),
         }
 
@@ -320,6 +322,7 @@ class Trainer:
         self.batch_in_epoch = state["batch_in_epoch"]
         self.best_score = state["best_score"]
         self.best_tiebreak = state.get("best_tiebreak", -1.0)
+        self.best_dev = state.get("best_dev")
         self._saved_step = self.global_step
         rank = self.accelerator.process_index
         self._pending_rng = ckpt.load_rng(last, state, rank)
@@ -347,9 +350,14 @@ class Trainer:
         res = self.evaluate(self.dev_set)
         self.log({f"dev_{k}": v for k, v in res.metrics.items()})
         if self.is_better(res.metrics):
-            self.best_score, self.best_tiebreak = res.metrics["bleu4"], res.metrics["reward"]
-            self.save("best", with_optimizer=False)
+            self.keep_best(res.metrics)
         return res.metrics
+
+    def keep_best(self, metrics: dict[str, float]) -> None:
+        """Record `metrics` as the best dev scores and save the model as `best`."""
+        self.best_score, self.best_tiebreak = metrics["bleu4"], metrics["reward"]
+        self.best_dev = dict(metrics)
+        self.save("best", with_optimizer=False)
 
     def fit(self) -> dict:
         """Train to the end (or `max_steps`); returns the last dev metrics and the best score."""
@@ -406,7 +414,7 @@ class Trainer:
         self.save("last")
         if self._writer is not None:
             self._writer.flush()
-        return {"dev": last_dev, "best_bleu4": self.best_score, "steps": self.global_step,
+        return {"dev": last_dev, "best_dev": self.best_dev, "best_bleu4": self.best_score, "steps": self.global_step,
                 "seconds": round(time.time() - t0, 1)}
 
 
