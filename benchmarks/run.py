@@ -95,6 +95,22 @@ def rates(work: float, seconds: list[float]) -> list[float]:
     return [work / s for s in seconds]
 
 
+def training_step(loss_fn: Callable[[], torch.Tensor], opt) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(forward + backward, the same followed by the optimiser step) of `loss_fn`: what is counted
+    in FLOPs, and what is timed."""
+
+    def fwd_bwd() -> None:
+        loss = loss_fn()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+
+    def step() -> None:
+        fwd_bwd()
+        opt.step()
+
+    return fwd_bwd, step
+
+
 def count_flops(fn: Callable[[], object]) -> int:
     """FLOPs of one call of `fn`, by torch's FlopCounterMode (matmuls, convolutions, attention)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -279,15 +295,7 @@ def bench_stage1(sizes: Sizes, ctx: dict) -> Section:
     ids[:, -1] = 2
     am = torch.ones(B, L, dtype=torch.long)
 
-    def fwd_bwd() -> None:
-        loss = model(kp, fm, ids, am)["loss"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-
-    def step() -> None:
-        fwd_bwd()
-        opt.step()
-
+    fwd_bwd, step = training_step(lambda: model(kp, fm, ids, am)["loss"], opt)
     flops = count_flops(fwd_bwd)
     s = timed(step, sizes)
     util = [100 * flops / x / (ctx["peak"] * 1e9) for x in s]
@@ -377,15 +385,7 @@ def bench_llm(sizes: Sizes, ctx: dict, parts: tuple[str, ...] = ("sft", "grpo"))
         kp, fm, dino = _sign_inputs(1, T)
         model.train()
 
-        def sft_fwd_bwd() -> None:
-            loss = model(kp, fm, dino, texts[:1])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-
-        def sft_step() -> None:
-            sft_fwd_bwd()
-            opt.step()
-
+        sft_fwd_bwd, sft_step = training_step(lambda: model(kp, fm, dino, texts[:1]), opt)
         flops = count_flops(sft_fwd_bwd)
         with PeakRSS() as mem:
             s = timed(sft_step, sizes)

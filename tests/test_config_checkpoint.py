@@ -126,7 +126,9 @@ def test_best_checkpoint_prefers_bleu4_then_reward():
     from rvlf.train.loop import Trainer
 
     t = Trainer.__new__(Trainer)
-    t.best_score, t.best_tiebreak = 0.0, 10.0
+    t.best_dev = None
+    assert t.is_better({"bleu4": 0.0, "reward": 0.0}) and t.best_score == -1.0  # the first evaluation
+    t.best_dev = {"bleu4": 0.0, "reward": 10.0}
     assert t.is_better({"bleu4": 0.0, "reward": 11.0})
     assert not t.is_better({"bleu4": 0.0, "reward": 9.0})
     assert t.is_better({"bleu4": 0.5, "reward": 1.0})

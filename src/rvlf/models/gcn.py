@@ -91,7 +91,6 @@ class STGCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """`x [B,T,V,C]`, `keep [B,T,1,1]` float (1 = real frame)."""
-        b, t, _, _ = x.shape
         mixed = torch.einsum("btvc,kvw->btwkc", x, self.adjacency + self.learned_adjacency)
         h = self.act(self.norm1(self.spatial(mixed.flatten(3)))) * keep
         pad = self.kernel // 2

@@ -243,7 +243,7 @@ class SignLanguageLM(nn.Module):
     def freeze_encoder(self, frozen: bool = True) -> None:
         """Freeze (default, and kept in eval mode: deterministic features) or unfreeze the skeleton encoder."""
         self.encoder_frozen = frozen
-        if getattr(self, "_encoder_cache", None):
+        if self._encoder_cache:
             self._encoder_cache.clear()
         for p in self.encoder.parameters():
             p.requires_grad_(not frozen)

@@ -45,6 +45,7 @@ def write_json(path: str | Path, obj) -> None:
 def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: list[str]) -> None:
     """`id<TAB>hypothesis<TAB>reference` a line, for reading and for `rvlf score`."""
     path = Path(path)
+
     def one_line(text: str) -> str:  # a generated newline or tab would break the TSV
         return " ".join(text.split())
 

@@ -93,7 +93,6 @@ def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
     policy = SignLanguageLM(sft_model.encoder, sft_model.fusion, lm, sft_model.tokenizer,
                             max_new_tokens=cfg.grpo.max_new_tokens)
     policy.freeze_encoder(True)
-    policy.cache_encoder_outputs(cfg.cache_encoder_outputs)
     for p in policy.fusion.parameters():
         p.requires_grad_(False)
     if cfg.train.grad_checkpointing:
@@ -203,6 +202,7 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
         sft_state = {k: v for k, v in ckpt.load_weights(init_dir / ckpt.MODEL_FILE).items()}
         model = merged_policy(cfg, sft_model)
         src = init_dir
+    model.cache_encoder_outputs(cfg.cache_encoder_outputs)
     base_lm_dir = None
     if (src / "base_lm" / "config.json").is_file():
         base_lm_dir = out_dir / "base_lm"

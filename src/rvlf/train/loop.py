@@ -184,8 +184,6 @@ class Trainer:
         self.global_step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
-        self.best_score = -1.0
-        self.best_tiebreak = -1.0  # dev reward of the best checkpoint, used only when BLEU-4 ties
         self.best_dev: dict[str, float] | None = None  # all dev metrics of the best checkpoint
         self.history: list[dict] = []
         self._writer = None
@@ -272,8 +270,6 @@ class Trainer:
             "global_step": self.global_step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
-            "best_score": self.best_score,
-            "best_tiebreak": self.best_tiebreak,
             "best_dev": self.best_dev,
             "scheduler": _jsonable(self.scheduler.state_dict()),
         }
@@ -320,9 +316,9 @@ class Trainer:
         self.global_step = state["global_step"]
         self.epoch = state["epoch"]
         self.batch_in_epoch = state["batch_in_epoch"]
-        self.best_score = state["best_score"]
-        self.best_tiebreak = state.get("best_tiebreak", -1.0)
         self.best_dev = state.get("best_dev")
+        if self.best_dev is None and state.get("best_score", -1.0) >= 0:  # written before best_dev existed
+            self.best_dev = {"bleu4": state["best_score"], "reward": state.get("best_tiebreak", -1.0)}
         self._saved_step = self.global_step
         rank = self.accelerator.process_index
         self._pending_rng = ckpt.load_rng(last, state, rank)
@@ -342,9 +338,16 @@ class Trainer:
         every = self.cfg.eval_every_steps or max(1, int(round(self.cfg.eval_every_epochs * self.steps_per_epoch)))
         return self.global_step % every == 0
 
+    @property
+    def best_score(self) -> float:
+        """Dev BLEU-4 of the best checkpoint (-1 before the first evaluation)."""
+        return self.best_dev["bleu4"] if self.best_dev else -1.0
+
     def is_better(self, metrics: dict[str, float]) -> bool:
         """Highest dev BLEU-4 (Sec. 4.1); a tie (e.g. 0 early in training) goes to the higher reward."""
-        return (metrics["bleu4"], metrics["reward"]) > (self.best_score, self.best_tiebreak)
+        if self.best_dev is None:
+            return True
+        return (metrics["bleu4"], metrics["reward"]) > (self.best_dev["bleu4"], self.best_dev["reward"])
 
     def _evaluate_and_keep_best(self) -> dict[str, float]:
         res = self.evaluate(self.dev_set)
@@ -355,7 +358,6 @@ class Trainer:
 
     def keep_best(self, metrics: dict[str, float]) -> None:
         """Record `metrics` as the best dev scores and save the model as `best`."""
-        self.best_score, self.best_tiebreak = metrics["bleu4"], metrics["reward"]
         self.best_dev = dict(metrics)
         self.save("best", with_optimizer=False)
 
