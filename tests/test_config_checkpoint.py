@@ -102,7 +102,7 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_partial_section_keeps_the_stage_defaults():
-    from rvlf.train.grpo import GRPOConfig
+    from rvlf.train.configs import GRPOConfig
 
     cfg = load_config(GRPOConfig, None, ["llm.name_or_path=/models/qwen3"])
     assert cfg.llm.name_or_path == "/models/qwen3"
@@ -140,7 +140,7 @@ def test_best_checkpoint_prefers_bleu4_then_reward():
 ])
 def test_learning_rate_schedules(kind, expected):
     from rvlf.errors import TrainingError
-    from rvlf.train.loop import make_scheduler
+    from rvlf.train.optim import make_scheduler
 
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
     sched = make_scheduler(opt, kind, warmup_steps=2, total_steps=10, decay_fraction=0.4)

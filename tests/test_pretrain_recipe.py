@@ -27,7 +27,8 @@ OVERFIT = [
 def overfit_run(tmp_path_factory):
     """(run folder, summary, seconds) of one stage-1 overfit run on the 32 training samples."""
     from rvlf.config import load_config
-    from rvlf.train.pretrain import PretrainConfig, run
+    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.pretrain import run
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("stage1")
@@ -64,7 +65,7 @@ def test_best_checkpoint_reproduces_its_score(overfit_run):
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset
     from rvlf.train.inference import load_stage
-    from rvlf.train.loop import evaluate_stage
+    from rvlf.train.evaluation import evaluate_stage
 
     out, summary, _ = overfit_run
     stage, model, cfg = load_stage(out / "best")
@@ -80,7 +81,8 @@ def test_best_checkpoint_reproduces_its_score(overfit_run):
 def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.train import checkpoint as ckpt
-    from rvlf.train.sft import SFTConfig, encoder_from_stage1
+    from rvlf.train.configs import SFTConfig
+    from rvlf.train.sign_lm import encoder_from_stage1
 
     out, _, _ = overfit_run
     weights = ckpt.load_weights(out / "best" / ckpt.MODEL_FILE)
@@ -94,7 +96,7 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     encoder = encoder_from_stage1(out / "best", cfg)
     assert isinstance(encoder, SkeletonEncoder)
     from rvlf.config import load_config
-    from rvlf.train.pretrain import PretrainConfig
+    from rvlf.train.configs import PretrainConfig
 
     stage1_encoder = load_config(PretrainConfig, out / "best" / "config.yaml").model.encoder
     assert cfg.encoder == stage1_encoder and cfg.encoder.d_model == 64  # the shape comes from stage 1
@@ -122,7 +124,8 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
 
 def test_encoder_from_stage1_rejects_a_folder_that_is_no_checkpoint(tmp_path):
     from rvlf.errors import InputFileError
-    from rvlf.train.sft import SFTConfig, encoder_from_stage1
+    from rvlf.train.configs import SFTConfig
+    from rvlf.train.sign_lm import encoder_from_stage1
 
     with pytest.raises(InputFileError, match=str(tmp_path / "nope")):
         encoder_from_stage1(tmp_path / "nope", SFTConfig())

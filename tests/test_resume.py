@@ -47,7 +47,7 @@ def _step(run: Path) -> int:
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     from rvlf.config import load_config
-    from rvlf.train.pretrain import PretrainConfig
+    from rvlf.train.configs import PretrainConfig
 
     cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml", [a for a in ARGS if "dropout" in a])
     assert cfg.model.dropout > 0 and cfg.model.encoder.dropout > 0  # the RNG restore is exercised
@@ -148,7 +148,7 @@ def test_resume_restores_every_process_rng(tmp_path):
 
 def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, monkeypatch, capsys):
     from rvlf import cli
-    from rvlf.train.pretrain import PretrainStage
+    from rvlf.train.vlp_stage import PretrainStage
 
     manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
     original = PretrainStage.train_step

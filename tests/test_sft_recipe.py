@@ -59,7 +59,7 @@ def _weights(folder):
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_run_folder_records_the_setting(sft_runs, name):
     from rvlf.config import load_config, read_yaml
-    from rvlf.train.sft import SFTConfig
+    from rvlf.train.configs import SFTConfig
 
     _, setting, pretrained, face, hand = SETTINGS[name]
     out = sft_runs[name]
@@ -103,7 +103,7 @@ def test_switches_change_which_crops_the_model_sees(stage1, sft_runs, name):
     from rvlf.data.dataset import collate
     from rvlf.models.fusion import FACE, LEFT_HAND, RIGHT_HAND
     from rvlf.train.common import load_samples, split_dataset
-    from rvlf.train.sft import load_sft
+    from rvlf.train.sign_lm import load_sft
 
     _, _, _, face, hand = SETTINGS[name]
     cfg, model = load_sft(sft_runs[name] / "last")
@@ -130,7 +130,7 @@ def test_no_dino_sees_the_skeleton_only(sft_runs):
     """--no-dino: no DINOv2 features are read and the sign embeddings are MLP(Z_s) alone."""
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset
-    from rvlf.train.sft import load_sft
+    from rvlf.train.sign_lm import load_sft
 
     cfg, model = load_sft(sft_runs["no_dino"] / "last")
     model.eval()

@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rvlf.data import synth_grammar as grammar
-from rvlf.data import synth_render as render
+from rvlf.synth import grammar, render
 from rvlf.data.features import load_video_features
 from rvlf.data.keypoints import PARTS
-from rvlf.data.synth import CorpusConfig, build_corpus, generate_corpus, render_sample
+from rvlf.synth.corpus import CorpusConfig, build_corpus, generate_corpus, render_sample
 from rvlf.errors import RvlfError
 
 SMALL = dict(n_train=5, n_dev=2, n_test=2)

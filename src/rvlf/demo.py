@@ -1,6 +1,6 @@
 """The main job: all three stages on the embedded demo corpus, on CPU, with a results table.
 
-`run_demo(out)` generates the corpus (`rvlf.data.synth`, tiny random DINOv2 features), runs
+`run_demo(out)` generates the corpus (`rvlf.synth`, tiny random DINOv2 features), runs
 stage 1, SLT-SFT and SLT-GRPO with the small configs of `rvlf/demo_configs/`, evaluates each on
 the test split with beam search 5 and writes `results.json`, `results.md` (the paper-style table
 and example translations, like Table 8) and the learning-curve PNGs.
@@ -20,7 +20,6 @@ from rvlf.train.common import write_json
 
 log = logging.getLogger("rvlf.demo")
 
-CONFIG_CLASSES = {"pretrain": "PretrainConfig", "sft": "SFTConfig", "grpo": "GRPOConfig"}
 ROWS = (("vlp", "Stage 1 (VLP decoder)"), ("slt_sft", "SLT-SFT"), ("slt_grpo", "SLT-GRPO"))
 METRICS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4", "reward")
 HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4", "reward")
@@ -99,8 +98,9 @@ def examples(out: Path, n: int = 5) -> str:
 def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, seed: int = 0,
              workers: int = 2, progress: bool = True) -> dict:
     """Corpus -> stage 1 -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
-    from rvlf.data.synth import generate_corpus
+    from rvlf.synth.corpus import generate_corpus
     from rvlf.train import grpo, pretrain, sft
+    from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
     from rvlf.train.plots import plot_learning_curve
 
     size = size or DemoSize()
@@ -115,10 +115,10 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
 
-    def stage(name: str, module, init: Path | None, label: str, step: str) -> dict:
+    def stage(name: str, module, config_class, init: Path | None, label: str, step: str) -> dict:
         t = time.time()
         print(f"[demo] {step} {label}", flush=True)
-        cfg = load_config(getattr(module, CONFIG_CLASSES[name]), demo_config(name), common)
+        cfg = load_config(config_class, demo_config(name), common)
         summary = module.run(cfg, out / name, init=str(init) if init else None)
         timings[name] = time.time() - t
         png = out / name / "learning_curve.png"
@@ -126,9 +126,9 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
             plot_learning_curve(out / name / "metrics.jsonl", png, title=f"{label} on dev")
         return summary
 
-    s1 = stage("pretrain", pretrain, None, "stage 1: visual-language pre-training", "2/4")
-    s2 = stage("sft", sft, out / "pretrain" / "best", "stage 2: SLT-SFT", "3/4")
-    s3 = stage("grpo", grpo, out / "sft" / "best", "stage 3: SLT-GRPO", "4/4")
+    s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training", "2/4")
+    s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT", "3/4")
+    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO", "4/4")
     results = {
         "vlp": s1["test"],
         "slt_sft": s2["test"],
@@ -170,6 +170,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     Needs a finished `run_demo(out)`; writes `out/ablations/<name>/` and `out/ablation.md`."""
     from rvlf.errors import RvlfError
     from rvlf.train import sft
+    from rvlf.train.configs import SFTConfig
 
     size = size or DemoSize()
     out = Path(out)
@@ -184,7 +185,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
         if key not in which:
             continue
         print(f"[demo] ablation: SLT-SFT {label}", flush=True)
-        cfg = load_config(sft.SFTConfig, demo_config("sft"), common + extra)
+        cfg = load_config(SFTConfig, demo_config("sft"), common + extra)
         summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"))
         rows[key] = (f"SLT-SFT {label}", summary["test"])
     lines = ["| Setting | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]

@@ -386,16 +386,16 @@ def plan(path: str, overrides: list[str] = (), *, prompt_tokens: int = DEFAULT_P
 
     stage = stage_of(path)
     if stage == "pretrain":
-        from rvlf.train.pretrain import PretrainConfig
+        from rvlf.train.configs import PretrainConfig
 
         return plan_pretrain(load_config(PretrainConfig, path, overrides), vocab_size=vocab_size,
                              target_tokens=target_tokens)
     if stage == "sft":
-        from rvlf.train.sft import SFTConfig
+        from rvlf.train.configs import SFTConfig
 
         cfg = load_config(SFTConfig, path, overrides)
     elif stage == "grpo":
-        from rvlf.train.grpo import GRPOConfig
+        from rvlf.train.configs import GRPOConfig
 
         cfg = load_config(GRPOConfig, path, overrides)
     else:

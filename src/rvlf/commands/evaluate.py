@@ -26,7 +26,7 @@ def run(args) -> int:
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset, write_translations
     from rvlf.train.inference import load_stage
-    from rvlf.train.loop import evaluate_stage
+    from rvlf.train.evaluation import evaluate_stage
 
     stage, model, cfg = load_stage(args.checkpoint)
     data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]

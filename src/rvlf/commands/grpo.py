@@ -17,7 +17,8 @@ def run(args) -> int:
     import json
 
     from rvlf.config import load_config
-    from rvlf.train.grpo import GRPOConfig, run as run_grpo
+    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.grpo import run as run_grpo
 
     overrides = training_overrides(args) + ([f"grpo.reward={args.reward}"] if args.reward else [])
     cfg = load_config(GRPOConfig, args.config, overrides)

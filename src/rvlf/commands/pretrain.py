@@ -15,7 +15,8 @@ def run(args) -> int:
     import json
 
     from rvlf.config import load_config
-    from rvlf.train.pretrain import PretrainConfig, run as run_pretrain
+    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.pretrain import run as run_pretrain
 
     cfg = load_config(PretrainConfig, args.config, training_overrides(args))
     summary = run_pretrain(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)

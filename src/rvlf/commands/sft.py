@@ -41,7 +41,8 @@ def run(args) -> int:
     import json
 
     from rvlf.config import load_config
-    from rvlf.train.sft import SFTConfig, run as run_sft
+    from rvlf.train.configs import SFTConfig
+    from rvlf.train.sft import run as run_sft
 
     cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
     summary = run_sft(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)

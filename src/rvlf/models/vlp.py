@@ -151,13 +151,14 @@ class VLPModel(nn.Module):
 
     def forward(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, input_ids: torch.Tensor,
                 attention_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """`input_ids [B,L]`: the target tokens ending with `</s>`, right-padded. Returns the losses."""
+        """Eq. 11, `L_pt = L_con + L_slt`. `keypoints [B,T,77,3]`, `frame_mask [B,T]`; `input_ids [B,L]`: the
+        target tokens ending with `</s>`, right-padded. Returns the losses (`loss`, `loss_con`, `loss_slt`)."""
         if input_ids.shape[1] > self.config.max_text_len:
             raise RvlfError(f"text of {input_ids.shape[1]} tokens is longer than max_text_len "
                             f"{self.config.max_text_len} (truncate it, or raise model.max_text_len)")
         z_s, mask_s = self.encoder(keypoints, frame_mask)
         mask_t = attention_mask.bool()
-        z_t = self.mbart.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        z_t = self.encode_text(input_ids, attention_mask)
         f_s, f_t = self.skeleton_proj(z_s), self.text_proj(z_t)
         if self.config.gather_negatives and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             f_s, mask_s_all = gather_features(f_s, mask_s)
@@ -167,8 +168,17 @@ class VLPModel(nn.Module):
         tau = self.tau
         z_s2t, z_t2s = fine_grained_similarity(f_s, f_t, mask_s_all, mask_t_all, tau)
         loss_con = contrastive_loss(z_s2t, z_t2s, self.config.tau_prime, self.config.beta)
+        loss_slt = self.translation_loss(z_s, mask_s, input_ids, mask_t)
+        return {"loss": loss_con + loss_slt, "loss_con": loss_con, "loss_slt": loss_slt, "tau": tau.detach()}
 
-        # Eq. 10: the decoder reads <s> y_1 .. y_{L-1} and cross-attends Z_s
+    def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Eq. 2: `Z_t [B,L,d_model]` from the mBART text encoder (`input_ids`, `attention_mask` `[B,L]`)."""
+        return self.mbart.model.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+
+    def translation_loss(self, z_s: torch.Tensor, mask_s: torch.Tensor, input_ids: torch.Tensor,
+                         mask_t: torch.Tensor) -> torch.Tensor:
+        """Eq. 10: token-mean cross-entropy of the target `input_ids [B,L]` (real where `mask_t`) given
+        `Z_s [B,T,d_model]` (real frames where `mask_s [B,T]`); the decoder reads `<s> y_1 .. y_{L-1}`."""
         decoder_input_ids = torch.cat([torch.full_like(input_ids[:, :1], self.bos_id), input_ids[:, :-1]], dim=1)
         decoder_input_ids = decoder_input_ids.masked_fill(decoder_input_ids == -100, self.pad_id)
         logits = self.mbart(
@@ -177,9 +187,8 @@ class VLPModel(nn.Module):
             decoder_input_ids=decoder_input_ids,
         ).logits
         labels = input_ids.masked_fill(~mask_t, -100)
-        loss_slt = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
-                                   label_smoothing=self.config.label_smoothing)
-        return {"loss": loss_con + loss_slt, "loss_con": loss_con, "loss_slt": loss_slt, "tau": tau.detach()}
+        return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-100,
+                               label_smoothing=self.config.label_smoothing)
 
     @torch.no_grad()
     def generate(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, num_beams: int = 5,

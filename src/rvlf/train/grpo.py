@@ -11,68 +11,26 @@ the k3 KL penalty (Eqs. 17-19). AdamW lr 2e-5, 2 epochs, batch 8.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import shutil
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from rvlf.config import DataConfig, LLMConfig, TrainConfig, load_config
 from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
-from rvlf.models.fusion import FusionConfig
-from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
-from rvlf.models.slt_lm import SignLanguageLM, add_lora, merge_lora
+from rvlf.models.slt_lm import SignLanguageLM
 from rvlf.rl.grpo import group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import finish_run, load_samples
-from rvlf.train.loop import Trainer, main_process_first, seed_everything
-from rvlf.train.sft import (SFTConfig, SignLMStage, build_language_model, enable_grad_checkpointing, load_sft,
-                            prepare_data)
+from rvlf.train.configs import GRPOConfig, SFTConfig
+from rvlf.train.loop import Trainer
+from rvlf.train.plots import plot_learning_curve
+from rvlf.train.reproducibility import main_process_first, seed_everything
+from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data
 
 log = logging.getLogger("rvlf.grpo")
-
-
-def _grpo_train_defaults() -> TrainConfig:
-    return TrainConfig(epochs=2, batch_size=8, optimizer="adamw", lr=2e-5, weight_decay=0.0, warmup_epochs=0,
-                       scheduler="constant", eval_every_steps=100)
-
-
-def _grpo_lora_defaults() -> LLMConfig:
-    return LLMConfig(lora_r=64, lora_alpha=128, lora_dropout=0.05)
-
-
-@dataclass
-class GRPOParams:
-    """Sampling, reward and loss settings of Eqs. 15-19."""
-
-    num_generations: int = 8  # Table 11 "Responses"
-    epsilon: float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none)
-    beta: float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none)
-    mu: int = 1  # policy updates per sampled batch
-    reward: str = "both"  # bleu | rouge | both (Table 7)
-    reward_lambda: float = 0.5  # Eq. 15, Sec. 4.1
-    short_punct: bool = True  # Sec. 6.3: punctuation appended to very short sentences
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 64
-
-
-@dataclass
-class GRPOConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    llm: LLMConfig = field(default_factory=_grpo_lora_defaults)  # the new adapter (Table 11)
-    train: TrainConfig = field(default_factory=_grpo_train_defaults)
-    grpo: GRPOParams = field(default_factory=GRPOParams)
-    # Filled from the SFT checkpoint (--init): how to rebuild the merged SFT model.
-    encoder: SkeletonEncoderConfig = field(default_factory=SkeletonEncoderConfig)
-    fusion: FusionConfig = field(default_factory=FusionConfig)
-    sft_llm: LLMConfig = field(default_factory=LLMConfig)
-    projector_lr: float = 0.0  # unused: encoder and projector are frozen in stage 3
-    encoder_lr: float = 0.0
-    cache_encoder_outputs: bool = False  # the encoder is frozen: encode each video once
 
 
 class GRPOPolicy(nn.Module):
@@ -84,20 +42,6 @@ class GRPOPolicy(nn.Module):
 
     def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, repeats: int):
         return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask, repeats)
-
-
-def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
-    """Merge the SFT adapter, add the stage-3 adapter, freeze everything else."""
-    lm = add_lora(merge_lora(sft_model.lm), r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha,
-                  dropout=cfg.llm.lora_dropout, target_modules=cfg.llm.target_modules)
-    policy = SignLanguageLM(sft_model.encoder, sft_model.fusion, lm, sft_model.tokenizer,
-                            max_new_tokens=cfg.grpo.max_new_tokens)
-    policy.freeze_encoder(True)
-    for p in policy.fusion.parameters():
-        p.requires_grad_(False)
-    if cfg.train.grad_checkpointing:
-        enable_grad_checkpointing(lm)
-    return policy
 
 
 class GRPOStage(SignLMStage):
@@ -160,29 +104,9 @@ def _from_sft(cfg: GRPOConfig, sft_cfg: SFTConfig) -> None:
     cfg.llm.name_or_path, cfg.llm.tiny, cfg.llm.dtype = sft_cfg.llm.name_or_path, sft_cfg.llm.tiny, sft_cfg.llm.dtype
 
 
-def load_grpo(directory: str | Path) -> tuple[GRPOConfig, SignLanguageLM, dict]:
-    """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state)."""
-    from rvlf.train.sft import assemble
-
-    directory = ckpt.resolve_checkpoint(directory)
-    cfg = load_config(GRPOConfig, directory / "config.yaml")
-    weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
-    lm, tokenizer = build_language_model(cfg.sft_llm, [], cfg.data.language(), base_lm_dir=directory / "base_lm",
-                                         tokenizer_dir=directory / "llm_tokenizer")
-    sft_cfg = SFTConfig(data=cfg.data, encoder=cfg.encoder, fusion=cfg.fusion, llm=cfg.sft_llm)
-    sft_model = assemble(sft_cfg, SkeletonEncoder(cfg.encoder), lm, tokenizer)
-    sft_state = {k[4:]: v for k, v in weights.items() if k.startswith("sft.")}
-    sft_model.load_checkpoint_state(sft_state)
-    policy = merged_policy(cfg, sft_model)
-    policy.load_checkpoint_state({k: v for k, v in weights.items() if not k.startswith("sft.")})
-    return cfg, policy, sft_state
-
-
 def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
         init: str | None = None, evaluate_test: bool = True) -> dict:
     """Train SLT-GRPO from an SFT checkpoint (`init`); returns baseline, dev and test scores."""
-    from rvlf.train.plots import plot_learning_curve
-
     seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -208,8 +132,6 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
         base_lm_dir = out_dir / "base_lm"
         with main_process_first():
             if not (base_lm_dir / "config.json").is_file():
-                import shutil
-
                 shutil.copytree(src / "base_lm", base_lm_dir)
     by_split = load_samples(cfg.data)
     train_set, dev_set = prepare_data(cfg, by_split)

@@ -16,18 +16,17 @@ def load_stage(directory: str | Path):
         raise InputFileError(directory, "checkpoint has no config.yaml")
     stage = read_yaml(directory / "config.yaml").get("stage")
     if stage == "pretrain":
-        from rvlf.train.pretrain import PretrainStage, load_pretrained
+        from rvlf.train.vlp_stage import PretrainStage, load_pretrained
 
         cfg, model, tokenizer = load_pretrained(directory)
         obj = PretrainStage(cfg, tokenizer, model)
     elif stage == "sft":
-        from rvlf.train.sft import SignLMStage, load_sft
+        from rvlf.train.sign_lm import SignLMStage, load_sft
 
         cfg, model = load_sft(directory)
         obj = SignLMStage(cfg, model, None)
     elif stage == "grpo":
-        from rvlf.train.grpo import load_grpo
-        from rvlf.train.sft import SignLMStage
+        from rvlf.train.sign_lm import SignLMStage, load_grpo
 
         cfg, model, _ = load_grpo(directory)
         obj = SignLMStage(cfg, model, None)

@@ -13,6 +13,9 @@ sampler) and the epoch's first batches are skipped; model, optimiser, scheduler 
 process's RNG state come from the checkpoint, the RNG state being restored once the resumed
 epoch's data iterator exists (creating one draws a number), and evaluation never consumes
 training randomness. Only the main process writes; every process's RNG state is gathered to it.
+
+Beside it: `optim` (optimiser and lr schedules), `evaluation` (decoding and scoring a split, the
+best-checkpoint rule), `reproducibility` (seeding), `checkpoint` (atomic checkpoint files).
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import json
 import logging
 import math
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -32,6 +33,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from rvlf.config import TrainConfig
 from rvlf.errors import TrainingError
 from rvlf.train import checkpoint as ckpt
+from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
+from rvlf.train.optim import build_optimizer, make_scheduler
+from rvlf.train.reproducibility import rng_devices
 
 log = logging.getLogger("rvlf.train")
 
@@ -57,69 +61,6 @@ class Stage(Protocol):
         """Tokenizer, base LM or anything else the checkpoint needs beside the weights."""
 
     def config_yaml(self) -> str: ...
-
-
-def make_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int, decay_fraction: float = 0.2):
-    """Linear warm-up, then one of: `cosine` decay to 0 (cycle decay 1.0, Tables 9-10); a
-    `constant` lr; or `wsd` (warm-up, stable, decay): constant, then a linear decay to 0 over the
-    last `decay_fraction` of the steps."""
-    if kind not in ("cosine", "constant", "wsd"):
-        raise TrainingError(f"train.scheduler: unknown scheduler {kind!r} (cosine, constant or wsd)")
-    if not 0.0 < decay_fraction <= 1.0:
-        raise TrainingError(f"train.decay_fraction must be in (0, 1], got {decay_fraction}")
-    decay_start = max(warmup_steps, int(round(total_steps * (1.0 - decay_fraction))))
-
-    def factor(step: int) -> float:
-        if warmup_steps > 0 and step < warmup_steps:
-            return (step + 1) / warmup_steps
-        if kind == "constant":
-            return 1.0
-        if kind == "wsd":
-            if step < decay_start:
-                return 1.0
-            return max(0.0, (total_steps - step) / max(1, total_steps - decay_start))
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def build_optimizer(groups: list[dict], cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = [g for g in groups if g["params"]]
-    if not groups:
-        raise TrainingError("nothing to train: no parameter requires a gradient")
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    raise TrainingError(f"train.optimizer: unknown optimizer {cfg.optimizer!r} (sgd or adamw)")
-
-
-@dataclass
-class EvalResult:
-    metrics: dict[str, float]
-    ids: list[str] = field(default_factory=list)
-    hyps: list[str] = field(default_factory=list)
-    refs: list[str] = field(default_factory=list)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch alike on every process: call it before building the model,
-    so that `train.seed` fixes the initialisation and every process builds the same weights."""
-    from accelerate.utils import set_seed
-
-    set_seed(seed)
-
-
-@contextmanager
-def main_process_first():
-    """The main process runs the block first, then the others (files every process needs)."""
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
-    # as `Accelerator` would: `accelerate launch --cpu` / ACCELERATE_USE_CPU selects gloo on CPU
-    with PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).main_process_first():
-        yield
 
 
 def make_accelerator(cfg: TrainConfig):
@@ -254,7 +195,7 @@ class Trainer:
     def evaluate(self, dataset: Dataset, *, num_beams: int | None = None, batch_size: int | None = None) -> EvalResult:
         """Translate `dataset` (sharded over processes) and score it with the paper's protocol."""
         acc = self.accelerator
-        with torch.random.fork_rng(devices=_rng_devices()):  # evaluating never shifts training randomness
+        with torch.random.fork_rng(devices=rng_devices()):  # evaluating never shifts training randomness
             return evaluate_stage(
                 self.stage, self.unwrapped, dataset, collate_fn=self.collate_fn,
                 batch_size=batch_size or self.cfg.batch_size, num_beams=num_beams or self.cfg.num_beams,
@@ -344,10 +285,8 @@ class Trainer:
         return self.best_dev["bleu4"] if self.best_dev else -1.0
 
     def is_better(self, metrics: dict[str, float]) -> bool:
-        """Highest dev BLEU-4 (Sec. 4.1); a tie (e.g. 0 early in training) goes to the higher reward."""
-        if self.best_dev is None:
-            return True
-        return (metrics["bleu4"], metrics["reward"]) > (self.best_dev["bleu4"], self.best_dev["reward"])
+        """Better than the best checkpoint so far (`rvlf.train.evaluation.is_better`)."""
+        return is_better(metrics, self.best_dev)
 
     def _evaluate_and_keep_best(self) -> dict[str, float]:
         res = self.evaluate(self.dev_set)
@@ -420,58 +359,6 @@ class Trainer:
                 "seconds": round(time.time() - t0, 1)}
 
 
-@torch.no_grad()
-def evaluate_stage(
-    stage: Stage,
-    model: torch.nn.Module,
-    dataset: Dataset,
-    *,
-    collate_fn: Callable,
-    batch_size: int = 8,
-    num_beams: int = 5,
-    max_new_tokens: int = 64,
-    device: torch.device | str = "cpu",
-    process_index: int = 0,
-    num_processes: int = 1,
-    progress: bool = False,
-) -> EvalResult:
-    """Decode `dataset` with `stage.translate` and score it (BLEU-1..4, ROUGE-L, mean Eq. 15 reward).
-
-    Under several processes each decodes every `num_processes`-th sample and the results are
-    gathered, so every process returns the same scores.
-    """
-    from tqdm.auto import tqdm
-
-    from rvlf.rl.rewards import translation_reward
-    from rvlf.text.metrics import corpus_scores
-
-    idx = list(range(process_index, len(dataset), num_processes))
-    loader = DataLoader(Subset(dataset, idx), batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
-    was_training = model.training
-    model.eval()
-    ids, hyps, refs = [], [], []
-    for batch in tqdm(loader, desc=f"{stage.name} decode", disable=not progress, leave=False):
-        batch = move_batch(batch, device)
-        hyps += stage.translate(batch, num_beams, max_new_tokens)
-        ids += batch["ids"]
-        refs += batch["texts"]
-    model.train(was_training)
-    if num_processes > 1:
-        from accelerate.utils import gather_object
-
-        ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)
-        order = sorted(range(len(ids)), key=lambda i: ids[i])
-        ids, hyps, refs = [ids[i] for i in order], [hyps[i] for i in order], [refs[i] for i in order]
-    metrics = corpus_scores(hyps, refs, stage.lang)
-    rewards = translation_reward(hyps, refs, stage.lang)
-    metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
-    return EvalResult(metrics, ids, hyps, refs)
-
-
-def _rng_devices() -> list[int]:
-    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-
-
 def _truncate_metrics(path: Path, step: int) -> None:
     """Drop the records a killed run logged after its last checkpoint (they are redone)."""
     if not path.is_file():
@@ -486,10 +373,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
     tmp.replace(path)
-
-
-def move_batch(batch: dict, device) -> dict:
-    return {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
 
 
 def _jsonable(obj: Any) -> Any:

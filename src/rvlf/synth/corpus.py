@@ -6,7 +6,7 @@ frame and DINOv2 features `[T,3,D]` of face / left hand / right hand crops, Sec.
 and last a `corpus.json` stamp. Same seed and parameters -> byte-identical texts and keypoints;
 a complete corpus with the same stamp is returned at once.
 
-The grammar is in `synth_grammar`, signs, signers and crops in `synth_render`.
+The grammar is in `rvlf.synth.grammar`, signs, signers and crops in `rvlf.synth.render`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rvlf.data import synth_grammar as grammar
-from rvlf.data import synth_render as render
+from rvlf.synth import grammar, render
 from rvlf.data.crops import crop_boxes
 from rvlf.data.features import save_video_features
 from rvlf.errors import RvlfError

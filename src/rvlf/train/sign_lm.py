@@ -1,0 +1,197 @@
+"""The sign-language LM of stages 2 and 3, as the recipes build, train, save and reload it.
+
+A component shared by the SLT-SFT and SLT-GRPO recipes and by checkpoint loading (no recipe
+imports another): the causal LM and its tokenizer from a config (`build_language_model`), the
+SFT model (`assemble`: LoRA on the LM, fusion of Eq. 12 and projector of Eq. 13 around the
+skeleton encoder), the merged-SFT policy of stage 3 (`merged_policy`), the stage object the
+training shell drives (`SignLMStage`), the stage-1 encoder (`encoder_from_stage1`), the
+train/dev datasets (`prepare_data`) and the checkpoint loaders (`load_sft`, `load_grpo`).
+
+An SFT checkpoint holds `model.safetensors` (LoRA adapter, fusion, encoder), `config.yaml`,
+`llm_tokenizer/`, and - for a random-initialised (tiny) LM that no hub has - `base_lm/`; a GRPO
+checkpoint also holds the SFT adapter (`sft.*` weights) so that the merged base can be rebuilt.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from rvlf.config import LLMConfig, load_config, to_yaml
+from rvlf.data.dataset import SignDataset
+from rvlf.errors import ConfigError
+from rvlf.models.fusion import SignFusion
+from rvlf.models.skeleton import SkeletonEncoder
+from rvlf.models.slt_lm import (SignLanguageLM, add_lora, build_tiny_qwen3, load_causal_lm, load_tokenizer,
+                                merge_lora, tiny_chat_tokenizer)
+from rvlf.train import checkpoint as ckpt
+from rvlf.train.common import split_dataset
+from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.loop import Trainer
+
+SMALL_DINO_BYTES = 50 * 2**20
+
+
+def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base_lm_dir: Path | None = None,
+                         tokenizer_dir: Path | None = None):
+    """(LM without adapter, its tokenizer): a saved base, a random tiny Qwen3, or real weights."""
+    if tokenizer_dir is not None and (tokenizer_dir / "tokenizer_config.json").is_file():
+        tokenizer = load_tokenizer(str(tokenizer_dir))
+    elif llm.tiny:
+        tokenizer = tiny_chat_tokenizer(train_texts, lang)
+    else:
+        tokenizer = load_tokenizer(llm.name_or_path)
+    if base_lm_dir is not None and (base_lm_dir / "config.json").is_file():
+        lm = load_causal_lm(str(base_lm_dir), dtype=llm.dtype)
+    elif llm.tiny:
+        lm = build_tiny_qwen3(tokenizer, **llm.tiny)
+    else:
+        lm = load_causal_lm(llm.name_or_path, dtype=llm.dtype)
+    return lm, tokenizer
+
+
+def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLanguageLM:
+    """The SFT model: LoRA on `lm` (Table 10), fusion + projector (Eqs. 12-13) sized to `encoder` and `lm`."""
+    lm = add_lora(lm, r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha, dropout=cfg.llm.lora_dropout,
+                  target_modules=cfg.llm.target_modules)
+    cfg.fusion.sign_dim = encoder.config.d_model  # Eq. 12 adds to Z_s, so the widths agree
+    fusion = SignFusion(cfg.fusion, lm.config.hidden_size)
+    model = SignLanguageLM(encoder, fusion, lm, tokenizer, max_new_tokens=cfg.llm.max_new_tokens)
+    model.freeze_encoder(not cfg.train_encoder)
+    if cfg.train.grad_checkpointing:
+        enable_grad_checkpointing(lm)
+    return model
+
+
+def enable_grad_checkpointing(lm) -> None:
+    """Recompute the LM's layer activations in backward (`--grad-checkpointing`)."""
+    lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lm.config.use_cache = False
+
+
+class SignLMStage:
+    """How the shell trains, decodes and saves a `SignLanguageLM` (stages 2 and 3 share this)."""
+
+    name = "sft"
+
+    def __init__(self, cfg, model: SignLanguageLM, base_lm_dir: Path | None):
+        self.cfg = cfg
+        self.lang = cfg.data.language()
+        self.model = model
+        self.base_lm_dir = base_lm_dir
+        self.trainer: Trainer | None = None
+
+    @property
+    def live(self) -> SignLanguageLM:
+        return self.trainer.unwrapped if self.trainer else self.model
+
+    def param_groups(self) -> list[dict]:
+        groups = self.model.trainable_parameters()
+        return [
+            {"params": groups["lora"], "lr": self.cfg.train.lr},
+            {"params": groups["projector"], "lr": self.cfg.projector_lr},
+            {"params": groups["encoder"], "lr": self.cfg.encoder_lr},
+        ]
+
+    def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+        loss = trainer.model(batch["keypoints"], batch["frame_mask"], batch["dino"], batch["texts"])
+        trainer.optimize(loss)
+        return {"loss": float(loss.detach())}
+
+    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+        out = self.live.generate(batch["keypoints"], batch["frame_mask"], batch["dino"], num_beams=num_beams,
+                                 max_new_tokens=max_new_tokens)
+        return out.texts
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        return self.live.state_dict_for_checkpoint()
+
+    def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.live.load_checkpoint_state(state)
+
+    def save_extra(self, directory: Path) -> None:
+        self.live.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
+        if self.base_lm_dir is not None:
+            shutil.copytree(self.base_lm_dir, directory / "base_lm")
+        dino = Path(self.cfg.data.dino_model)
+        if dino.is_dir() and sum(f.stat().st_size for f in dino.rglob("*") if f.is_file()) < SMALL_DINO_BYTES:
+            shutil.copytree(dino, directory / "dinov2")  # a small local DINOv2 travels with the checkpoint
+
+    def config_yaml(self) -> str:
+        return f"stage: {self.name}\n" + to_yaml(self.cfg)
+
+
+def encoder_from_stage1(init: str | Path, cfg: SFTConfig) -> SkeletonEncoder:
+    """The stage-1 skeleton encoder (`encoder.*` weights) of a pre-training checkpoint."""
+    directory = ckpt.resolve_checkpoint(init)
+    pcfg = load_config(PretrainConfig, directory / "config.yaml")
+    cfg.encoder = pcfg.model.encoder
+    encoder = SkeletonEncoder(cfg.encoder)
+    if cfg.pretrained_encoder:
+        weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
+        enc = {k[len("encoder."):]: v for k, v in weights.items() if k.startswith("encoder.")}
+        if not enc:
+            raise ConfigError(f"{directory}: no encoder.* weights - is this a stage-1 (pretrain) checkpoint?")
+        encoder.load_state_dict(enc)
+    return encoder
+
+
+def _dino_dim(dataset: SignDataset) -> int | None:
+    item = dataset[0]
+    return int(item["dino"].shape[-1]) if "dino" in item else None
+
+
+def prepare_data(cfg, by_split) -> tuple[SignDataset, SignDataset]:
+    use_dino = cfg.fusion.use_face or cfg.fusion.use_hand
+    train_set = split_dataset(cfg.data, by_split, "train", use_dino=use_dino)
+    dev_set = split_dataset(cfg.data, by_split, "dev", use_dino=use_dino)
+    if use_dino:
+        dim = _dino_dim(train_set)
+        if dim is None:
+            raise ConfigError("the feature files hold no DINOv2 features (extracted with --no-features?); "
+                              "run `rvlf extract` with features, or train with --no-dino")
+        cfg.fusion.dino_dim = dim
+    return train_set, dev_set
+
+
+def load_sft(directory: str | Path) -> tuple[SFTConfig, SignLanguageLM]:
+    """An SFT checkpoint folder -> (config, model with its LoRA, fusion and encoder weights)."""
+    directory = ckpt.resolve_checkpoint(directory)
+    cfg = load_config(SFTConfig, directory / "config.yaml")
+    lm, tokenizer = build_language_model(cfg.llm, [], cfg.data.language(), base_lm_dir=directory / "base_lm",
+                                         tokenizer_dir=directory / "llm_tokenizer")
+    model = assemble(cfg, SkeletonEncoder(cfg.encoder), lm, tokenizer)
+    model.load_checkpoint_state(ckpt.load_weights(directory / ckpt.MODEL_FILE))
+    return cfg, model
+
+
+def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
+    """Merge the SFT adapter, add the stage-3 adapter, freeze everything else."""
+    lm = add_lora(merge_lora(sft_model.lm), r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha,
+                  dropout=cfg.llm.lora_dropout, target_modules=cfg.llm.target_modules)
+    policy = SignLanguageLM(sft_model.encoder, sft_model.fusion, lm, sft_model.tokenizer,
+                            max_new_tokens=cfg.grpo.max_new_tokens)
+    policy.freeze_encoder(True)
+    for p in policy.fusion.parameters():
+        p.requires_grad_(False)
+    if cfg.train.grad_checkpointing:
+        enable_grad_checkpointing(lm)
+    return policy
+
+
+def load_grpo(directory: str | Path) -> tuple[GRPOConfig, SignLanguageLM, dict]:
+    """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state)."""
+    directory = ckpt.resolve_checkpoint(directory)
+    cfg = load_config(GRPOConfig, directory / "config.yaml")
+    weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
+    lm, tokenizer = build_language_model(cfg.sft_llm, [], cfg.data.language(), base_lm_dir=directory / "base_lm",
+                                         tokenizer_dir=directory / "llm_tokenizer")
+    sft_cfg = SFTConfig(data=cfg.data, encoder=cfg.encoder, fusion=cfg.fusion, llm=cfg.sft_llm)
+    sft_model = assemble(sft_cfg, SkeletonEncoder(cfg.encoder), lm, tokenizer)
+    sft_state = {k[4:]: v for k, v in weights.items() if k.startswith("sft.")}
+    sft_model.load_checkpoint_state(sft_state)
+    policy = merged_policy(cfg, sft_model)
+    policy.load_checkpoint_state({k: v for k, v in weights.items() if not k.startswith("sft.")})
+    return cfg, policy, sft_state
