@@ -28,16 +28,15 @@ def test_boxes_square_contain_points_and_stay_in_frame(kp):
     assert boxes.shape == (97, 3, 4) and found.shape == (97, 3) and found[:, 0].all()
     for t, p in zip(*np.nonzero(found)):
         part = kp[t, list(CROP_PARTS.values())[p]]
-        pts = part[part[:, 2] > 0.3, :2]
+        inside = (part[:, 0] >= 0) & (part[:, 0] < FRAME[0]) & (part[:, 1] >= 0) & (part[:, 1] < FRAME[1])
+        pts = part[(part[:, 2] > 0.3) & inside, :2]                    # boxes come from points in the frame
         x0, y0, x1, y1 = boxes[t, p]
         assert 0 <= x0 < x1 <= FRAME[0] and 0 <= y0 < y1 <= FRAME[1]
         side = max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]))
         if x1 - x0 < FRAME[1]:  # not larger than the frame: square, 1.5x the extent
             assert (x1 - x0) == (y1 - y0)
             assert (x1 - x0) == pytest.approx(max(1.5 * side, 16), abs=2)
-        # a point can only fall outside where the box was clipped by the frame edge
-        clipped = pts[(pts[:, 0] >= 0) & (pts[:, 0] < FRAME[0]) & (pts[:, 1] >= 0) & (pts[:, 1] < FRAME[1])]
-        assert _inside(clipped, boxes[t, p])
+        assert _inside(pts, boxes[t, p])
 
 
 def test_margin_grows_boxes(kp):

@@ -33,6 +33,7 @@ class DataConfig:
     dino_model: str = "facebook/dinov2-base"  # what the features were extracted with (for `rvlf translate`)
     lang: str = ""  # empty: the dataset's language
     max_frames: int = 300  # Sec. 7.1: sequences are cut to 300 frames
+    long_inputs: str = "truncate"  # past max_frames: truncate (Sec. 7.1, keep the first) | subsample (uniform over all)
     max_text_tokens: int = 64
     train_split: str = "train"
     dev_split: str = "dev"

@@ -2,6 +2,8 @@
 
 The same pre-processing as `rvlf extract` (MediaPipe Holistic keypoints, face/hand crops with
 the Sec. 6.2 fallback, DINOv2 features), then the checkpoint's stage decodes with beam search.
+Long inputs are cut as in training (`data.long_inputs`, `rvlf.data.dataset.select_frames`); an
+input in which no signer's body is found in any frame is not translated (`no_signer`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rvlf.data.dataset import collate
+from rvlf.data.crops import body_share
+from rvlf.data.dataset import collate, select_frames
 from rvlf.data.keypoints import PARTS, normalize_keypoints
 from rvlf.errors import InputFileError, RvlfError
 
@@ -34,6 +37,12 @@ class Prepared:
     dino: np.ndarray | None
     source: Path
     boxes: np.ndarray | None = None
+    frame_size: tuple[int, int] | None = None  # (W, H) when known: decoded frames or a feature file's meta
+
+    @property
+    def body_share(self) -> float:
+        """Share of frames in which the signer's body is found."""
+        return body_share(self.keypoints, self.frame_size)
 
 
 def _is_feature_file(path: Path) -> bool:
@@ -52,7 +61,10 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         raise InputFileError(path, "input not found")
     if path.is_file() and _is_feature_file(path):
         feats = load_video_features(path)
-        return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path)
+        meta = feats["meta"]
+        size = (meta["width"], meta["height"]) if isinstance(meta.get("width"), int) and isinstance(
+            meta.get("height"), int) else None
+        return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size)
     if path.is_file() and (path.suffix in KEYPOINT_SUFFIXES or path.suffix == ".npz"):
         from rvlf.data.poses import read_keypoints
 
@@ -60,25 +72,37 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         return Prepared(path.stem, read_keypoints(path), None, path)
     from rvlf.data.extract import Job, encode_crops, prepare
 
-    prep = prepare(Job(source=path, out=Path(path.stem + ".npz")), with_crops=dino_model is not None, margin=margin)
+    prep = prepare(Job(source=path, out=Path(path.stem + ".npz")), with_crops=dino_model is not None, margin=margin,
+                   allow_empty=True)  # an input without a signer is reported by the caller, not raised
     dino = None
     if dino_model is not None:
         encoder = DinoEncoder(dino_model, device=device)
         dino = encode_crops(encoder, prep.crops, prep.found)
     from rvlf.data.crops import crop_boxes
 
-    boxes, _ = crop_boxes(prep.keypoints, (prep.meta["width"], prep.meta["height"]), margin=margin)
-    return Prepared(path.stem, prep.keypoints, dino, path, boxes)
+    size = (prep.meta["width"], prep.meta["height"])
+    boxes, _ = crop_boxes(prep.keypoints, size, margin=margin)
+    return Prepared(path.stem, prep.keypoints, dino, path, boxes, frame_size=size)
+
+
+def no_signer(p: Prepared) -> str | None:
+    """The line to print instead of a translation when no signer's body is found in any frame."""
+    if p.body_share > 0:
+        return None
+    return (f"{p.source}: no signer found (the body is detected in none of its {len(p.keypoints)} frames); "
+            "not translated")
 
 
 def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens: int = 64,
-              max_frames: int = 300, device: str = "cpu") -> list[str]:
-    """Decode prepared inputs with a loaded stage (`rvlf.train.inference.load_stage`)."""
+              max_frames: int = 300, device: str = "cpu", long_inputs: str = "truncate") -> list[str]:
+    """Decode prepared inputs with a loaded stage (`rvlf.train.inference.load_stage`); inputs
+    longer than `max_frames` keep the frames `select_frames(T, max_frames, long_inputs)` picks."""
     dino_dim = getattr(getattr(stage.cfg, "fusion", None), "dino_dim", None)
     uses_dino = hasattr(stage.cfg, "fusion") and (stage.cfg.fusion.use_face or stage.cfg.fusion.use_hand)
     items = []
     for p in inputs:
-        item = {"id": p.name, "text": "", "keypoints": normalize_keypoints(p.keypoints[:max_frames])}
+        keep = select_frames(len(p.keypoints), max_frames, long_inputs)
+        item = {"id": p.name, "text": "", "keypoints": normalize_keypoints(p.keypoints[keep])}
         if uses_dino:
             dino = p.dino
             if dino is None:
@@ -86,7 +110,7 @@ def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_toke
             elif dino.shape[-1] != dino_dim:
                 raise RvlfError(f"{p.source}: DINOv2 features have {dino.shape[-1]} dims but the checkpoint expects "
                                 f"{dino_dim} (extract with the DINOv2 model the checkpoint was trained on, --dino)")
-            item["dino"] = np.asarray(dino[:max_frames], dtype=np.float16)
+            item["dino"] = np.asarray(dino[keep], dtype=np.float16)
         items.append(item)
     batch = collate(items)
     batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}

@@ -1,10 +1,14 @@
 """`rvlf data check`: per-split counts, sentence and frame lengths, and frame-count mismatches.
 
 A sample's reference length is its `num_frames` (CSL-Daily, manifests) or else the frame count
-of its video (frame folder or video file). Its keypoint/feature length comes from
-`--features DIR/<id>.npz`, else the manifest's `features` or `keypoints` file. Samples whose two
-counts differ (a frequent reproduction problem: features extracted from another cut of the
-video) are listed; the command exits 1 when there are any, or missing feature files.
+of its video (frame folder or video file), counted by decoding as `rvlf extract` does
+(`rvlf.data.video.count_frames`: container headers may lack a count or overcount). Its
+keypoint/feature length comes from `--features DIR/<id>.npz`, else the manifest's `features` or
+`keypoints` file. Samples whose two counts differ (a frequent reproduction problem: features
+extracted from another cut of the video) are listed; so are samples whose signer's body is found
+in fewer than `--min-body-share` of their frames, and the number of samples longer than
+`--max-frames` (cut by `data.long_inputs`) is given. The command exits 1 when there are
+mismatches, missing feature files or samples without enough body.
 """
 
 from __future__ import annotations
@@ -32,14 +36,20 @@ def register(sub) -> None:
     c.add_argument("--root", required=True, help="dataset root (for `manifest`: the .jsonl file or its folder)")
     c.add_argument("--features", default=None, metavar="DIR", help="feature files DIR/<id>.npz")
     c.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to check")
+    c.add_argument("--min-body-share", type=float, default=0.5, metavar="S",
+                   help="list samples whose signer's body is found in fewer than this share of frames "
+                        "(default: %(default)s; 0 lists none)")
+    c.add_argument("--max-frames", type=int, default=300, metavar="N",
+                   help="count samples longer than this, which training cuts by data.long_inputs (default: 300)")
     c.add_argument("--show", type=int, default=20, metavar="N", help="list at most N problem samples")
     c.add_argument("--json", action="store_true", help="print the report as one JSON object")
     c.set_defaults(func=run)
 
 
 def video_frame_count(path: Path | None) -> int | None:
-    """Frames in a frame folder or video file (container metadata); None if absent or unknown."""
-    from rvlf.data.video import frame_files, is_video
+    """Frames in a frame folder (hidden `._*` files are not frames) or a video file, counted by
+    decoding as `rvlf extract` sees them (`count_frames`); None if absent or not a video."""
+    from rvlf.data.video import count_frames, frame_files, is_video
 
     if path is None or not path.exists():
         return None
@@ -47,14 +57,7 @@ def video_frame_count(path: Path | None) -> int | None:
         return len(frame_files(path))
     if not is_video(path):
         return None
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            frames = container.streams.video[0].frames if container.streams.video else 0
-    except (OSError, ValueError) as err:  # av's errors subclass these
-        raise InputFileError(path, f"cannot open video ({err})") from None
-    return int(frames) or None
+    return count_frames(path)
 
 
 def feature_frame_count(path: Path) -> int:
@@ -67,6 +70,61 @@ def feature_frame_count(path: Path) -> int:
         except (OSError, ValueError) as err:
             raise InputFileError(path, f"not a readable .npz file ({err})") from None
     return int(read_keypoints(path).shape[0])
+
+
+def covered_frames(path: Path, frames: int) -> int:
+    """Frames of the video a feature/keypoint file of `frames` frames describes: more than
+    `frames` for a window of a longer video (a Uni-Sign `.pkl` `start`/`end`, or an `rvlf extract`
+    file made from one, whose `meta.video_frames` says so)."""
+    if path.suffix.lower() == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        except (OSError, ValueError) as err:
+            raise InputFileError(path, f"not a readable .npz file ({err})") from None
+        total = meta.get("video_frames") if isinstance(meta, dict) else None
+        return int(total) if isinstance(total, int) and total >= frames else frames
+    if path.suffix.lower() == ".pkl":
+        from rvlf.data.poses import load_keypoint_file
+
+        return load_keypoint_file(path).total
+    return frames
+
+
+def signer_and_length_report(samples: list[SignSample], features_dir: str | None = None,
+                             min_body_share: float = 0.5, max_frames: int = 300) -> dict:
+    """Samples whose body is found in fewer than `min_body_share` of their frames (`low_body`),
+    and per split the number of samples longer than `max_frames` (`long_inputs`)."""
+    from rvlf.data.dataset import feature_summary
+
+    low, long_counts = [], {}
+    for s in samples:
+        feat = _feature_file(s, features_dir)
+        if feat is None or not feat.is_file():
+            continue
+        frames, share = feature_summary(feat)
+        if share < min_body_share:
+            low.append({"id": s.id, "split": s.split, "frames": frames, "body_share": round(share, 3)})
+        if frames > max_frames:
+            long_counts[s.split] = long_counts.get(s.split, 0) + 1
+    return {"low_body": low, "min_body_share": min_body_share,
+            "long_inputs": {"max_frames": max_frames, "samples": long_counts}}
+
+
+def _print_signer_and_length(report: dict, show: int) -> None:
+    low = report["low_body"]
+    if low:
+        print(f"{len(low)} samples whose body is found in fewer than {100 * report['min_body_share']:.0f}% "
+              "of their frames:")
+        for item in low[:show]:
+            print(f"  {item['split']}/{item['id']}: body in {100 * item['body_share']:.0f}% of {item['frames']} frames")
+        if len(low) > show:
+            print(f"  ... and {len(low) - show} more")
+    counts = report["long_inputs"]["samples"]
+    if counts:
+        per_split = ", ".join(f"{split} {n}" for split, n in counts.items())
+        print(f"{sum(counts.values())} samples longer than {report['long_inputs']['max_frames']} frames "
+              f"(cut by data.long_inputs): {per_split}")
 
 
 def _feature_file(sample: SignSample, features_dir: str | None) -> Path | None:
@@ -109,7 +167,7 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None) ->
                 continue
             n = feature_frame_count(feat)
             feature_lengths.append(n)
-            if ref is not None and n != ref:
+            if ref is not None and covered_frames(feat, n) != ref:
                 report["mismatches"].append({"id": s.id, "split": split, "video_frames": ref, "feature_frames": n})
         report["splits"][split] = {
             "samples": len(chosen),
@@ -151,8 +209,10 @@ def run(args) -> int:
     if args.features and not Path(args.features).is_dir():
         raise InputFileError(args.features, "features folder not found")
     report = check_samples(samples, args.features)
+    report.update(signer_and_length_report(samples, args.features, args.min_body_share, args.max_frames))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         _print(report, args.show)
-    return 1 if report["mismatches"] or report["missing_features"] else 0
+        _print_signer_and_length(report, args.show)
+    return 1 if report["mismatches"] or report["missing_features"] or report["low_body"] else 0

@@ -26,6 +26,9 @@ def register(sub) -> None:
     p.add_argument("--no-features", action="store_true", help="keypoints only: skip crops and DINOv2")
     p.add_argument("--workers", type=int, default=1, help="processes decoding and running MediaPipe (default: 1)")
     p.add_argument("--overwrite", action="store_true", help="redo videos whose output already exists")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="write videos in which no signer's body is found in any frame (all-zero keypoints) "
+                   "instead of failing on them")
     p.add_argument("--batch-size", type=int, default=32, help="crops per DINOv2 forward pass (default: 32)")
     p.add_argument("--margin", type=float, default=0.25,
                    help="crop boxes grow by this fraction of their side on each side (default: 0.25)")
@@ -58,12 +61,17 @@ def run(args: argparse.Namespace) -> int:
         encoder = DinoEncoder(args.dino, device=device, batch_size=args.batch_size, dtype=dtype)
 
     summary = extract(jobs, encoder=encoder, workers=args.workers, overwrite=args.overwrite, margin=args.margin,
-                      on_failure=lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr))
+                      on_failure=lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr),
+                      allow_empty=args.allow_empty)
     rates = summary.mean_rates()
     print(f"rvlf extract: {summary.done} done, {summary.skipped} skipped (already extracted), "
           f"{len(summary.failed)} failed; {summary.frames} frames -> {args.out}")
     if rates:
         print("mean detection rate: " + ", ".join(f"{p.replace('_', ' ')} {100 * rates[p]:.1f}%" for p in RATE_PARTS))
+    if summary.empty:
+        print(f"written without a signer (--allow-empty; body found in no frame) ({len(summary.empty)}):")
+        for source in summary.empty:
+            print(f"  {source}")
     if summary.failed:
         print(f"failed ({len(summary.failed)}):")
         for _, message in summary.failed:

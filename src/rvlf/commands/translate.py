@@ -5,7 +5,9 @@ def register(sub) -> None:
     p = sub.add_parser("translate", help="translate videos, frame folders or keypoint files with a checkpoint",
                        description="Keypoints (MediaPipe Holistic), face/hand crops and DINOv2 features are computed "
                                    "as `rvlf extract` does, then the checkpoint decodes with beam search. Prints one "
-                                   "line per input: NAME<TAB>TRANSLATION.")
+                                   "line per input: NAME<TAB>TRANSLATION. On stderr: inputs in which no signer is "
+                                   "found (not translated; exit code 1) and inputs longer than the checkpoint's "
+                                   "data.max_frames (how many frames data.long_inputs dropped).")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
     p.add_argument("--checkpoint", required=True, help="checkpoint folder of any stage (RUN/best)")
@@ -19,14 +21,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
     import torch
 
+    from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.errors import RvlfError
     from rvlf.train.checkpoint import resolve_checkpoint
     from rvlf.train.inference import load_stage
-    from rvlf.translate import draw_overlay, prepare_input, translate
+    from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
@@ -38,15 +42,30 @@ def run(args) -> int:
     dino = None
     if uses_dino:
         dino = args.dino or (str(ckpt_dir / "dinov2") if (ckpt_dir / "dinov2").is_dir() else cfg.data.dino_model)
-    prepared = [prepare_input(path, dino, device=device) for path in args.inputs]
-    texts = translate(stage, prepared, num_beams=args.num_beams or cfg.train.num_beams,
-                      max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device)
+    policy = check_long_inputs(cfg.data.long_inputs)
+    prepared, empty = [], []
+    for path in args.inputs:
+        p = prepare_input(path, dino, device=device)
+        problem = no_signer(p)
+        if problem:
+            print(f"rvlf translate: {problem}", file=sys.stderr, flush=True)
+            empty.append(p)
+            continue
+        note = long_input_note(p.name, len(p.keypoints), cfg.data.max_frames, policy)
+        if note:
+            print(f"rvlf translate: {note}", file=sys.stderr, flush=True)
+        prepared.append(p)
+    texts = []
+    if prepared:
+        texts = translate(stage, prepared, num_beams=args.num_beams or cfg.train.num_beams,
+                          max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
+                          long_inputs=policy)
     for p, text in zip(prepared, texts):
         print(f"{p.name}\t{text}", flush=True)
-    if args.show:
+    if args.show and prepared:
         p = prepared[0]
-        if not Path(p.source).is_file() or p.source.suffix in (".npz", ".pose", ".pkl"):
+        if Path(p.source).suffix.lower() in (".npz", ".pose", ".pkl"):
             raise RvlfError(f"{p.source}: --show needs a video, frame folder or image input")
         out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0])
         print(f"wrote {out}", flush=True)
-    return 0
+    return 1 if empty else 0

@@ -1,10 +1,12 @@
 """Face and hand crop boxes from keypoints, with the paper's fallback (Sec. 6.2), and 224x224 crops.
 
 Boxes are computed from the 77-point layout in pixel coordinates, one per part in the order
-`CROP_PARTS` (face, left hand, right hand; "left" is the signer's own left). A box is the tight
-box of the part's confident points, made square around its centre, enlarged by `margin` of its
-side on each side (side x (1 + 2 margin)), at least `min_size` pixels, then shifted inside the
-frame and clipped to it (clipping only bites when the box is larger than the frame).
+`CROP_PARTS` (face, left hand, right hand; "left" is the signer's own left). Only points that are
+confident and inside the frame count: a part is found in a frame when at least half of its points
+are, and its box is the tight box of those points, made square around its centre, enlarged by
+`margin` of its side on each side (side x (1 + 2 margin)), at least `min_size` pixels, then
+shifted inside the frame and clipped to it (clipping only bites when the box is larger than the
+frame). A stray point far outside the frame therefore never stretches or moves a box.
 
 Fallback (Sec. 6.2): a frame where a part is not found reuses the box of the most recent frame
 where it was; frames before the first detection use the first detection; a part never found
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 
 from rvlf.data.keypoints import NUM_POINTS, PARTS
-from rvlf.errors import RvlfError
+from rvlf.errors import InputFileError, RvlfError
 
 CROP_PARTS: dict[str, slice] = {
     "face": slice(PARTS["mouth"].start, PARTS["face"].stop),  # mouth + face points
@@ -26,12 +28,44 @@ CROP_PARTS: dict[str, slice] = {
 }
 
 
-def part_found(keypoints: np.ndarray, threshold: float = 0.3, min_fraction: float = 0.5) -> np.ndarray:
+def _usable(keypoints: np.ndarray, threshold: float, frame_size: tuple[int, int] | None) -> np.ndarray:
+    """`bool [T,77]`: confidence above `threshold` (and, given `frame_size` (W, H), inside the frame)."""
+    kp = np.asarray(keypoints)
+    ok = kp[..., 2] > threshold
+    if frame_size is not None:
+        W, H = frame_size
+        with np.errstate(invalid="ignore"):
+            ok &= (kp[..., 0] >= 0) & (kp[..., 0] < W) & (kp[..., 1] >= 0) & (kp[..., 1] < H)
+    return ok
+
+
+def part_found(keypoints: np.ndarray, threshold: float = 0.3, min_fraction: float = 0.5,
+               frame_size: tuple[int, int] | None = None) -> np.ndarray:
     """`bool [T,4]` for body, face, left hand, right hand: at least `min_fraction` of the part's
-    points have confidence above `threshold` (MediaPipe gives 1 or 0; pose estimators give scores)."""
-    conf = np.asarray(keypoints)[..., 2]
+    points have confidence above `threshold` (MediaPipe gives 1 or 0; pose estimators give scores)
+    and, when `frame_size` (W, H) is given, lie inside the frame."""
+    ok = _usable(keypoints, threshold, frame_size)
     groups = [PARTS["body"], *CROP_PARTS.values()]
-    return np.stack([(conf[:, g] > threshold).mean(1) >= min_fraction for g in groups], axis=1)
+    return np.stack([ok[:, g].mean(1) >= min_fraction for g in groups], axis=1)
+
+
+def body_share(keypoints: np.ndarray, frame_size: tuple[int, int] | None = None) -> float:
+    """Share of frames in which the signer's body is found (`part_found`), 0.0 for no frames."""
+    kp = np.asarray(keypoints)
+    return float(part_found(kp, frame_size=frame_size)[:, 0].mean()) if len(kp) else 0.0
+
+
+class NoSignerError(InputFileError):
+    """The body is found in no frame: nothing to translate (all-NaN, all-zero or fully masked
+    keypoints, a clip with nobody in it). `rvlf extract` fails on it unless `--allow-empty`."""
+
+
+def check_signer(keypoints: np.ndarray, path, frame_size: tuple[int, int] | None = None) -> float:
+    """`body_share`, raising `NoSignerError` naming `path` when it is 0."""
+    share = body_share(keypoints, frame_size)
+    if share == 0.0:
+        raise NoSignerError(path, f"no signer found: the body is detected in none of its {len(keypoints)} frames")
+    return share
 
 
 def crop_boxes(
@@ -44,7 +78,9 @@ def crop_boxes(
     """Boxes `int64 [T,3,4]` (x0, y0, x1, y1; x1/y1 exclusive) and detections `bool [T,3]`.
 
     `keypoints` is `[T,77,3]` in pixels, `frame_size` is (W, H). A part counts as found in a
-    frame when `part_found` says so and the centre of its points lies inside the frame.
+    frame when `part_found(..., frame_size=frame_size)` says so (enough confident points inside
+    the frame); its box is built from those points only. `found` marks the frames whose own box
+    is used; the others reuse one (Sec. 6.2).
     """
     kp = np.asarray(keypoints, dtype=np.float32)
     if kp.ndim != 3 or kp.shape[1:] != (NUM_POINTS, 3):
@@ -53,16 +89,16 @@ def crop_boxes(
         raise RvlfError(f"crop_boxes: margin must be >= 0, got {margin}")
     W, H = int(frame_size[0]), int(frame_size[1])
     T = kp.shape[0]
-    found = part_found(kp, threshold)[:, 1:]
+    found = part_found(kp, threshold, frame_size=(W, H))[:, 1:]
+    usable = _usable(kp, threshold, (W, H))
     boxes = np.zeros((T, len(CROP_PARTS), 4), dtype=np.int64)
     frames = np.arange(T)
     for p, sl in enumerate(CROP_PARTS.values()):
-        xy, ok = kp[:, sl, :2], kp[:, sl, 2] > threshold
+        xy, ok = kp[:, sl, :2], usable[:, sl]
         lo = np.where(ok[..., None], xy, np.inf).min(1)      # [T,2]; +-inf where nothing is found
         hi = np.where(ok[..., None], xy, -np.inf).max(1)
         with np.errstate(invalid="ignore"):
             centre = (lo + hi) / 2
-        found[:, p] &= (centre[:, 0] >= 0) & (centre[:, 0] < W) & (centre[:, 1] >= 0) & (centre[:, 1] < H)
         if not found[:, p].any():
             continue
         c, extent = centre[found[:, p]], (hi - lo)[found[:, p]]

@@ -6,10 +6,20 @@ A batch is a dict:
     keypoints  float [B,T,77,3]          part-normalised (x, y, confidence), zeros where missing
     frame_mask bool  [B,T]               True on real frames
     dino       float [B,T,3,D] or None   DINOv2 features of face, left hand, right hand
+
+Sequences longer than `max_frames` (300, Sec. 7.1) are cut by the `long_inputs` policy
+(`select_frames`): `truncate` keeps the first `max_frames` frames (the paper), `subsample` keeps
+`max_frames` frames spread evenly over the whole sequence (as GFSLT-VLP and Uni-Sign sample, but
+deterministic). Training, `rvlf evaluate` and `rvlf translate` use the same function.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +29,88 @@ from torch.utils.data import Dataset
 from rvlf.data.features import load_video_features
 from rvlf.data.keypoints import normalize_keypoints
 from rvlf.data.readers import SignSample
-from rvlf.errors import InputFileError
+from rvlf.errors import ConfigError, InputFileError
+
+log = logging.getLogger("rvlf.data")
+
+LONG_INPUTS = ("truncate", "subsample")
+
+
+def check_long_inputs(policy: str) -> str:
+    """`policy` if it is one of `LONG_INPUTS`, else `ConfigError` (data.long_inputs)."""
+    if policy not in LONG_INPUTS:
+        raise ConfigError(f"data.long_inputs must be one of {', '.join(LONG_INPUTS)}, got {policy!r}")
+    return policy
+
+
+def select_frames(num_frames: int, max_frames: int, policy: str = "truncate") -> np.ndarray:
+    """Indices `int64 [min(num_frames, max_frames)]` of the frames a sequence keeps.
+
+    `truncate`: `0 .. max_frames-1` (Sec. 7.1). `subsample`: `max_frames` indices spread evenly
+    from the first frame to the last (`round(linspace(0, T-1, max_frames))`, strictly increasing).
+    Sequences of at most `max_frames` frames keep every frame under both policies.
+    """
+    check_long_inputs(policy)
+    if max_frames < 1:
+        raise ConfigError(f"data.max_frames must be >= 1, got {max_frames}")
+    if num_frames <= max_frames:
+        return np.arange(num_frames)
+    if policy == "truncate":
+        return np.arange(max_frames)
+    return np.rint(np.linspace(0, num_frames - 1, max_frames)).astype(np.int64)
+
+
+def long_input_note(name: str, num_frames: int, max_frames: int, policy: str) -> str | None:
+    """One line saying how many frames a long input loses under `policy` (None if it fits)."""
+    if num_frames <= max_frames:
+        return None
+    dropped = num_frames - max_frames
+    how = (f"kept frames 1-{max_frames}" if policy == "truncate"
+           else f"kept {max_frames} frames spread over all {num_frames}")
+    return (f"{name}: {num_frames} frames, longer than data.max_frames={max_frames}: {how}, "
+            f"dropped {dropped} (data.long_inputs={policy})")
+
+
+def feature_summary(path: str | Path) -> tuple[int, float]:
+    """(frames, share of frames in which the body is found) of a feature or keypoint file.
+
+    An `rvlf extract` file answers from its `meta` (`num_frames`, `detection_rates.body`) without
+    reading the arrays; other files are read (keypoints only)."""
+    from rvlf.data.crops import body_share
+
+    path = Path(path)
+    if path.suffix.lower() == ".npz" and zipfile.is_zipfile(path):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+                rates = meta.get("detection_rates") if isinstance(meta, dict) else None
+                if isinstance(rates, dict) and "body" in rates and "num_frames" in meta:
+                    return int(meta["num_frames"]), float(rates["body"])
+                if "keypoints" in z.files:
+                    kp = z["keypoints"]
+                    size = (meta.get("width"), meta.get("height")) if isinstance(meta, dict) else (None, None)
+                    frame = size if all(isinstance(v, int) for v in size) else None
+                    return int(kp.shape[0]), body_share(kp, frame)
+        except (OSError, ValueError, KeyError) as err:
+            raise InputFileError(path, f"not a readable .npz file ({err})") from None
+    from rvlf.data.poses import read_keypoints
+
+    kp = read_keypoints(path)
+    return len(kp), body_share(kp)
+
+
+@dataclass
+class InputReport:
+    """What `SignDataset.input_report` found: samples without a signer, and long ones."""
+
+    samples: int = 0
+    no_body: list[str] = field(default_factory=list)  # ids whose body is found in no frame
+    long: list[str] = field(default_factory=list)     # ids longer than max_frames
+    missing: int = 0                                  # feature files not found (reported when loaded)
+
+    def line(self, split: str, max_frames: int, policy: str) -> str:
+        return (f"{split}: {self.samples} samples; {len(self.no_body)} without a signer (body found in no frame); "
+                f"{len(self.long)} longer than {max_frames} frames ({policy})")
 
 
 def feature_path(sample: SignSample, features_dir: str | Path | None) -> Path:
@@ -42,12 +133,14 @@ class SignDataset(Dataset):
         max_frames: int = 300,
         use_dino: bool = True,
         preload: bool = True,
+        long_inputs: str = "truncate",
     ):
         if not samples:
             raise InputFileError(features_dir or "dataset", "no samples in this split")
         self.samples = list(samples)
         self.features_dir = features_dir
         self.max_frames = max_frames
+        self.long_inputs = check_long_inputs(long_inputs)
         self.use_dino = use_dino
         self.preload = preload
         self._cache: dict[int, dict] = {}
@@ -63,15 +156,47 @@ class SignDataset(Dataset):
         if not path.is_file():
             raise InputFileError(path, f"feature file of sample {sample.id!r} not found (run `rvlf extract`)")
         feats = load_video_features(path)
-        kp = feats["keypoints"][: self.max_frames]
+        keep = select_frames(feats["keypoints"].shape[0], self.max_frames, self.long_inputs)
+        kp = feats["keypoints"][keep]
         if kp.shape[0] == 0:
             raise InputFileError(path, "no frames")
         item = {"keypoints": normalize_keypoints(kp).astype(np.float32)}
         if self.use_dino and "dino" in feats:
-            item["dino"] = np.asarray(feats["dino"][: self.max_frames], dtype=np.float16)
+            item["dino"] = np.asarray(feats["dino"][keep], dtype=np.float16)
         if self.preload:
             self._cache[i] = item
         return item
+
+    def input_report(self) -> InputReport:
+        """Count the samples whose body is found in no frame and those longer than `max_frames`
+        (from each feature file's `meta`, see `feature_summary`); missing files are only counted."""
+        report = InputReport(samples=len(self.samples))
+        for sample in self.samples:
+            try:
+                path = feature_path(sample, self.features_dir)
+            except InputFileError:
+                report.missing += 1
+                continue
+            if not path.is_file():
+                report.missing += 1
+                continue
+            frames, share = feature_summary(path)
+            if share == 0.0:
+                report.no_body.append(sample.id)
+            if frames > self.max_frames:
+                report.long.append(sample.id)
+        return report
+
+    def log_input_report(self, split: str) -> InputReport:
+        """`input_report`, logged as one line (by the main process of a multi-process run)."""
+        report = self.input_report()
+        if os.environ.get("RANK", "0") == "0":
+            log.info("rvlf data: %s", report.line(split, self.max_frames, self.long_inputs))
+            if report.no_body:
+                shown = ", ".join(report.no_body[:5]) + (" ..." if len(report.no_body) > 5 else "")
+                log.warning("rvlf data: %s: %d samples without a signer (body found in no frame): %s",
+                            split, len(report.no_body), shown)
+        return report
 
     def __getitem__(self, i: int) -> dict:
         sample = self.samples[i]

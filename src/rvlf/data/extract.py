@@ -5,7 +5,8 @@ face / hand boxes with the Sec. 6.2 fallback, 224x224 crops, DINOv2 CLS features
 then `OUT/<name>.npz` written atomically. Workers (processes) decode, run MediaPipe and crop;
 the main process runs DINOv2 (one model, batched across frames) and writes the files.
 A video whose output exists is skipped (resumable); a video that fails is reported in one
-line and the others carry on.
+line and the others carry on. A video (or keypoint file) in which the signer's body is found
+in no frame is such a failure (`NoSignerError`) unless `allow_empty`.
 """
 
 from __future__ import annotations
@@ -22,10 +23,18 @@ from pathlib import Path
 import numpy as np
 
 from rvlf import __version__
-from rvlf.data.crops import CROP_PARTS, crop_boxes, crop_frame, missing_parts, part_found
+from rvlf.data.crops import (
+    CROP_PARTS,
+    NoSignerError,
+    check_signer,
+    crop_boxes,
+    crop_frame,
+    missing_parts,
+    part_found,
+)
 from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
-from rvlf.data.keypoints import from_holistic
-from rvlf.data.video import is_image, is_video, iter_frames, video_fps
+from rvlf.data.keypoints import from_holistic, to_pixels
+from rvlf.data.video import display_rotation, is_image, is_video, iter_frames, video_fps
 from rvlf.errors import InputFileError, RvlfError
 
 RATE_PARTS = ("body", "face", "left_hand", "right_hand")
@@ -57,6 +66,7 @@ class Summary:
     skipped: int = 0
     frames: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)  # written with --allow-empty although no body was found
     rates: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in RATE_PARTS})
 
     def mean_rates(self) -> dict[str, float]:
@@ -143,17 +153,6 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
 # ---------------------------------------------------------------- per video (worker side)
 
 
-def _pixel_keypoints(kp: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Keypoint files may hold coordinates divided by the frame size (rtmlib / Uni-Sign .pkl):
-    when every confident coordinate lies within [-1, 2], scale them back to pixels."""
-    ok = kp[..., 2] > 0
-    if ok.any() and np.abs(kp[ok, :2]).max() <= 2.0:
-        kp = kp.copy()
-        kp[..., 0] *= width
-        kp[..., 1] *= height
-    return kp
-
-
 def _holistic(source: Path) -> tuple[np.ndarray, tuple[int, int]]:
     from rvlf.data.holistic import HolisticExtractor, quiet_stderr
 
@@ -172,42 +171,64 @@ def _check_size(source: Path, size: tuple[int, int] | None, frame: np.ndarray) -
     return here
 
 
-def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: int = CROP_SIZE) -> Prepared:
-    """Decode, find keypoints (MediaPipe or `job.keypoints`), boxes and crops of one video."""
+def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: int = CROP_SIZE,
+            allow_empty: bool = False) -> Prepared:
+    """Decode, find keypoints (MediaPipe or `job.keypoints`), boxes and crops of one video.
+
+    Frames are upright (display rotation applied) and counted by decoding. A keypoint file must
+    describe as many frames as the video shows (a Uni-Sign `.pkl` window: frames `start..end-1`
+    of it); its units are decided and checked by `to_pixels`. Raises `NoSignerError` when the
+    body is found in no frame, unless `allow_empty`.
+    """
     source = job.source
+    start, total, file_units = 0, None, "pixels"
     if job.keypoints is None:
         kp, size = _holistic(source)
         kp_source = "mediapipe-holistic (model_complexity=1)"
     else:
-        from rvlf.data.poses import read_keypoints
+        from rvlf.data.poses import load_keypoint_file
 
         if not job.keypoints.is_file():
             raise InputFileError(job.keypoints, f"no keypoint file for {source}")
-        kp = read_keypoints(job.keypoints)
+        kf = load_keypoint_file(job.keypoints)
+        kp, start, total = kf.keypoints, kf.start, kf.total
         first = next(iter_frames(source))
         size = (first.shape[1], first.shape[0])
-        kp = _pixel_keypoints(kp, *size)
+        kp, file_units = to_pixels(kp, *size, path=str(job.keypoints), video=str(source))
         kp_source = str(job.keypoints)
     T = len(kp)
+    if not allow_empty:
+        try:
+            check_signer(kp, job.keypoints or source, size)
+        except NoSignerError as err:
+            raise NoSignerError(err.path, f"{err.problem} (--allow-empty writes it anyway)") from None
     boxes, found = crop_boxes(kp, size, margin=margin)
     crops = np.zeros((T, len(CROP_PARTS), crop_size, crop_size, 3), dtype=np.uint8) if with_crops else None
     if with_crops or job.keypoints is not None:  # second pass: crop, and check the frame count
         t = -1
         for t, frame in enumerate(iter_frames(source)):
             _check_size(source, size, frame)
-            if crops is not None and t < T:
-                crops[t] = crop_frame(frame, boxes[t], crop_size)
-        if t + 1 != T:
-            raise InputFileError(job.keypoints or source, f"keypoints have {T} frames but {source} has {t + 1}")
-    detected = np.concatenate([part_found(kp)[:, :1], found], axis=1)
+            if crops is not None and start <= t < start + T:
+                crops[t - start] = crop_frame(frame, boxes[t - start], crop_size)
+        expected = total or T
+        if t + 1 != expected:
+            what = f"keypoints cover {expected} frames"
+            if expected != T:
+                what += f" (their window {start}..{start + T - 1} is used)"
+            raise InputFileError(job.keypoints or source, f"{what} but {source} has {t + 1}")
+    detected = np.concatenate([part_found(kp, frame_size=size)[:, :1], found], axis=1)
     meta = {
         "source": str(source),
         "fps": video_fps(source),
         "num_frames": T,
+        "first_frame": start,
+        "video_frames": total or T,
         "width": size[0],
         "height": size[1],
+        "display_rotation": display_rotation(source),
         "keypoints_source": kp_source,
         "keypoint_units": "pixels",
+        "keypoint_file_units": file_units if job.keypoints is not None else None,
         "crop_size": crop_size,
         "crop_margin": margin,
         "detection_rates": dict(zip(RATE_PARTS, map(float, detected.mean(0)))),
@@ -217,9 +238,9 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
     return Prepared(kp, crops, found, meta)
 
 
-def _prepare_or_error(job: Job, with_crops: bool, margin: float) -> Prepared | str:
+def _prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: bool = False) -> Prepared | str:
     try:
-        return prepare(job, with_crops, margin)
+        return prepare(job, with_crops, margin, allow_empty=allow_empty)
     except RvlfError as err:
         return str(err)
     except Exception as err:  # noqa: BLE001 - a decoder or MediaPipe crash must not stop the others
@@ -234,17 +255,18 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float) -> Iterator[tuple[Job, Prepared | str]]:
+def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float,
+              allow_empty: bool = False) -> Iterator[tuple[Job, Prepared | str]]:
     """Prepare jobs in this process (workers <= 1) or in a pool, yielding as each finishes."""
     if workers <= 1:
         for job in jobs:
-            yield job, _prepare_or_error(job, with_crops, margin)
+            yield job, _prepare_or_error(job, with_crops, margin, allow_empty)
         return
     ctx = multiprocessing.get_context("spawn")  # MediaPipe and torch threads do not survive fork
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
         todo = iter(jobs)
         pending: dict[Future, Job] = {
-            pool.submit(_prepare_or_error, j, with_crops, margin): j for j in islice(todo, 2 * workers)
+            pool.submit(_prepare_or_error, j, with_crops, margin, allow_empty): j for j in islice(todo, 2 * workers)
         }
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -257,7 +279,7 @@ def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float) ->
                 yield job, result
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending[pool.submit(_prepare_or_error, nxt, with_crops, margin)] = nxt
+                    pending[pool.submit(_prepare_or_error, nxt, with_crops, margin, allow_empty)] = nxt
 
 
 # ---------------------------------------------------------------- the run (main side)
@@ -282,8 +304,12 @@ def extract(
     margin: float = 0.25,
     on_failure: Callable[[str], None] | None = None,
     progress: bool | None = None,
+    allow_empty: bool = False,
 ) -> Summary:
     """Run every job; skip those with an output unless `overwrite`. `encoder=None`: keypoints only.
+
+    A video whose signer's body is found in no frame fails unless `allow_empty` (then its file is
+    written, `meta.detection_rates.body` 0, and it is counted in `Summary.empty`).
 
     `on_failure` receives each failure line as it happens; `progress` shows a tqdm bar
     (None: only on a terminal).
@@ -297,7 +323,7 @@ def extract(
     report = on_failure or bar.write
     start = time.perf_counter()
     try:
-        for job, result in _prepared(todo, workers, encoder is not None, margin):
+        for job, result in _prepared(todo, workers, encoder is not None, margin, allow_empty):
             try:
                 if isinstance(result, str):
                     raise RvlfError(result)
@@ -315,6 +341,8 @@ def extract(
                 summary.frames += meta["num_frames"]
                 for part, rate in meta["detection_rates"].items():
                     summary.rates[part].append(rate)
+                if meta["detection_rates"]["body"] == 0.0:
+                    summary.empty.append(str(job.source))
             bar.update(1)
             bar.set_postfix_str(f"{summary.frames / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
     finally:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rvlf.errors import RvlfError
+from rvlf.errors import InputFileError, RvlfError
 
 NUM_POINTS = 77
 PARTS: OrderedDict[str, slice] = OrderedDict(
@@ -237,3 +237,50 @@ def normalize_keypoints(kp: np.ndarray, threshold: float = 0.3) -> np.ndarray:
     out[..., 2] = conf
     out[~keep] = 0.0
     return out.astype(np.float32)
+
+
+def to_pixels(
+    kp: np.ndarray,
+    width: int,
+    height: int,
+    *,
+    path: str | None = None,
+    video: str | None = None,
+    threshold: float = 0.3,
+) -> tuple[np.ndarray, str]:
+    """Keypoints `[T,77,3]` of a file -> pixels of a `width` x `height` video, and the units found.
+
+    Units are decided from the bulk of the confident points (confidence above `threshold`), so a
+    few stray points cannot flip the decision: when more than half of them lie within
+    [-0.5, 1.5] on both axes the file holds coordinates divided by the frame size (rtmlib,
+    Uni-Sign, MediaPipe's own output) and is scaled to pixels ("normalised"), else it already
+    holds pixels ("pixels"). Then the keypoints must be able to lie in the frame: when the central
+    90% of the confident points (5th to 95th percentile) spans more than 1.5 times the frame on
+    either axis, or fewer than half of them lie inside it, `InputFileError` names `path`, the
+    points' span and the frame size (keypoints of another video, or of a larger copy of it).
+    A file without confident points is returned unchanged ("unknown").
+    """
+    kp = np.asarray(kp, dtype=np.float32)
+    ok = kp[..., 2] > threshold
+    if not ok.any():
+        return kp, "unknown"
+    xy = kp[ok, :2]
+    unit = ((xy >= -0.5) & (xy <= 1.5)).all(1).mean() > 0.5
+    units = "normalised" if unit else "pixels"
+    if unit:
+        kp = kp.copy()
+        kp[..., 0] *= width
+        kp[..., 1] *= height
+        xy = kp[ok, :2]
+    lo, hi = np.percentile(xy, [5, 95], axis=0)
+    span = hi - lo
+    inside = ((xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)).mean()
+    if span[0] > 1.5 * width or span[1] > 1.5 * height or inside < 0.5:
+        where = f" of {video}" if video else ""
+        raise InputFileError(
+            path or "keypoints",
+            f"keypoints ({units}) span {span[0]:.0f}x{span[1]:.0f} pixels, x {lo[0]:.0f}..{hi[0]:.0f}, "
+            f"y {lo[1]:.0f}..{hi[1]:.0f} ({100 * inside:.0f}% inside the frame), but the frames{where} are "
+            f"{width}x{height}: they cannot lie in it (keypoints of another video, or of a larger copy?)",
+        )
+    return kp, units

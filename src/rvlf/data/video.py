@@ -1,12 +1,18 @@
 """Frame decoding: video files (PyAV; OpenCV when PyAV is not installed), folders of frame images, single images.
 
-Frames are RGB `uint8 [H,W,3]`. `iter_frames` streams them (long videos need not fit in memory);
-`read_frames` stacks them into `[T,H,W,3]`. Anything that cannot be decoded raises
-`InputFileError` naming the file.
+Frames are RGB `uint8 [H,W,3]`, upright as a player shows them: a video's display matrix (phone
+recordings store frames sideways and say "turn 90 degrees") is applied, by both backends.
+`iter_frames` streams them (long videos need not fit in memory); `read_frames` stacks them into
+`[T,H,W,3]`; `count_frames` counts them by decoding, the one frame count used by `rvlf extract`,
+`rvlf translate` and `rvlf data check` (container headers can lack a count, as WebM does, or
+count more frames than play, as an MP4 cut with an edit list does). In a frame folder, names
+starting with `.` (macOS `._*` AppleDouble companions, `.DS_Store`) are never frames.
+Anything that cannot be decoded raises `InputFileError` naming the file.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +41,15 @@ def _natural_key(path: Path) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name)]
 
 
-def frame_files(folder: Path) -> list[Path]:
-    """The image files directly in `folder`, in natural order."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and is_image(p)), key=_natural_key)
+def is_frame_file(path: Path) -> bool:
+    """An image file that can be a frame: hidden names (`._00001.jpg` AppleDouble companions
+    written by macOS copies, `.DS_Store`) never are."""
+    return not path.name.startswith(".") and is_image(path) and path.is_file()
+
+
+def frame_files(folder: str | Path) -> list[Path]:
+    """The frame images directly in `folder` (see `is_frame_file`), in natural order."""
+    return sorted((p for p in Path(folder).iterdir() if is_frame_file(p)), key=_natural_key)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -79,7 +91,33 @@ def _short(err: Exception) -> str:
     return str(err).split(": '")[0].replace("[Errno ", "[").strip()
 
 
-def _iter_pyav(path: Path) -> Iterator[np.ndarray]:
+def frame_rotation(frame) -> int:
+    """Counter-clockwise degrees (0, 90, 180, 270) that turn a decoded PyAV frame upright: its
+    display matrix's rotation, rounded to a quarter turn (as OpenCV does; mirroring is ignored)."""
+    degrees = getattr(frame, "rotation", None)
+    if degrees is None:  # PyAV < 14: read the DISPLAYMATRIX side data (av_display_rotation_get)
+        degrees = 0.0
+        for side in getattr(frame, "side_data", ()):
+            if str(getattr(side, "type", "")).endswith("DISPLAYMATRIX"):
+                m = np.frombuffer(bytes(side), dtype=np.int32)[:9].astype(np.float64) / 65536.0
+                s0, s1 = math.hypot(m[0], m[3]), math.hypot(m[1], m[4])
+                if s0 and s1:
+                    degrees = -math.degrees(math.atan2(m[1] / s1, m[0] / s0))
+    return (int(round(float(degrees) / 90.0)) % 4) * 90
+
+
+def upright(image: np.ndarray, rotation: int) -> np.ndarray:
+    """Turn `[H,W,C]` counter-clockwise by `rotation` degrees (a multiple of 90)."""
+    k = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def _decode_pyav(path: Path) -> Iterator:
+    """Decoded PyAV frames of the first video stream, in display order.
+
+    Frames an MP4 edit list hides are dropped by FFmpeg (the packets are flagged `discard`), so
+    a header that counts more frames than play is not an error; a file that holds fewer packets
+    than its header lists is (it was cut short)."""
     import av
 
     try:
@@ -91,21 +129,31 @@ def _iter_pyav(path: Path) -> Iterator[np.ndarray]:
             raise InputFileError(path, "no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        declared, count = stream.frames, 0
+        declared, packets, count = stream.frames, 0, 0
         try:
-            for frame in container.decode(stream):
-                count += 1
-                yield frame.to_ndarray(format="rgb24")
+            for packet in container.demux(stream):
+                if packet.size:
+                    packets += 1
+                for frame in packet.decode():
+                    count += 1
+                    yield frame
         except (OSError, ValueError) as err:
             raise InputFileError(path, f"corrupt or truncated video after {count} frames ({_short(err)})") from None
         if count == 0:
             raise InputFileError(path, "video has no frames")
-        if declared and count < declared:
-            raise InputFileError(path, f"truncated video: decoded {count} of {declared} frames")
+        if declared and packets < declared:
+            raise InputFileError(path, f"truncated video: its header lists {declared} frames but the file holds "
+                                       f"{packets} ({count} decoded)")
+
+
+def _iter_pyav(path: Path) -> Iterator[np.ndarray]:
+    for frame in _decode_pyav(path):
+        yield upright(frame.to_ndarray(format="rgb24"), frame_rotation(frame))
 
 
 def _iter_opencv(path: Path) -> Iterator[np.ndarray]:
     cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # apply the display matrix (OpenCV's default; made explicit)
     try:
         if not cap.isOpened():
             raise InputFileError(path, "not a readable video")
@@ -149,6 +197,37 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
         yield from _iter_pyav(path)
     else:
         yield from _iter_opencv(path)
+
+
+def count_frames(path: str | Path) -> int:
+    """Frames `iter_frames` yields, counted by decoding a video (never from its header), by
+    listing a frame folder (`frame_files`), or 1 for an image. Raises as `iter_frames` does."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "no such file or folder")
+    if path.is_dir():
+        n = len(frame_files(path))
+        if n == 0:
+            raise InputFileError(path, "folder holds no frame images")
+        return n
+    if is_image(path):
+        return 1
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "empty file")
+    if _has_pyav():
+        return sum(1 for _ in _decode_pyav(path))
+    return sum(1 for _ in _iter_opencv(path))
+
+
+def display_rotation(path: str | Path) -> int:
+    """Degrees (0, 90, 180, 270) the first frame of a video is turned to show it upright; 0 for
+    frame folders, images and without PyAV (OpenCV applies it without saying)."""
+    path = Path(path)
+    if path.is_dir() or is_image(path) or not _has_pyav():
+        return 0
+    for frame in _decode_pyav(path):
+        return frame_rotation(frame)
+    return 0
 
 
 def read_frames(path: str | Path) -> tuple[np.ndarray, float]:

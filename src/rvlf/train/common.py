@@ -28,8 +28,10 @@ def split_dataset(data: DataConfig, by_split: dict[str, list[SignSample]], split
     name = {"train": data.train_split, "dev": data.dev_split, "test": data.test_split}.get(split, split)
     if name not in by_split:
         raise ConfigError(f"{data.root}: no samples in split {name!r} (splits: {', '.join(sorted(by_split))})")
-    return SignDataset(by_split[name], data.features_dir or None, max_frames=data.max_frames,
-                       use_dino=use_dino, preload=data.preload)
+    dataset = SignDataset(by_split[name], data.features_dir or None, max_frames=data.max_frames,
+                          use_dino=use_dino, preload=data.preload, long_inputs=data.long_inputs)
+    dataset.log_input_report(name)  # samples without a signer, samples cut by data.long_inputs
+    return dataset
 
 
 def write_json(path: str | Path, obj) -> None:
