@@ -199,3 +199,129 @@ def test_analyze_similarity_plot(run, tmp_path):
     empty.mkdir()
     rc, _, stderr = _cli("analyze", "similarity", empty, "--out", tmp_path / "c.png")
     assert rc == 2 and "no .npz" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+# --- real-world inputs: rotation, edit lists, keypoint units, pose pickles, empty signers ----------------------
+
+
+def test_rotated_phone_video_found_upright(run, fixtures_dir):
+    """MediaPipe sees the signer upright: body in every frame where the original has it, meta 540x720."""
+    out = run["tmp"] / "rotated"
+    rc, stdout, _ = _cli("extract", fixtures_dir / "real_formats" / "signer_rotated90.mp4", "--out", out,
+                         "--no-features")
+    assert rc == 0 and "1 done" in stdout
+    f = load_video_features(out / "signer_rotated90.npz")
+    original = load_video_features(run["out"] / "signer_58frames.npz")["keypoints"]
+    kp, meta = f["keypoints"], f["meta"]
+    assert (meta["width"], meta["height"], meta["display_rotation"]) == (540, 720, 90)
+    assert part_found(kp)[:, 0].sum() >= part_found(original)[:, 0].sum() == 58
+    assert meta["detection_rates"]["body"] == 1.0 and meta["detection_rates"]["face"] == 1.0
+    # the same upright signer: the nose (point 0) where the original's is, to a few pixels
+    assert np.median(np.linalg.norm(kp[:, 0, :2] - original[:, 0, :2], axis=1)) < 10
+
+
+def test_edit_listed_clip_extracts_the_frames_that_play(run, fixtures_dir):
+    from media_helpers import cut_with_edit_list
+
+    cut = cut_with_edit_list(fixtures_dir / "signer_58frames.mp4", run["tmp"] / "cut.mp4", skip=13)
+    kp = load_video_features(run["out"] / "signer_58frames.npz")["keypoints"]
+    np.savez(run["tmp"] / "cut_kp.npz", keypoints=kp[13:])       # keypoints of the 45 frames that play
+    np.savez(run["tmp"] / "all_kp.npz", keypoints=kp)
+    out = run["tmp"] / "cut_out"
+    rc, stdout, stderr = _cli("extract", cut, "--out", out, "--keypoints", run["tmp"] / "cut_kp.npz", "--no-features")
+    assert rc == 0 and "truncated" not in stderr and "45 frames" in stdout
+    assert load_video_features(out / "cut.npz")["meta"]["num_frames"] == 45
+    rc, _, stderr = _cli("extract", cut, "--out", out, "--overwrite", "--keypoints", run["tmp"] / "all_kp.npz",
+                         "--no-features")
+    assert rc == 1 and "keypoints cover 58 frames but" in stderr and "cut.mp4 has 45" in stderr
+
+
+def test_pixel_keypoints_on_a_smaller_clip_is_one_clear_error(run, fixtures_dir):
+    """Keypoints in pixels of the 540x720 original next to a 64x48 copy of it: no zero features, an error."""
+    from media_helpers import write_video
+    from rvlf.data.video import read_frames
+
+    frames, _ = read_frames(fixtures_dir / "signer_58frames.mp4")
+    small = write_video(run["tmp"] / "small.mp4", np.stack([cv2.resize(f, (48, 64)) for f in frames]))
+    kp_file = run["out"] / "signer_58frames.npz"
+    out = run["tmp"] / "small_out"
+    rc, stdout, stderr = _cli("extract", small, "--out", out, "--keypoints", kp_file, "--no-features")
+    assert rc == 1 and "1 failed" in stdout
+    (line,) = [line for line in stderr.splitlines() if "failed:" in line]
+    assert str(kp_file) in line and "(pixels)" in line and "but the frames of" in line and "are 48x64" in line
+    assert not (out / "small.npz").exists()
+
+
+def test_normalised_keypoints_with_one_off_frame_outlier(run, fixtures_dir):
+    """x/width, y/height keypoints with one confident point at x=2.5: still scaled to pixels, and
+    the boxes and detection rates are those of the file without that point."""
+    first = load_video_features(run["out"] / "signer_58frames.npz")
+    kp = first["keypoints"]
+    norm = kp.copy()
+    norm[..., 0] /= 540
+    norm[..., 1] /= 720
+    t, point = 20, PARTS["face"].start + 3
+    assert norm[t, point, 2] > 0.3
+    norm[t, point, 0] = 2.5
+    np.savez(run["tmp"] / "norm.npz", keypoints=norm)
+    out = run["tmp"] / "norm_out"
+    rc, _, stderr = _cli("extract", fixtures_dir / "signer_58frames.mp4", "--out", out, "--keypoints",
+                         run["tmp"] / "norm.npz", "--no-features")
+    assert rc == 0, stderr
+    f = load_video_features(out / "signer_58frames.npz")
+    assert f["meta"]["keypoint_file_units"] == "normalised"
+    np.testing.assert_allclose(np.delete(f["keypoints"][t], point, 0), np.delete(kp[t], point, 0), atol=1e-3)
+    assert f["keypoints"][t, point, 0] == pytest.approx(2.5 * 540)
+    without = kp.copy()
+    without[t, point, 2] = 0.0
+    want_boxes, want_found = crop_boxes(without, (540, 720))
+    boxes, found = crop_boxes(f["keypoints"], (540, 720))
+    np.testing.assert_array_equal(found, want_found)
+    assert np.abs(boxes - want_boxes).max() <= 1
+    assert (boxes[:, 0, 2] - boxes[:, 0, 0] > 100).all()                # a face box, not a 16x16 corner
+    rates = f["meta"]["detection_rates"]
+    assert rates == pytest.approx(first["meta"]["detection_rates"]) and rates["face"] == 1.0
+
+
+def test_unisign_pose_pkl_on_a_mac_frame_folder(run, fixtures_dir):
+    """The 6-frame folder (with `._*` companions) and its Uni-Sign pkl: the window's 4 frames."""
+    out = run["tmp"] / "unisign_out"
+    rc, stdout, stderr = _cli("extract", fixtures_dir / "real_formats" / "frames_macos_copy", "--out", out,
+                              "--keypoints", fixtures_dir / "real_formats" / "unisign_pose_lists.pkl",
+                              "--dino", run["tiny"])
+    assert rc == 0, stderr
+    f = load_video_features(out / "frames_macos_copy.npz")
+    meta = f["meta"]
+    assert f["keypoints"].shape == (4, 77, 3) and f["dino"].shape == (4, 3, 32)
+    assert (meta["num_frames"], meta["first_frame"], meta["video_frames"]) == (4, 1, 6)
+    assert (meta["width"], meta["height"], meta["keypoint_file_units"]) == (270, 360, "normalised")
+    assert meta["detection_rates"]["body"] == 0.75 and (f["keypoints"][3, :, 2] == 0).all()
+
+
+def _empty_keypoint_files(folder, frames: int) -> dict:
+    nan = np.full((frames, 77, 3), np.nan, np.float32)
+    np.savez(folder / "all_nan.npz", keypoints=nan)
+    np.savez(folder / "all_zero.npz", keypoints=np.zeros((frames, 77, 3), np.float32))
+    return {"all_nan": folder / "all_nan.npz", "all_zero": folder / "all_zero.npz"}
+
+
+def test_empty_signers_fail_unless_allowed(run, fixtures_dir):
+    from media_helpers import blank_video
+
+    videos = run["tmp"] / "empty_in"
+    videos.mkdir()
+    blank = blank_video(videos / "blank.mp4")
+    files = _empty_keypoint_files(videos, 58)
+    out = run["tmp"] / "empty_out"
+    for kind, kp_file in files.items():
+        rc, stdout, stderr = _cli("extract", fixtures_dir / "signer_58frames.mp4", "--out", out / kind,
+                                  "--keypoints", kp_file, "--no-features")
+        assert rc == 1 and "1 failed" in stdout, kind
+        assert f"{kp_file}: no signer found: the body is detected in none of its 58 frames" in stdout
+        assert "--allow-empty" in stdout and not (out / kind / "signer_58frames.npz").exists()
+    rc, stdout, stderr = _cli("extract", blank, "--out", out / "blank", "--no-features")
+    assert rc == 1 and f"{blank}: no signer found" in stderr and "in none of its 12 frames" in stdout
+    rc, stdout, _ = _cli("extract", blank, "--out", out / "blank", "--no-features", "--allow-empty")
+    assert rc == 0 and "1 done" in stdout and "written without a signer" in stdout and str(blank) in stdout
+    meta = load_video_features(out / "blank" / "blank.npz")["meta"]
+    assert meta["detection_rates"]["body"] == 0.0

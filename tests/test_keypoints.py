@@ -180,3 +180,34 @@ def test_normalize_missing_points_and_frames_are_zero_never_nan():
     kp2 = _skeleton(t=2, seed=3)
     kp2[:, [7, 9], 2] = 0.0
     assert (K.normalize_keypoints(kp2)[:, K.PARTS["left_hand"]] == 0).all()
+
+
+def test_units_from_the_bulk_of_confident_points(fixtures_dir):
+    """Real 320x240 Holistic pixels stay pixels; divided by the frame size they are scaled back, also
+    with stray points (one far outside, a twentieth at 2.5); keypoints that cannot lie in a smaller frame
+    are one error naming both sizes."""
+    from rvlf.data.keypoints import to_pixels
+    from rvlf.data.poses import read_keypoints
+    from rvlf.errors import InputFileError
+
+    kp = read_keypoints(fixtures_dir / "holistic_97frames.pose")
+    same, units = to_pixels(kp, 320, 240)
+    assert units == "pixels" and np.array_equal(same, kp)
+    norm = kp.copy()
+    norm[..., 0] /= 320
+    norm[..., 1] /= 240
+    norm[5, 60, 0] = 2.5                                   # one confident point off the frame
+    conf = np.flatnonzero(norm[..., 2].ravel() > 0.3)
+    norm.reshape(-1, 3)[conf[::20], 0] = 2.5               # and a twentieth of them
+    back, units = to_pixels(norm, 320, 240)
+    assert units == "normalised"
+    keep = norm[..., 0] != 2.5
+    np.testing.assert_allclose(back[keep], kp[keep], atol=1e-3)
+    for size, scale in (((64, 48), 1.0), ((320, 240), 4.0)):   # a smaller clip; a 1280x960 copy's pixels
+        big = kp.copy()
+        big[..., :2] *= scale
+        with pytest.raises(InputFileError, match=rf"kp\.npz: keypoints \(pixels\) span \d+x\d+ pixels .* but the "
+                                                 rf"frames of v\.mp4 are {size[0]}x{size[1]}"):
+            to_pixels(big, *size, path="kp.npz", video="v.mp4")
+    empty = np.zeros((4, 77, 3), np.float32)
+    assert to_pixels(empty, 64, 48)[1] == "unknown"

@@ -135,3 +135,99 @@ def test_unknown_suffix_and_missing_file(tmp_path):
     (tmp_path / "broken.pose").write_bytes(b"\x00\x01garbage")
     with pytest.raises(InputFileError, match="broken.pose"):
         read_keypoints(tmp_path / "broken.pose")
+
+
+# --- Uni-Sign's rtmlib pose lists (real_formats/unisign_pose_lists.pkl) -----------------------------------------
+
+
+def _unisign(fixtures_dir) -> dict:
+    return safe_load(fixtures_dir / "real_formats" / "unisign_pose_lists.pkl")
+
+
+def _coco(kp, scores) -> np.ndarray:
+    return from_coco_wholebody(np.concatenate([kp, scores[..., None]], -1)[None])[0]
+
+
+def test_unisign_lists_window_signer_and_empty_frame(fixtures_dir):
+    """start=1, end=5: frames 1-4. Frame 2 has a bystander scoring higher than the signer (the
+    signer, who continues frame 1's box, is kept); frame 4 has nobody (confidence 0)."""
+    from rvlf.data.poses import load_keypoint_file
+
+    raw = _unisign(fixtures_dir)
+    assert isinstance(raw["keypoints"], list) and [len(k) for k in raw["keypoints"]] == [1, 1, 2, 1, 0, 1]
+    assert raw["scores"][2][1].mean() > raw["scores"][2][0].mean()      # the bystander scores higher
+    kf = load_keypoint_file(fixtures_dir / "real_formats" / "unisign_pose_lists.pkl")
+    kp = kf.keypoints
+    assert kp.shape == (4, 77, 3) and (kf.start, kf.total) == (1, 6) and np.isfinite(kp).all()
+    for w, t in enumerate((1, 2, 3)):                                     # window frame w is file frame t
+        np.testing.assert_allclose(kp[w], _coco(raw["keypoints"][t][0], raw["scores"][t][0]))
+    bystander = _coco(raw["keypoints"][2][1], raw["scores"][2][1])
+    assert np.abs(kp[1, :, :2] - bystander[:, :2]).max() > 0.05
+    assert (kp[3] == 0).all()                                            # nobody: confidence-0 points
+    np.testing.assert_array_equal(read_keypoints(fixtures_dir / "real_formats" / "unisign_pose_lists.pkl"), kp)
+
+
+def test_unisign_variants(tmp_path, fixtures_dir):
+    """Stacked [T,N,133,2] arrays, no window, the bystander listed first, several people from the start."""
+    from rvlf.data.poses import load_keypoint_file, pick_signer
+
+    raw = _unisign(fixtures_dir)
+    kps, scs = raw["keypoints"], raw["scores"]
+    path = tmp_path / "v.pkl"
+    # bystander listed first in frame 2: still the signer
+    swapped_k = [k[::-1] if len(k) == 2 else k for k in kps]
+    swapped_s = [s[::-1] if len(s) == 2 else s for s in scs]
+    path.write_bytes(pickle.dumps({"keypoints": swapped_k, "scores": swapped_s}))
+    kf = load_keypoint_file(path)
+    assert kf.keypoints.shape == (6, 77, 3) and (kf.start, kf.total) == (0, 6)
+    np.testing.assert_allclose(kf.keypoints[2], _coco(kps[2][0], scs[2][0]))
+    # two people and no earlier signer: the highest mean score
+    assert pick_signer([kps[2], kps[3]], [scs[2], scs[3]]) == [1, 0]
+    assert pick_signer([kps[0], kps[2]], [scs[0], scs[2]]) == [0, 0]
+    # the stacked layout (one person a frame, as Uni-Sign's other scripts write)
+    stacked = np.stack([k[:1] for t, k in enumerate(kps) if t != 4])     # [5,1,133,2]
+    stacked_s = np.stack([s[:1] for t, s in enumerate(scs) if t != 4])
+    path.write_bytes(pickle.dumps({"keypoints": stacked, "scores": stacked_s, "start": 0, "end": 3}))
+    kf = load_keypoint_file(path)
+    assert kf.keypoints.shape == (3, 77, 3) and kf.total == 5
+    np.testing.assert_allclose(kf.keypoints[2], _coco(kps[2][0], scs[2][0]))
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda d: d["keypoints"].__setitem__(3, np.zeros((1, 133, 3), np.float32)), r"frame 3: `keypoints` has shape \[1, 133, 3\]"),
+    (lambda d: d["scores"].__setitem__(2, d["scores"][2][:1]), r"frame 2: `scores` has shape \[1, 133\]; expected \[2, 133\]"),
+    (lambda d: d["scores"].pop(), r"`keypoints` has 6 frames but `scores` has 5"),
+    (lambda d: d.update(start=4, end=9), r"window start=4, end=9 does not fit its 6 frames"),
+    (lambda d: d.update(start=3, end=3), r"window start=3, end=3"),
+    (lambda d: d.update(start="1"), r"`start` must be a frame number"),
+    (lambda d: d.pop("scores"), r"expected a dict with `keypoints` and `scores`"),
+    (lambda d: d.update(keypoints=np.zeros((6, 2, 133))), r"`keypoints` has shape \[6, 2, 133\]"),
+])
+def test_unisign_errors_name_the_pkl_and_frame(tmp_path, fixtures_dir, edit, problem):
+    raw = _unisign(fixtures_dir)
+    edit(raw)
+    path = tmp_path / "bad_pose.pkl"
+    path.write_bytes(pickle.dumps(raw))
+    with pytest.raises(InputFileError, match=problem) as err:
+        read_keypoints(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_fully_masked_pose_file_has_no_signer(tmp_path, fixtures_dir):
+    """A real .pose file with every point masked (nothing tracked) reads as confidence 0: no signer."""
+    from pose_format import Pose
+
+    from rvlf.data.crops import NoSignerError, body_share, check_signer
+
+    pose = Pose.read((fixtures_dir / "holistic_97frames.pose").read_bytes())
+    pose.body.data.mask = np.ones(pose.body.data.shape, dtype=bool)   # pose-format stores a mask as confidence 0
+    pose.body.confidence[:] = 0
+    path = tmp_path / "masked.pose"
+    with path.open("wb") as f:
+        pose.write(f)
+    assert np.ma.getmaskarray(Pose.read(path.read_bytes()).body.data).all()
+    kp = read_keypoints(path)
+    assert kp.shape == (97, 77, 3) and (kp[..., 2] == 0).all()
+    assert body_share(kp) == 0.0 and body_share(read_keypoints(fixtures_dir / "holistic_97frames.pose")) == 1.0
+    with pytest.raises(NoSignerError, match=r"masked\.pose: no signer found: .* none of its 97 frames"):
+        check_signer(kp, path)

@@ -255,7 +255,7 @@ def to_pixels(
     [-0.5, 1.5] on both axes the file holds coordinates divided by the frame size (rtmlib,
     Uni-Sign, MediaPipe's own output) and is scaled to pixels ("normalised"), else it already
     holds pixels ("pixels"). Then the keypoints must be able to lie in the frame: when the central
-    90% of the confident points (5th to 95th percentile) spans more than 1.5 times the frame on
+    80% of the confident points (10th to 90th percentile) spans more than 1.5 times the frame on
     either axis, or fewer than half of them lie inside it, `InputFileError` names `path`, the
     points' span and the frame size (keypoints of another video, or of a larger copy of it).
     A file without confident points is returned unchanged ("unknown").
@@ -272,15 +272,15 @@ def to_pixels(
         kp[..., 0] *= width
         kp[..., 1] *= height
         xy = kp[ok, :2]
-    lo, hi = np.percentile(xy, [5, 95], axis=0)
+    lo, hi = np.percentile(xy, [10, 90], axis=0)
     span = hi - lo
     inside = ((xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)).mean()
     if span[0] > 1.5 * width or span[1] > 1.5 * height or inside < 0.5:
         where = f" of {video}" if video else ""
         raise InputFileError(
             path or "keypoints",
-            f"keypoints ({units}) span {span[0]:.0f}x{span[1]:.0f} pixels, x {lo[0]:.0f}..{hi[0]:.0f}, "
-            f"y {lo[1]:.0f}..{hi[1]:.0f} ({100 * inside:.0f}% inside the frame), but the frames{where} are "
-            f"{width}x{height}: they cannot lie in it (keypoints of another video, or of a larger copy?)",
+            f"keypoints ({units}) span {span[0]:.0f}x{span[1]:.0f} pixels (x {lo[0]:.0f}..{hi[0]:.0f}, "
+            f"y {lo[1]:.0f}..{hi[1]:.0f}; {100 * inside:.0f}% inside the frame) but the frames{where} are "
+            f"{width}x{height}: they cannot lie in them (keypoints of another video, or of a larger copy of it?)",
         )
     return kp, units

@@ -132,9 +132,9 @@ def _pkl_frames(path: Path, keypoints, scores) -> tuple[list[np.ndarray], list[n
     """Per frame `[N,133,2]` and `[N,133]` arrays from per-frame lists or stacked arrays."""
     def frames_of(value, name: str, point_dims: tuple[int, ...]) -> list[np.ndarray]:
         if isinstance(value, np.ndarray):
-            if value.ndim == 1 + len(point_dims) + 1:       # [T,N,133(,2)]
+            if value.ndim == 2 + len(point_dims) and value.shape[2:] == point_dims:  # [T,N,133(,2)]
                 return list(value)
-            if value.ndim == 1 + len(point_dims):           # [T,133(,2)]: one person a frame
+            if value.ndim == 1 + len(point_dims) and value.shape[1:] == point_dims:  # [T,133(,2)]: one person
                 return [v[None] for v in value]
             raise InputFileError(path, f"`{name}` has shape {list(value.shape)}; expected a list of "
                                        f"[N,{','.join(map(str, point_dims))}] arrays, one a frame")
