@@ -86,3 +86,62 @@ def test_report_on_unfinished_run_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r.md")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "results.json" in err[0]
+
+
+def test_translate_says_no_signer_instead_of_a_sentence(runs, fixtures_dir, tmp_path, capsys):
+    """All-NaN, all-zero and fully masked keypoints and a clip with nobody: a line on stderr each, no
+    translation, exit 1; the good input beside them is still translated."""
+    import numpy as np
+    from pose_format import Pose
+
+    from media_helpers import blank_video
+
+    np.savez(tmp_path / "all_nan.npz", keypoints=np.full((58, 77, 3), np.nan, np.float32))
+    np.savez(tmp_path / "all_zero.npz", keypoints=np.zeros((58, 77, 3), np.float32))
+    pose = Pose.read((fixtures_dir / "holistic_97frames.pose").read_bytes())
+    pose.body.data.mask = np.ones(pose.body.data.shape, dtype=bool)
+    pose.body.confidence[:] = 0
+    with (tmp_path / "masked.pose").open("wb") as f:
+        pose.write(f)
+    blank = blank_video(tmp_path / "blank.mp4")
+    empty = [(tmp_path / "all_nan.npz", 58), (tmp_path / "all_zero.npz", 58), (tmp_path / "masked.pose", 97),
+             (blank, 12)]
+    capsys.readouterr()
+    rc = main(["translate", *(str(p) for p, _ in empty), str(fixtures_dir / "holistic_97frames.pose"),
+               "--checkpoint", str(runs / "s1" / "last"), "--num-beams", "1"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["holistic_97frames"]
+    for path, frames in empty:
+        assert (f"rvlf translate: {path}: no signer found (the body is detected in none of its {frames} frames); "
+                "not translated") in err
+
+
+def test_translate_mac_folder_and_long_inputs_under_both_policies(runs, fixtures_dir, tmp_path, capsys):
+    import shutil
+
+    import numpy as np
+    import yaml
+
+    from rvlf.data.features import save_video_features
+    from rvlf.data.poses import read_keypoints
+
+    kp = read_keypoints(fixtures_dir / "holistic_97frames.pose")
+    long = save_video_features(tmp_path / "long.npz", np.concatenate([kp] * 10)[:900], None,
+                               {"width": 320, "height": 240})
+    ckpt = tmp_path / "subsample"
+    shutil.copytree(runs / "s1" / "last", ckpt)
+    cfg = yaml.safe_load((ckpt / "config.yaml").read_text())
+    assert cfg["data"]["long_inputs"] == "truncate"                  # the paper's default, saved with the run
+    cfg["data"]["long_inputs"] = "subsample"
+    (ckpt / "config.yaml").write_text(yaml.safe_dump(cfg))
+    for checkpoint, note in ((runs / "s1" / "last", "kept frames 1-300, dropped 600 (data.long_inputs=truncate)"),
+                             (ckpt, "kept 300 frames spread over all 900, dropped 600 (data.long_inputs=subsample)")):
+        capsys.readouterr()
+        inputs = [long] if checkpoint == ckpt else [fixtures_dir / "real_formats" / "frames_macos_copy", long]
+        rc = main(["translate", *map(str, inputs), "--checkpoint", str(checkpoint), "--num-beams", "1"])
+        out, err = capsys.readouterr()
+        assert rc == 0, err
+        assert [line.split("\t")[0] for line in out.strip().splitlines()] == [p.stem for p in inputs]
+        assert f"rvlf translate: long: 900 frames, longer than data.max_frames=300: {note}" in err
+        assert "not a readable image" not in err
