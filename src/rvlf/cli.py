@@ -29,6 +29,7 @@ COMMANDS = [
     "evaluate",
     "translate",
     "score",
+    "compare",
     "data",
     "analyze",
     "report",

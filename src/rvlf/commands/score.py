@@ -1,35 +1,21 @@
-"""`rvlf score`: BLEU-1..4 and ROUGE-L of hypothesis and reference files (docs/evaluation.md)."""
+"""`rvlf score`: BLEU-1..4, ROUGE-L, chrF and chrF++ of hypothesis and reference files (docs/evaluation.md)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.files import read_lines
 from rvlf.text.metrics import LANGS, batch_sentence_scores, check_lang, corpus_scores
 
-
-def read_lines(path: str | Path) -> list[str]:
-    """UTF-8 text, one sentence a line (a final newline does not start another sentence)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such file" if not path.exists() else "not a regular file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[:err.start].count(b"\n") + 1
-        raise InputFileError(path, f"not valid UTF-8 (byte {err.start})", line=line) from None
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line.removesuffix("\r") for line in lines]
+__all__ = ["read_lines", "register", "run"]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("score", help="BLEU-1..4 and ROUGE-L of hypothesis and reference files",
+    p = sub.add_parser("score", help="BLEU-1..4, ROUGE-L, chrF and chrF++ of hypothesis and reference files",
                        description="Score hypotheses against references with the SLRT/signjoey protocol "
-                                   "(0-100; see docs/evaluation.md). Files are UTF-8, one sentence a line.")
+                                   "(0-100; see docs/evaluation.md), plus sacrebleu chrF and chrF++ on the "
+                                   "protocol's tokens. Files are UTF-8 (BOM allowed), one sentence a line.")
     p.add_argument("--hyp", required=True, help="hypothesis file")
     p.add_argument("--ref", required=True, help="reference file (same number of lines)")
     p.add_argument("--lang", required=True, metavar="{" + ",".join(LANGS) + "}",

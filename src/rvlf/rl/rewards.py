@@ -1,6 +1,8 @@
 """The translation reward of SLT-GRPO (Eq. 15): R = lam * BLEU-4 + (1 - lam) * ROUGE-L, in [0, 1].
 
-Scores come from the evaluation protocol (`rvlf.text.metrics.batch_sentence_scores`). Short
+Scores come from the evaluation protocol (`rvlf.text.metrics.batch_sentence_scores`), so the reward
+sees the protocol's tokens: invisible characters (Unicode Cf: zero-width space, BOM, ...) dropped,
+any Unicode whitespace a separator, Chinese by character (docs/evaluation.md). Short
 references (Sec. 6.3): when a reference has fewer than 4 protocol tokens, terminal marks are appended
 to hypothesis and reference until the reference has 4 tokens, so that BLEU-4 has a 4-gram to count.
 """
@@ -30,7 +32,7 @@ def translation_reward(hyps: Sequence[str], refs: Sequence[str], lang: str, lam:
                        kind: str = "both", short_punct: bool = True) -> list[float]:
     """Per-sentence reward in [0, 1] (Eq. 15); `kind` picks BLEU-4 only, ROUGE-L only or both (Table 7).
 
-    An empty (or all-whitespace) hypothesis gets 0.
+    A hypothesis without protocol tokens (empty, whitespace or invisible characters only) gets 0.
     """
     if kind not in KINDS:
         raise RvlfError(f"unknown reward {kind!r} (expected one of {', '.join(KINDS)})")
@@ -44,9 +46,9 @@ def translation_reward(hyps: Sequence[str], refs: Sequence[str], lang: str, lam:
         hyps_s, refs_s = [h for h, _ in pairs], [r for _, r in pairs]
     else:
         hyps_s, refs_s = list(hyps), list(refs)
-    scores = batch_sentence_scores(hyps_s, refs_s, lang)
+    scores = batch_sentence_scores(hyps_s, refs_s, lang, chrf=False)
     w_bleu = {"bleu": 1.0, "rouge": 0.0, "both": lam}[kind]
     return [
-        0.0 if not hyp.strip() else (w_bleu * s["bleu4"] + (1.0 - w_bleu) * s["rouge_l"]) / 100.0
+        0.0 if not tokenize(hyp, lang) else (w_bleu * s["bleu4"] + (1.0 - w_bleu) * s["rouge_l"]) / 100.0
         for hyp, s in zip(hyps, scores)
     ]
