@@ -245,3 +245,111 @@ def test_score_command_errors(tmp_path, capsys):
     bad.write_bytes(b"ok\n\xff\xfe\n")
     assert main(["score", "--hyp", str(bad), "--ref", ref_f, "--lang", "en"]) == 2
     assert "bad.txt:2: not valid UTF-8" in _one_error_line(capsys)
+
+
+# --- text hygiene: text that looks identical scores identically (docs/evaluation.md) ------------
+
+ZH = "世界上没有后悔药"
+EN = "the cat sat on the mat ."
+INVISIBLE = {
+    "BOM": "\ufeff", "zero-width space": "\u200b", "zero-width non-joiner": "\u200c", "zero-width joiner": "\u200d",
+    "word joiner": "\u2060", "soft hyphen": "\u00ad", "left-to-right mark": "\u200e", "right-to-left mark": "\u200f",
+    "bidi embedding": "\u202a", "pop directional": "\u202c", "Mongolian vowel separator": "\u180e",
+    "invisible separator": "\u2063", "tag character": "\U000e0041", "NUL": "\x00", "DEL": "\x7f",
+}
+SPACES = {"thin space": "\u2009", "ideographic space": "\u3000", "no-break space": "\u00a0",
+          "narrow no-break space": "\u202f", "medium math space": "\u205f", "em space": "\u2003",
+          "tab": "\t", "line separator": "\u2028", "next line": "\x85", "two spaces": "  "}
+
+
+def _variants():
+    for name, ch in INVISIBLE.items():
+        yield "zh", f"{name} before", ch + ZH, ZH
+        yield "zh", f"{name} between characters", ch.join(ZH), ZH
+        yield "zh", f"{name} mid-text", ZH[:3] + ch + ZH[3:], ZH
+        yield "en", f"{name} before", ch + EN, EN
+        yield "en", f"{name} inside words and beside spaces", "the c" + ch + "at " + ch + "sat on" + ch + " the mat .", EN
+    for name, sp in SPACES.items():
+        yield "zh", f"{name} between characters", sp.join(ZH), ZH
+        yield "en", f"{name} as the separator", sp.join(EN.split()), EN
+    yield "en", "BOM mid-text and no-break spaces", "the cat\ufeff\u00a0sat on\u00a0the mat .", EN
+    yield "de", "decomposed umlaut (NFD)", "im nordwesten a\u0308ndert sich das wetter .", "im nordwesten ändert sich das wetter ."
+
+
+@pytest.mark.parametrize("lang,name,variant,clean", [pytest.param(*v, id=f"{v[0]}: {v[1]}") for v in _variants()])
+def test_invisible_and_whitespace_variants_score_100(lang, name, variant, clean):
+    from rvlf.rl.rewards import translation_reward
+
+    assert tokenize(variant, lang) == tokenize(clean, lang)
+    for hyp, ref in ((variant, clean), (clean, variant)):
+        s = sentence_scores(hyp, ref, lang)
+        assert all(s[k] == approx(100.0, rel=1e-6) for k in KEYS), (name, s)
+        c = corpus_scores([hyp, clean], [ref, clean], lang)
+        assert all(c[k] == approx(100.0, rel=1e-6) for k in KEYS), (name, c)
+        assert translation_reward([hyp], [ref], lang) == [pytest.approx(1.0)]
+
+
+def test_visible_characters_are_kept():
+    # Co (private use), combining marks and full-width punctuation are visible: not dropped or folded
+    assert tokenize("a\ue000b", "zh") == ["a", "\ue000", "b"]
+    assert tokenize("不要，出去", "zh")[2] == "，"  # full-width comma stays (no NFKC)
+    assert tokenize("x\u0301", "en") == ["x\u0301"]  # no precomposed form: kept as two code points
+    assert metrics.normalize("a\u200bb\u00adc\ufeff") == "abc"
+
+
+def test_invisible_only_hypothesis_scores_zero_and_gets_no_reward():
+    from rvlf.rl.rewards import translation_reward
+
+    # padding a short reference must not hand an invisible hypothesis matching marks
+    assert translation_reward(["\u200b\ufeff", "\u00ad"], ["好", "guten abend"], "zh") == [0.0, 0.0]
+    assert sentence_scores("\u200b\u200d", ZH, "zh") == {k: 0.0 for k in KEYS}
+
+
+def test_score_command_reads_bom_and_crlf_files(tmp_path, capsys):
+    hyp = tmp_path / "hyp.txt"
+    hyp.write_bytes("\ufeff".encode() + "世界上\u200b没有后悔药\r\nthe\u3000cat\r\n".encode())
+    ref = tmp_path / "ref.txt"
+    ref.write_bytes(b"\xef\xbb\xbf" + "世界上没有后悔药\nthe cat\n".encode())
+    assert main(["score", "--hyp", str(hyp), "--ref", str(ref), "--lang", "zh"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert set(scores) == set(KEYS) and all(v == approx(100.0, rel=1e-6) for v in scores.values())
+
+
+def test_score_command_names_a_utf16_file(tmp_path, capsys):
+    ref = _write(tmp_path / "ref.txt", ["a b"])
+    bad = tmp_path / "utf16.txt"
+    bad.write_bytes("a b\n".encode("utf-16"))
+    assert main(["score", "--hyp", str(bad), "--ref", ref, "--lang", "en"]) == 2
+    assert "utf16.txt:1: is UTF-16" in _one_error_line(capsys)
+    bom_bad = tmp_path / "bom_bad.txt"
+    bom_bad.write_bytes(b"\xef\xbb\xbfok\n\xff\n")
+    assert main(["score", "--hyp", str(bom_bad), "--ref", ref, "--lang", "en"]) == 2
+    assert "bom_bad.txt:2: not valid UTF-8 (byte 6)" in _one_error_line(capsys)
+
+
+# --- chrF / chrF++: sacrebleu's, on the protocol's text -----------------------------------------
+
+def test_chrf_equals_sacrebleu_on_the_same_text():
+    from sacrebleu.metrics.chrf import CHRF
+
+    rows = [(h, r) for lang, r, h, _, _ in PAPER_ROWS if lang != "zh"]
+    hyps, refs = [h for h, _ in rows], [r for _, r in rows]
+    c = corpus_scores(hyps, refs, "en")
+    assert c["chrf"] == approx(CHRF().corpus_score(hyps, [refs]).score)
+    assert c["chrf++"] == approx(CHRF(word_order=2).corpus_score(hyps, [refs]).score)
+    for h, r in rows:
+        s = sentence_scores(h, r, "en")
+        assert s["chrf"] == approx(CHRF().sentence_score(h, [r]).score)
+        assert s["chrf++"] == approx(CHRF(word_order=2).sentence_score(h, [r]).score)
+    # Chinese: chrF's character n-grams ignore spaces, so it equals sacrebleu on the raw sentences;
+    # chrF++'s word n-grams are the protocol's tokens (characters)
+    zh_hyps, zh_refs = _random_pairs(100, seed=3)
+    c = corpus_scores(zh_hyps, zh_refs, "zh")
+    assert c["chrf"] == approx(CHRF().corpus_score(zh_hyps, [zh_refs]).score)
+    spaced = [" ".join(tokenize(t, "zh")) for t in zh_hyps], [" ".join(tokenize(t, "zh")) for t in zh_refs]
+    assert c["chrf++"] == approx(CHRF(word_order=2).corpus_score(spaced[0], [spaced[1]]).score)
+
+
+def test_chrf_signature():
+    assert "nc:6" in metrics.chrf_signature("chrf") and "nw:0" in metrics.chrf_signature("chrf")
+    assert "nw:2" in metrics.chrf_signature("chrf++")

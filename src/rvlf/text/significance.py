@@ -182,6 +182,12 @@ def p_value(null_stats: np.ndarray, observed: float) -> float:
     return float((np.count_nonzero(null_stats >= observed - tol) + 1) / (len(null_stats) + 1))
 
 
+def bootstrap_p_value(diffs: np.ndarray, observed: float) -> float:
+    """Two-sided paired-bootstrap p-value: resampled differences `diffs` (R,) shifted to mean 0 (the
+    null hypothesis) against the observed difference: (count(|d_b - mean d| >= |observed|) + 1) / (R + 1)."""
+    return p_value(np.abs(diffs - diffs.mean()), abs(observed))
+
+
 def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[str], lang: str,
                 resamples: int = 1000, seed: int = 0, test: str = "bs",
                 metrics: Sequence[str] = METRICS) -> dict[str, dict[str, Any]]:
@@ -233,7 +239,7 @@ def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[s
         observed = score_s[m] - score_b[m]
         diffs = bs_s[m] - bs_b[m]
         if test == "bs":
-            p = p_value(np.abs(diffs - diffs.mean()), abs(observed))
+            p = bootstrap_p_value(diffs, observed)
         else:
             p = p_value(trials[m], abs(observed))
         lo, hi = ci95(diffs)
