@@ -145,3 +145,51 @@ def test_translate_mac_folder_and_long_inputs_under_both_policies(runs, fixtures
         assert [line.split("\t")[0] for line in out.strip().splitlines()] == [p.stem for p in inputs]
         assert f"rvlf translate: long: 900 frames, longer than data.max_frames=300: {note}" in err
         assert "not a readable image" not in err
+
+
+def _copy_run(src, dst):
+    """The files `rvlf report` reads from a finished run (results, translations, config)."""
+    import shutil
+
+    for rel in ("results.json", "test_translations.tsv", "best/config.yaml", "last/config.yaml"):
+        if (src / rel).is_file():
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src / rel, dst / rel)
+    return dst
+
+
+def test_report_chrf_columns_and_significance_of_differences(runs, tmp_path):
+    from rvlf.text.files import read_translations
+
+    s1, sft = _copy_run(runs / "s1", tmp_path / "s1"), _copy_run(runs / "sft", tmp_path / "sft")
+    out = tmp_path / "report.md"
+    assert main(["report", str(s1), str(sft), "--out", str(out), "--resamples", "200"]) == 0
+    text = out.read_text()
+    sft_scores = json.loads((sft / "results.json").read_text())["test"]
+    row = next(line for line in text.splitlines() if line.startswith("| SLT-SFT |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[6:8] == [f"{sft_scores['chrf']:.2f}", f"{sft_scores['chrf++']:.2f}"]
+    assert cells[8] == "Stage 1 (VLP decoder)" and cells[9][0] in "+-" and "[" in cells[10]
+
+    # SLT-SFT translating every test sentence exactly, stage 1 none: a difference the test calls real
+    trans = read_translations(sft / "test_translations.tsv")
+    (sft / "test_translations.tsv").write_text("".join(f"{i}\t{r}\t{r}\n" for i, (_, r) in trans.items()))
+    (s1 / "test_translations.tsv").write_text("".join(f"{i}\t\t{r}\n" for i, (_, r) in trans.items()))
+    # results.json saved with a BOM by some editor still loads
+    (s1 / "results.json").write_bytes(b"\xef\xbb\xbf" + (s1 / "results.json").read_bytes())
+    assert main(["report", str(s1), str(sft), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| SLT-SFT |"))
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[9].startswith("+100.00") and cells[10].startswith("+100.00") and "n.s." not in row
+
+    # the same translations on both sides: no difference, marked not significant
+    (s1 / "test_translations.tsv").write_text((sft / "test_translations.tsv").read_text())
+    assert main(["report", str(s1), str(sft), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| SLT-SFT |"))
+    assert row.count("+0.00 [+0.00, +0.00] (n.s.)") == 2
+
+    # a run without translations: no difference can be tested
+    (s1 / "test_translations.tsv").unlink()
+    assert main(["report", str(s1), str(sft), "--out", str(out)]) == 0
+    row = next(line for line in out.read_text().splitlines() if line.startswith("| SLT-SFT |"))
+    assert [c.strip() for c in row.split("|")[1:-1]][9:11] == ["–", "–"]

@@ -3,7 +3,11 @@
 Each run folder (the `--out` of a training command) holds `results.json` and `last/config.yaml`
 (or `best/config.yaml`). Rows are the runs' test scores, each linked to its folder and config:
 main results (Tables 1-4 layout), the framework ablation (Table 5), the DINOv2 parts (Table 6)
-and the reward choices (Table 7).
+and the reward choices (Table 7). Beside the paper's columns: chrF and chrF++, and the difference of
+ROUGE-L and BLEU-4 to the row's baseline row (SLT-SFT vs stage 1, SLT-GRPO vs SLT-SFT, ablations vs the
+full model) with its 95% interval from paired bootstrap resampling of the two runs' test translations
+(`test_translations.tsv`, `rvlf.text.significance`); a difference that is not significant
+(p >= 0.05) is marked "(n.s.)".
 """
 
 from __future__ import annotations
@@ -13,11 +17,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rvlf.config import read_yaml
+from rvlf.config import DATASET_LANGS, read_yaml
 from rvlf.errors import InputFileError
 
-COLUMNS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4")
+COLUMNS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4")  # the paper's
 HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4")
+EXTRA_COLUMNS = ("chrf", "chrf++")  # not in the paper
+EXTRA_HEADER = ("chrF", "chrF++")
+DIFF_COLUMNS = ("rouge_l", "bleu4")
+DIFF_HEADER = ("Δ vs", "ΔROUGE [95% CI]", "ΔB@4 [95% CI]")
+TRANSLATIONS = "test_translations.tsv"
 
 
 @dataclass
@@ -27,6 +36,18 @@ class Run:
     config: dict
     config_path: Path
     test: dict
+
+    @property
+    def lang(self) -> str:
+        data = self.config.get("data", {})
+        return data.get("lang") or DATASET_LANGS.get(data.get("dataset", ""), "en")
+
+    def translations(self) -> dict[str, tuple[str, str]] | None:
+        """`{id: (hypothesis, reference)}` of the test split, or None when the run did not write them."""
+        from rvlf.text.files import read_translations
+
+        path = self.path / TRANSLATIONS
+        return read_translations(path) if path.is_file() else None
 
     @property
     def dataset(self) -> str:
@@ -71,7 +92,7 @@ def load_run(path: str | Path) -> Run:
     if not results.is_file():
         raise InputFileError(path, "not a finished run (no results.json)")
     try:
-        summary = json.loads(results.read_text(encoding="utf-8"))
+        summary = json.loads(results.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise InputFileError(results, f"not valid JSON ({err})") from None
     if not summary.get("test"):
@@ -86,44 +107,99 @@ def load_run(path: str | Path) -> Run:
     return Run(path, config.get("stage", "?"), config, cfg_path, summary["test"])
 
 
-def _row(name: str, run: Run, out_dir: Path, extra: tuple[str, ...] = ()) -> str:
-    link = os.path.relpath(run.path, out_dir)
-    cfg = os.path.relpath(run.config_path, out_dir)
-    cells = [*extra, *(f"{run.test[c]:.2f}" for c in COLUMNS)]
-    return f"| {name} | " + " | ".join(cells) + f" | [{link}]({link}) ([config]({cfg})) |"
+class _Tables:
+    """Rows and their differences to baseline rows (paired tests cached per pair of runs)."""
+
+    def __init__(self, out_dir: Path, resamples: int, seed: int, alpha: float) -> None:
+        self.out_dir, self.resamples, self.seed, self.alpha = out_dir, resamples, seed, alpha
+        self._tests: dict[tuple[Path, Path], dict | None] = {}
+
+    def paired(self, run: Run, base: Run) -> dict | None:
+        """`rvlf.text.significance.paired_test(base, run)` on their common test sentences, or None when
+        a run has no translations or the two translated different sentences."""
+        key = (run.path, base.path)
+        if key not in self._tests:
+            from rvlf.text.significance import paired_test
+
+            a, b = base.translations(), run.translations()
+            result = None
+            if a is not None and b is not None and set(a) == set(b):
+                ids = sorted(a)
+                result = paired_test([a[i][0] for i in ids], [b[i][0] for i in ids], [a[i][1] for i in ids],
+                                     run.lang, resamples=self.resamples, seed=self.seed, metrics=DIFF_COLUMNS)
+            self._tests[key] = result
+        return self._tests[key]
+
+    def diff_cells(self, run: Run, base: Run | None) -> list[str]:
+        """[baseline row's name, ΔROUGE, ΔB@4] cells."""
+        from rvlf.text.significance import format_diff
+
+        if base is None:
+            return ["–"] * (1 + len(DIFF_COLUMNS))
+        if base.path == run.path:
+            return ["(baseline)"] + [""] * len(DIFF_COLUMNS)
+        result = self.paired(run, base)
+        if result is None:
+            return [base.name()] + ["–"] * len(DIFF_COLUMNS)
+        return [base.name()] + [format_diff(result[m], self.alpha) for m in DIFF_COLUMNS]
+
+    def row(self, name: str, run: Run, base: Run | None, extra: tuple[str, ...] = ()) -> str:
+        link = os.path.relpath(run.path, self.out_dir)
+        cfg = os.path.relpath(run.config_path, self.out_dir)
+        cells = [*extra, *(f"{run.test[c]:.2f}" for c in COLUMNS),
+                 *(f"{run.test[c]:.2f}" if c in run.test else "–" for c in EXTRA_COLUMNS),
+                 *self.diff_cells(run, base)]
+        return f"| {name} | " + " | ".join(cells) + f" | [{link}]({link}) ([config]({cfg})) |"
 
 
 def _table(title: str, head: tuple[str, ...], rows: list[str]) -> str:
     if not rows:
         return ""
-    cols = ("Method", *head, *HEADER, "run")
+    cols = ("Method", *head, *HEADER, *EXTRA_HEADER, *DIFF_HEADER, "run")
     lines = [f"### {title}", "", "| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols), *rows, ""]
     return "\n".join(lines)
 
 
-def build_report(run_dirs: list[str | Path], out: str | Path) -> str:
-    """Markdown with every table the given runs can fill."""
+def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int = 1000, seed: int = 0,
+                 alpha: float = 0.05) -> str:
+    """Markdown with every table the given runs can fill.
+
+    Differences to baseline rows come from `rvlf.text.significance.paired_test` (paired bootstrap,
+    `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)"."""
     out_dir = Path(out).resolve().parent
     runs = [load_run(p) for p in run_dirs]
+    t = _Tables(out_dir, resamples, seed, alpha)
     order = {"pretrain": 0, "sft": 1, "grpo": 2}
     parts = ["# RVLF results", "", "Test split, beam search 5, the protocol of docs/evaluation.md.", ""]
     for dataset in sorted({r.dataset for r in runs}):
         rs = sorted((r for r in runs if r.dataset == dataset), key=lambda r: (order.get(r.stage, 9), r.name()))
         parts.append(f"## {dataset}\n")
-        parts.append(_table("Main results (Tables 1-4 layout)", (), [_row(r.name(), r, out_dir) for r in rs]))
+        stage1 = next((r for r in rs if r.stage == "pretrain"), None)
         full_grpo = [r for r in rs if r.stage == "grpo" and r.pretrained and r.face and r.hand and r.reward == "both"]
         full_sft = [r for r in rs if r.stage == "sft" and r.pretrained and r.face and r.hand]
-        ablation = [_row("SLT-GRPO", r, out_dir) for r in full_grpo[:1]]
-        ablation += [_row("w/o Pre-training", r, out_dir) for r in rs if r.stage == "sft" and not r.pretrained][:1]
-        ablation += [_row("w/o DINOv2", r, out_dir) for r in rs
+        sft0, grpo0 = (full_sft or [None])[0], (full_grpo or [None])[0]
+        main_base = {"pretrain": None, "sft": stage1, "grpo": sft0}
+        parts.append(_table("Main results (Tables 1-4 layout)", (),
+                            [t.row(r.name(), r, main_base.get(r.stage)) for r in rs]))
+        ablation = [t.row("SLT-GRPO", r, grpo0) for r in full_grpo[:1]]
+        ablation += [t.row("w/o Pre-training", r, grpo0) for r in rs if r.stage == "sft" and not r.pretrained][:1]
+        ablation += [t.row("w/o DINOv2", r, grpo0) for r in rs
                      if r.stage == "sft" and r.pretrained and not r.face and not r.hand][:1]
-        ablation += [_row("w/o RFT", r, out_dir) for r in full_sft[:1]]
+        ablation += [t.row("w/o RFT", r, grpo0) for r in full_sft[:1]]
         parts.append(_table("Framework ablation (Table 5)", (), ablation))
-        dino = [_row("SLT-SFT", r, out_dir, ("✓" if r.face else "×", "✓" if r.hand else "×"))
+        dino = [t.row("SLT-SFT", r, sft0, ("✓" if r.face else "×", "✓" if r.hand else "×"))
                 for r in rs if r.stage == "sft" and r.pretrained]
         parts.append(_table("DINOv2 features (Table 6)", ("Face", "Hand"), dino))
-        reward = [_row("SLT-GRPO", r, out_dir, ("✓" if r.reward in ("bleu", "both") else "×",
-                                                 "✓" if r.reward in ("rouge", "both") else "×"))
+        reward = [t.row("SLT-GRPO", r, grpo0, ("✓" if r.reward in ("bleu", "both") else "×",
+                                                "✓" if r.reward in ("rouge", "both") else "×"))
                   for r in rs if r.stage == "grpo"]
         parts.append(_table("Reward functions (Table 7)", ("BLEU-4", "ROUGE"), reward))
+    parts.append(
+        f"chrF, chrF++: sacrebleu on the protocol's tokens (not in the paper). Δ: the row minus its baseline row "
+        f"(main results: SLT-SFT vs stage 1, SLT-GRPO vs SLT-SFT; Table 5 vs SLT-GRPO; Table 6 vs SLT-SFT with face "
+        f"and hand; Table 7 vs the BLEU-4 + ROUGE reward) on the same test sentences, with the 95% interval of "
+        f"the difference from paired bootstrap resampling ({resamples} resamples, seed {seed}); **(n.s.)**: not "
+        f"significant, p >= {alpha:g}, the difference may be noise. –: no baseline row, or a run without "
+        f"{TRANSLATIONS}, or runs that translated different sentences. `rvlf compare` gives the full test "
+        f"(docs/evaluation.md).\n")
     return "\n".join(p for p in parts if p is not None)
