@@ -29,6 +29,12 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
         assert (out / stage / "learning_curve.png").stat().st_size > 1000
         assert (out / stage / "best" / "model.safetensors").is_file()
     assert set(results["seconds"]) >= {"corpus", "pretrain", "sft", "grpo", "total"}
+    # each stage against the one before, on the same test sentences (rvlf.text.significance)
+    for pair in ("slt_sft_vs_vlp", "slt_grpo_vs_slt_sft"):
+        for m in ("bleu4", "rouge_l", "chrf", "reward"):
+            r = results["significance"][pair][m]
+            assert r["ci95"][0] <= r["ci95"][1] and 0 < r["p_value"] <= 1
+    assert "ΔB@4 [95% CI]" in stdout and "95% interval from paired bootstrap" in stdout
 
 
 def test_grpo_dev_line_reports_before_and_after():
@@ -36,3 +42,26 @@ def test_grpo_dev_line_reports_before_and_after():
     line = grpo_dev_line(dev)
     assert "40.27 (SLT-SFT, before) -> 41.42" in line and "31.30 -> 32.50" in line
     assert grpo_dev_line({"slt_grpo": None}) == ""
+
+
+def test_demo_table_shows_each_stage_against_the_one_before(tmp_path):
+    from rvlf.demo import format_table, significance, significance_line
+
+    refs = [f"the cat sat on mat number {i}" for i in range(60)]
+    for run, hyps in (("pretrain", ["a dog ran"] * 60), ("sft", refs), ("grpo", refs)):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "test_translations.tsv").write_text(
+            "".join(f"s{i}\t{h}\t{r}\n" for i, (h, r) in enumerate(zip(hyps, refs))))
+    sig = significance(tmp_path)
+    assert set(sig) == {"slt_sft_vs_vlp", "slt_grpo_vs_slt_sft"}
+    assert set(sig["slt_sft_vs_vlp"]) == {"bleu4", "rouge_l", "chrf", "reward"}
+    assert sig["slt_sft_vs_vlp"]["bleu4"]["p_value"] < 0.05 and sig["slt_grpo_vs_slt_sft"]["bleu4"]["diff"] == 0
+    scores = {m: 50.0 for m in ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4", "reward")}
+    table = format_table({"vlp": scores, "slt_sft": scores, "slt_grpo": scores, "significance": sig})
+    rows = table.splitlines()
+    assert "ΔB@4 [95% CI]" in rows[0] and "Δreward [95% CI]" in rows[0]
+    assert rows[2].endswith("| – | – |")
+    assert "| +100.00 [+100.00, +100.00] |" in rows[3]
+    assert rows[4].endswith("| +0.00 [+0.00, +0.00] (n.s.) | +0.00 [+0.00, +0.00] (n.s.) |")
+    assert "95% interval" in significance_line({"significance": sig})
+    assert "Δ" not in format_table({"vlp": scores})  # results.json of older demos: the paper's columns only

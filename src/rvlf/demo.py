@@ -23,6 +23,9 @@ log = logging.getLogger("rvlf.demo")
 ROWS = (("vlp", "Stage 1 (VLP decoder)"), ("slt_sft", "SLT-SFT"), ("slt_grpo", "SLT-GRPO"))
 METRICS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4", "reward")
 HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4", "reward")
+# each stage against the one before it: (results key, baseline key, run folder, baseline run folder)
+COMPARISONS = (("slt_sft", "vlp", "sft", "pretrain"), ("slt_grpo", "slt_sft", "grpo", "sft"))
+DIFF_METRICS = (("bleu4", "ΔB@4 [95% CI]"), ("reward", "Δreward [95% CI]"))
 
 
 def demo_config(stage: str) -> Path:
@@ -47,13 +50,49 @@ class DemoSize:
 
 
 def format_table(results: dict) -> str:
-    """The paper-style results table (Tables 1-4 layout) as Markdown."""
-    lines = ["| Method | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]
+    """The paper-style results table (Tables 1-4 layout) as Markdown; with `results["significance"]`
+    also each stage's BLEU-4 and reward difference to the row above, with its 95% interval."""
+    from rvlf.text.significance import format_diff
+
+    sig = results.get("significance") or {}
+    diff_head = tuple(h for _, h in DIFF_METRICS) if sig else ()
+    lines = ["| Method | " + " | ".join(HEADER + diff_head) + " |", "| --- |" + " ---: |" * len(HEADER + diff_head)]
     for key, name in ROWS:
         if key in results:
             r = results[key]
-            lines.append(f"| {name} | " + " | ".join(f"{r[m]:.2f}" for m in METRICS) + " |")
+            cells = [f"{r[m]:.2f}" for m in METRICS]
+            if sig:
+                test = next((sig.get(f"{k}_vs_{b}") for k, b, _, _ in COMPARISONS if k == key), None)
+                cells += [format_diff(test[m]) if test else "–" for m, _ in DIFF_METRICS]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def significance(out: Path, *, lang: str = "en", resamples: int = 1000, seed: int = 0) -> dict:
+    """Paired bootstrap tests of SLT-SFT vs stage 1 and SLT-GRPO vs SLT-SFT on the test translations
+    (`rvlf.text.significance.paired_test`): `{"slt_sft_vs_vlp": {metric: {baseline, system, diff,
+    ci95, p_value}}, "slt_grpo_vs_slt_sft": {...}}`; a pair without translations is left out."""
+    from rvlf.text.significance import paired_test
+
+    tests = {}
+    for key, base_key, run, base_run in COMPARISONS:
+        a = read_translations(out / base_run / "test_translations.tsv")
+        b = read_translations(out / run / "test_translations.tsv")
+        if not a or set(a) != set(b):
+            continue
+        ids = sorted(a)
+        tests[f"{key}_vs_{base_key}"] = paired_test([a[i][0] for i in ids], [b[i][0] for i in ids],
+                                                    [a[i][1] for i in ids], lang, resamples=resamples, seed=seed)
+    return tests
+
+
+def significance_line(results: dict, seed: int = 0) -> str:
+    """What the Δ columns of `format_table` mean (empty without `results["significance"]`)."""
+    if not results.get("significance"):
+        return ""
+    return ("Δ: difference to the row above on the same test sentences, with its 95% interval from paired "
+            f"bootstrap resampling (1000 resamples, seed {seed}; `significance` in results.json also has ROUGE-L, "
+            "chrF and p-values); (n.s.): not significant, p >= 0.05: the test set cannot tell the two apart.")
 
 
 def grpo_dev_line(dev: dict) -> str:
@@ -137,15 +176,17 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
                 "slt_grpo_baseline": s3.get("baseline_dev")},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
+        "significance": significance(out, seed=seed),
     }
     write_json(out / "results.json", results)
     table = format_table(results)
     dev_line = grpo_dev_line(results["dev"])
+    sig_line = significance_line(results, seed)
     text = (f"# rvlf demo results (test split, beam search 5)\n\n{table}\n\n"
-            f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100.\n\n{dev_line}\n\n"
+            f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100. {sig_line}\n\n{dev_line}\n\n"
             f"## Example translations\n\n{examples(out)}\n")
     (out / "results.md").write_text(text, encoding="utf-8")
-    print("\n" + table + "\n\n" + dev_line)
+    print("\n" + table + "\n\n" + sig_line + "\n\n" + dev_line)
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
     return results
