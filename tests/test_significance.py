@@ -123,6 +123,15 @@ def test_scores_are_the_evaluation_protocols():
         assert res["reward"][side] == pytest.approx(100 * np.mean(translation_reward(hyps, refs, "en")), rel=1e-12)
 
 
+def test_sentence_rewards_are_translation_reward():
+    refs = corpus(200, "en", seed=24) + ["hallo", "guten abend", "a b c", "a b c d"] * 5
+    hyps, _ = with_errors(refs, "en", 0.6, seed=25)
+    hyps[-8:] = ["", "\u200b", "guten", "a b c d e"] * 2  # empty / invisible-only / short
+    hyps[:2] = ["", "\ufeff\u00ad"]  # no tokens against long references
+    stats = sig.system_statistics(hyps, References(refs, "en", chrf=()), ("reward",))
+    assert stats["reward"] == pytest.approx(100 * np.asarray(translation_reward(hyps, refs, "en")), rel=1e-12, abs=1e-12)
+
+
 def test_vectorised_bleu_and_chrf_equal_sacrebleu_on_summed_statistics():
     rng = np.random.default_rng(0)
     refs = corpus(60, "en", seed=12)

@@ -24,6 +24,7 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "generation": ("generation", {}),
     "scoring": ("scoring", {}),
     "translate": ("translate", {}),
+    "significance": ("significance", {}),
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }
 OPTIONAL: dict[str, tuple[str, dict]] = {  # not in the default list: one half of `llm` each

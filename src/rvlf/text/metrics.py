@@ -214,17 +214,18 @@ def sentence_scores(hyp: str, ref: str, lang: str) -> dict[str, float]:
     return batch_sentence_scores([hyp], [ref], lang)[0]
 
 
-def corpus_scores(hyps: Sequence[str], refs: Sequence[str], lang: str) -> dict[str, float]:
+def corpus_scores(hyps: Sequence[str], refs: Sequence[str], lang: str, chrf: bool = True) -> dict[str, float]:
     """Corpus BLEU-1..4 (summed statistics, no smoothing), mean sentence ROUGE-L, corpus chrF and chrF++
-    (summed statistics, sacrebleu's `corpus_score`), 0-100. Keys: `KEYS`."""
+    (summed statistics, sacrebleu's `corpus_score`), 0-100. Keys: `KEYS` (`chrf=False`: `PAPER_KEYS`)."""
     _check_pairs(hyps, refs)
     check_lang(lang)
     if not hyps:
         raise RvlfError("no sentences to score")
-    stats = sentence_statistics(hyps, refs, lang)
+    stats = sentence_statistics(hyps, refs, lang, CHRF_KEYS if chrf else ())
     scores = dict(zip(PAPER_KEYS, _bleu_n(_sum_rows(stats["bleu"]), effective_order=False)
                       + [100.0 * sum(stats["rouge_l"]) / len(hyps)]))
-    scores.update({key: chrf_from_stats(_sum_rows(stats[key]), key) for key in CHRF_KEYS})
+    if chrf:
+        scores.update({key: chrf_from_stats(_sum_rows(stats[key]), key) for key in CHRF_KEYS})
     return scores
 
 

@@ -49,8 +49,6 @@ def system_statistics(hyps: Sequence[str], refs: References, metrics: Sequence[s
     and Eq. 15 reward (lambda 0.5, short-sentence padding, as `rvlf evaluate`), 0-100. Only what
     `metrics` needs is computed.
     """
-    from rvlf.rl.rewards import translation_reward
-
     n = len(refs)
     stats = refs.statistics(hyps)
     out = {"bleu": np.asarray(stats["bleu"], dtype=np.float64).reshape(n, 2 + 2 * MAX_ORDER),
@@ -58,7 +56,32 @@ def system_statistics(hyps: Sequence[str], refs: References, metrics: Sequence[s
     if "chrf" in metrics:
         out["chrf"] = np.asarray(stats["chrf"], dtype=np.float64).reshape(n, -1)
     if "reward" in metrics:
-        out["reward"] = 100.0 * np.asarray(translation_reward(hyps, refs.refs, refs.lang), dtype=np.float64)
+        out["reward"] = _rewards(hyps, refs, stats)
+    return out
+
+
+def _rewards(hyps: Sequence[str], refs: References, stats: dict[str, list]) -> np.ndarray:
+    """`100 * rvlf.rl.rewards.translation_reward(hyps, refs, lang)` (Eq. 15, lambda 0.5), reusing the
+    sentence statistics: where the reference has >= 4 tokens the reward's short-sentence padding
+    changes nothing, so it is 0.5 sentence BLEU-4 (effective order) + 0.5 ROUGE-L of those statistics
+    (0 for a hypothesis without tokens); the few short references are scored by the reward itself.
+    Tests check equality with `translation_reward` sentence by sentence."""
+    from sacrebleu.metrics.bleu import BLEU
+
+    from rvlf.rl.rewards import translation_reward
+
+    out = np.zeros(len(refs))
+    short = []
+    for i, (b, rouge, ref_tokens) in enumerate(zip(stats["bleu"], stats["rouge_l"], refs.tokens)):
+        if len(ref_tokens) < MAX_ORDER:
+            short.append(i)
+        elif b[0] > 0:
+            bleu4 = BLEU.compute_bleu(b[2:2 + MAX_ORDER], b[2 + MAX_ORDER:], b[0], b[1], smooth_method="none",
+                                      effective_order=True).score
+            out[i] = 0.5 * bleu4 + 50.0 * rouge
+    if short:
+        out[short] = 100.0 * np.asarray(translation_reward([hyps[i] for i in short], [refs.refs[i] for i in short],
+                                                           refs.lang))
     return out
 
 
