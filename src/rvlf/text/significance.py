@@ -122,6 +122,26 @@ def chrf_from_sums(sums: np.ndarray, beta: float = 2.0) -> np.ndarray:
     return score
 
 
+_STATS_OF = {"bleu": "bleu4", "chrf": "chrf", "rouge_l": "rouge_l", "reward": "reward"}
+
+
+def _pack(stats: dict[str, np.ndarray], metrics: Sequence[str]) -> tuple[np.ndarray, dict[str, slice]]:
+    """The statistics `metrics` need as one (N, K) matrix and the columns of each key, so that one
+    matrix product sums all of them (the weights matrix is read once)."""
+    cols, parts, k = {}, [], 0
+    for key, metric in _STATS_OF.items():
+        if metric in metrics and key in stats:
+            v = stats[key].reshape(len(stats[key]), -1)
+            cols[key] = slice(k, k + v.shape[1])
+            parts.append(v)
+            k += v.shape[1]
+    return np.hstack(parts), cols
+
+
+def _unpack(sums: np.ndarray, cols: dict[str, slice]) -> dict[str, np.ndarray]:
+    return {key: sums[:, c] if c.stop - c.start > 1 else sums[:, c.start] for key, c in cols.items()}
+
+
 def corpus_metrics(stats: dict[str, np.ndarray], weights: np.ndarray | None = None,
                    metrics: Sequence[str] = METRICS) -> dict[str, np.ndarray]:
     """Corpus scores of `metrics` for each row of `weights` (R, N): how often each sentence is counted.
@@ -130,11 +150,9 @@ def corpus_metrics(stats: dict[str, np.ndarray], weights: np.ndarray | None = No
     """
     n = len(stats["rouge_l"])
     w = np.ones((1, n)) if weights is None else weights
-    sums = {key: w @ stats[key] for key in _STATS_OF if key in stats and _STATS_OF[key] in metrics}
+    packed, cols = _pack(stats, metrics)
+    sums = _unpack(w @ packed, cols)
     return {m: _from_sums(m, sums, w.sum(axis=1)) for m in metrics}
-
-
-_STATS_OF = {"bleu": "bleu4", "chrf": "chrf", "rouge_l": "rouge_l", "reward": "reward"}
 
 
 def _from_sums(metric: str, sums: dict[str, np.ndarray], sizes) -> np.ndarray:
@@ -161,31 +179,40 @@ def _chunks(resamples: int, n: int) -> list[int]:
 def bootstrap_scores(base: dict[str, np.ndarray], sys: dict[str, np.ndarray], rng: np.random.Generator,
                      resamples: int, metrics: Sequence[str] = METRICS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Scores of both systems on `resamples` bootstrap resamples (the same indices for both and for
-    every metric): `({metric: (R,) baseline scores}, {metric: (R,) system scores})`."""
+    every metric): `({metric: (R,) baseline scores}, {metric: (R,) system scores})`.
+
+    Each chunk of resamples is one (rows, N) count matrix times the (N, 2K) statistics of both systems."""
     n = len(base["rouge_l"])
+    pb, cols = _pack(base, metrics)
+    ps, _ = _pack(sys, metrics)
+    both, k = np.hstack([pb, ps]), pb.shape[1]
     out_b: dict[str, list] = {m: [] for m in metrics}
     out_s: dict[str, list] = {m: [] for m in metrics}
     for rows in _chunks(resamples, n):
-        w = _counts(rng.choice(n, size=(rows, n), replace=True), n)
-        for out, stats in ((out_b, base), (out_s, sys)):
-            for m, v in corpus_metrics(stats, w, metrics).items():
-                out[m].append(v)
+        sums = _counts(rng.choice(n, size=(rows, n), replace=True), n) @ both
+        for out, part in ((out_b, sums[:, :k]), (out_s, sums[:, k:])):
+            unpacked = _unpack(part, cols)
+            for m in metrics:
+                out[m].append(_from_sums(m, unpacked, n))
     return ({m: np.concatenate(v) for m, v in out_b.items()}, {m: np.concatenate(v) for m, v in out_s.items()})
 
 
 def randomised_differences(base: dict[str, np.ndarray], sys: dict[str, np.ndarray], swaps: np.ndarray,
                            metrics: Sequence[str] = METRICS) -> dict[str, np.ndarray]:
     """|score(A) - score(B)| of each trial, where pseudo-system A takes the baseline's sentence where
-    `swaps` (R, N) is True and the system's elsewhere, B the opposite (sacrebleu's `--paired-ar`)."""
+    `swaps` (R, N) is True and the system's elsewhere, B the opposite (sacrebleu's `--paired-ar`).
+
+    One product per chunk: D = swaps @ (base - sys); A = sys total + D, B = base total - D."""
+    pb, cols = _pack(base, metrics)
+    ps, _ = _pack(sys, metrics)
+    delta, tot_b, tot_s = pb - ps, pb.sum(axis=0), ps.sum(axis=0)
     out: dict[str, list] = {m: [] for m in metrics}
     n = swaps.shape[1]
     start = 0
     for rows in _chunks(len(swaps), n):
-        pos = swaps[start:start + rows].astype(np.float64)
+        d = swaps[start:start + rows].astype(np.float64) @ delta
         start += rows
-        neg = 1.0 - pos
-        a = {k: pos @ base[k] + neg @ sys[k] for k in base}
-        b = {k: neg @ base[k] + pos @ sys[k] for k in base}
+        a, b = _unpack(tot_s + d, cols), _unpack(tot_b - d, cols)
         for m in metrics:
             out[m].append(np.abs(_from_sums(m, a, n) - _from_sums(m, b, n)))
     return {m: np.concatenate(v) for m, v in out.items()}
