@@ -20,7 +20,7 @@ from torch import nn
 from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
 from rvlf.models.slt_lm import SignLanguageLM
-from rvlf.rl.grpo import group_advantages, grpo_loss_terms
+from rvlf.rl.grpo import flat_groups, group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import finish_run, load_samples
@@ -40,8 +40,10 @@ class GRPOPolicy(nn.Module):
         super().__init__()
         self.sign_lm = sign_lm
 
-    def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, repeats: int):
-        return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask, repeats)
+    def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, repeats: int,
+                temperature: float = 1.0):
+        return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask, repeats,
+                                                temperature=temperature)
 
 
 class GRPOStage(SignLMStage):
@@ -60,34 +62,45 @@ class GRPOStage(SignLMStage):
         return [{"params": self.model.trainable_parameters()["lora"], "lr": self.cfg.train.lr}]
 
     def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+        """One GRPO step: sample a group per input, score it, then `mu` clipped policy updates.
+
+        Every log-probability (policy, old, reference) is taken at the sampling temperature over the
+        whole vocabulary, as TRL does (top-k / top-p shape sampling only). The old policy of Eq. 17 is
+        the first update's own log-probabilities, detached: the first update's ratio is exactly 1 for
+        any `mu`, LoRA dropout included, and later updates of the step reuse them (docs/fidelity.md)."""
         g = self.cfg.grpo
-        k = g.num_generations
+        k, temp = g.num_generations, g.temperature
         policy = self.live
         kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
         policy.eval()  # sample without dropout
         gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
-                              temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
+                              temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
         refs = [t for t in batch["texts"] for _ in range(k)]
         rewards = torch.tensor(
             translation_reward(gen.texts, refs, self.lang, lam=g.reward_lambda, kind=g.reward, short_punct=g.short_punct),
             dtype=torch.float32, device=kp.device)
         advantages = group_advantages(rewards, k)
+        flat = flat_groups(rewards, k).float()
         ids, mask = gen.completion_ids.to(kp.device), gen.completion_mask.to(kp.device)
-        policy.train()  # old, new and reference log-probs all in train mode (same dropout mode)
-        with torch.no_grad():
-            with policy.adapter_disabled():
-                ref_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k)
-            old_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k) if g.mu > 1 else None
+        policy.train()
+        ref_logps = None
+        if g.beta != 0.0:
+            with torch.no_grad(), policy.adapter_disabled():  # the adapter (and its dropout) off: the SFT model
+                ref_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k, temperature=temp)
+        old_logps = None
         stats: dict[str, float] = {}
         for _ in range(g.mu):
-            logps = trainer.model(kp, fm, dino, ids, mask, k)
-            loss, terms = grpo_loss_terms(logps, logps.detach() if old_logps is None else old_logps, ref_logps,
-                                          advantages, mask, epsilon=g.epsilon, beta=g.beta)
+            logps = trainer.model(kp, fm, dino, ids, mask, k, temp)
+            if old_logps is None:
+                old_logps = logps.detach()
+            loss, terms = grpo_loss_terms(logps, old_logps, ref_logps, advantages, mask, epsilon=g.epsilon,
+                                          beta=g.beta)
             trainer.optimize(loss)
             stats = {"loss": float(loss.detach()), **{n: float(v) for n, v in terms.items()}}
         all_rewards = trainer.accelerator.gather(rewards)
+        all_flat = trainer.accelerator.gather(flat)
         stats.update(reward_mean=float(all_rewards.mean()), reward_std=float(all_rewards.std()) if all_rewards.numel() > 1 else 0.0,
-                     completion_length=float(mask.sum(dim=1).float().mean()))
+                     flat_group_share=float(all_flat.mean()), completion_length=float(mask.sum(dim=1).float().mean()))
         return stats
 
     def model_state(self) -> dict[str, torch.Tensor]:
