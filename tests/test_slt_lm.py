@@ -398,3 +398,45 @@ def test_generation_stops_at_every_eos_of_the_generation_config():
         logps = model.completion_logprobs(kp[:2], fm[:2], dino[:2], ids, torch.ones_like(ids, dtype=torch.bool), 1)
     assert (logps[0, :2] < 0).all() and (logps[0, 2:] == 0).all()
     assert (logps[1, :3] < 0).all() and (logps[1, 3:] == 0).all()
+
+
+# ---- group prefix sharing (issue 15) ---------------------------------------------------------------------
+@pytest.mark.parametrize("settings", [dict(temperature=1.0), dict(temperature=0.5, top_k=5),
+                                      dict(temperature=1.3, top_p=0.8)], ids=["t1", "t0.5-topk5", "t1.3-topp0.8"])
+def test_prefix_shared_sampling_draws_the_same_texts_as_plain_sampling(tok, settings):
+    model = _model(tok).eval()
+    kp, fm, dino = _inputs(5)  # 4..8 real frames: left-padded prompts of different lengths
+    for seed in range(3):
+        torch.manual_seed(seed)
+        shared = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=4, **settings)
+        torch.manual_seed(seed)
+        plain = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=4, share_prefix=False,
+                               **settings)
+        assert shared.texts == plain.texts
+        assert torch.equal(shared.completion_ids, plain.completion_ids)
+        assert torch.equal(shared.completion_mask, plain.completion_mask)
+    assert len(set(shared.texts)) > 5  # real sampling, not one greedy text per input
+
+
+def test_each_prompt_is_prefilled_once_for_all_its_samples(tok):
+    model = _model(tok).eval()
+    kp, fm, dino = _inputs(3)
+    widths = []
+    inner = model.lm.get_base_model().model  # the Qwen3Model under the LoRA and the LM head
+
+    def record(mod, args, kw):
+        x = kw.get("inputs_embeds") if kw.get("inputs_embeds") is not None else kw["input_ids"]
+        widths.append(tuple(x.shape[:2]))
+
+    hook = inner.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=8)
+        shared, widths[:] = list(widths), []
+        model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=8, share_prefix=False)
+        plain = list(widths)
+    finally:
+        hook.remove()
+    prompt = shared[0][1] + 1
+    assert shared[0] == (3, prompt - 1)  # the 3 prompts once, all positions but the last
+    assert all(w == (24, 1) for w in shared[1:])  # then one position at a time for the 24 samples
+    assert plain[0] == (24, prompt)  # before: 8 copies of every prompt prefilled

@@ -403,29 +403,36 @@ class SignLanguageLM(nn.Module):
         top_p: float = 1.0,
         top_k: int = 0,
         max_new_tokens: int | None = None,
+        share_prefix: bool = True,
     ) -> GenerationOutput:
         """Beam search (evaluation, width 5) or sampling (GRPO groups) with the LM's KV cache.
 
-        Outputs are grouped per input: rows `i*k .. i*k+k-1` belong to input `i`."""
+        Outputs are grouped per input: rows `i*k .. i*k+k-1` belong to input `i`. A completion ends at
+        its first stop token (`_stop_ids`). Sampling several sequences per input (`share_prefix`, the
+        default) prefills each prompt once - all its positions but the last - and repeats that KV cache
+        for its `k` samples, instead of prefilling `k` copies; `transformers` then runs the usual
+        sampling loop from the prompt's last position (same logits processors, same `multinomial`
+        draws in the same order, so the same texts for a fixed seed up to float rounding).
+        `share_prefix=False` is the plain `generate(num_return_sequences=k)` (benchmarks, tests)."""
         signs, mask = self.encode_signs(keypoints, frame_mask, dino)
         batch = self._assemble(signs, mask, [[]] * signs.shape[0])
         stop = self.prompt.stop_ids
+        k = num_return_sequences
         # explicit sampling settings override the LM's own defaults (Qwen3 ships top_k 20, temperature 0.6)
         sampling = dict(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else {}
-        seqs = self.lm.generate(
-            inputs_embeds=batch.embeds,
-            attention_mask=batch.attention_mask,
-            max_new_tokens=max_new_tokens or self.max_new_tokens,
-            num_beams=num_beams,
-            do_sample=do_sample,
-            num_return_sequences=num_return_sequences,
-            repetition_penalty=1.0,
-            length_penalty=1.0,
-            eos_token_id=stop,
-            pad_token_id=self.pad_id,
-            use_cache=True,
-            **sampling,
-        )
+        common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_beams=num_beams, do_sample=do_sample,
+                      repetition_penalty=1.0, length_penalty=1.0, eos_token_id=stop, pad_token_id=self.pad_id,
+                      use_cache=True, **sampling)
+        embeds, attention_mask = batch.embeds, batch.attention_mask
+        if share_prefix and do_sample and num_beams == 1 and k > 1 and embeds.shape[1] > 1:
+            cache = self._prefill(embeds[:, :-1], attention_mask[:, :-1])
+            cache.batch_repeat_interleave(k)
+            seqs = self.lm.generate(inputs_embeds=embeds.repeat_interleave(k, dim=0),
+                                    attention_mask=attention_mask.repeat_interleave(k, dim=0), cache=cache,
+                                    num_return_sequences=1, **common)
+        else:
+            seqs = self.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, num_return_sequences=k,
+                                    **common)
         completion_mask = first_stop_mask(seqs, torch.ones_like(seqs, dtype=torch.bool), stop)
         is_stop = torch.isin(seqs, torch.tensor(stop, device=seqs.device))
         completion_ids = seqs.masked_fill(~completion_mask, self.pad_id)
@@ -434,6 +441,16 @@ class SignLanguageLM(nn.Module):
             for row, keep in zip(completion_ids, completion_mask & ~is_stop)
         ]
         return GenerationOutput(texts, completion_ids, completion_mask)
+
+    def _prefill(self, embeds: torch.Tensor, attention_mask: torch.Tensor):
+        """The LM's KV cache (a `DynamicCache`) of left-padded `embeds [B,L,H]`, positions counted
+        from each row's first real token as `generate` counts them."""
+        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
+                      use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None)
+        if cache is None:  # older transformers name it past_key_values
+            cache = out.past_key_values
+        return cache
 
     def completion_logprobs(
         self,
