@@ -194,3 +194,40 @@ def test_num_generations_and_other_settings_are_range_checked(sft_run, tmp_path,
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"grpo.{word}" in err[0] and "Traceback" not in err[0], (bad, err)
     assert not (tmp_path / "bad" / "last").exists()
+
+
+def test_micro_batches_give_the_update_of_the_unsplit_step(sft_run, tmp_path, monkeypatch):
+    """grpo.micro_batch_size=3 over 2 inputs x 4 samples (micro-batches of 3, 3, 2 completions that cut
+    across groups): same loss and, with plain SGD, the same LoRA update as one forward/backward of all 8."""
+    from safetensors.torch import load_file
+
+    from rvlf.models.slt_lm import SignLanguageLM
+
+    sizes = []
+    real = SignLanguageLM.completion_logprobs
+
+    def logprobs(self, keypoints, frame_mask, dino, completion_ids, *args, **kwargs):
+        sizes.append(completion_ids.shape[0])
+        return real(self, keypoints, frame_mask, dino, completion_ids, *args, **kwargs)
+
+    monkeypatch.setattr(SignLanguageLM, "completion_logprobs", logprobs)
+    manifest, sft = sft_run
+    sgd = ["--max-steps", "1", "train.optimizer=sgd", "train.momentum=0", "train.weight_decay=0", "train.grad_clip=0",
+           "train.lr=10", "llm.lora_dropout=0", "train.eval_every_steps=100"]
+    runs = {}
+    for m in (0, 3):
+        sizes.clear()
+        out = tmp_path / f"m{m}"
+        assert _grpo_cli(manifest, sft, out, *sgd, f"grpo.micro_batch_size={m}") == 0
+        runs[m] = (load_file(str(out / "last" / "model.safetensors")),
+                   [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][0],
+                   list(sizes))
+    (whole, log0, sizes0), (split, log3, sizes3) = runs[0], runs[3]
+    assert sizes0 == [8, 8] and sizes3 == [3, 3, 2, 3, 3, 2]  # reference pass, then the policy pass
+    assert log3["loss"] == pytest.approx(log0["loss"], abs=1e-6)
+    assert log3["kl"] == pytest.approx(log0["kl"], abs=1e-6)
+    assert log3["reward_mean"] == log0["reward_mean"]  # the same samples
+    lora_b = [k for k in whole if k.startswith("lora.") and "lora_B" in k]
+    assert lora_b and any(whole[k].abs().max() > 1e-4 for k in lora_b)  # the step moved the adapter
+    for key in whole:
+        torch.testing.assert_close(split[key], whole[key], rtol=1e-4, atol=1e-6)

@@ -459,19 +459,23 @@ class SignLanguageLM(nn.Module):
         dino: torch.Tensor | None,
         completion_ids: torch.Tensor,
         completion_mask: torch.Tensor,
-        repeats: int,
+        repeats: int = 1,
         temperature: float = 1.0,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-token `log pi(o_t | q, o_<t)` `[N,L]` of given completions (0 on padding), for Eqs. 18-19.
 
-        Input `i` is repeated `repeats` times: completion rows `i*repeats ..` belong to input `i`.
+        Input `i` is repeated `repeats` times: completion rows `i*repeats ..` belong to input `i`; or
+        `rows [N]` (long) names each completion's input (a GRPO micro-batch that cuts across groups).
         `pi` is the policy that sampled at `temperature`: `log_softmax(logits / temperature)` over the
         whole vocabulary (as TRL's GRPOTrainer: top-k / top-p shape sampling only). A row's mask ends
         at its first stop token (`_stop_ids`); later positions score 0."""
         signs, mask = self.encode_signs(keypoints, frame_mask, dino)
-        signs, mask = signs.repeat_interleave(repeats, dim=0), mask.repeat_interleave(repeats, dim=0)
-        if signs.shape[0] != completion_ids.shape[0]:
+        if rows is None:
+            rows = torch.arange(signs.shape[0], device=signs.device).repeat_interleave(repeats)
+        if rows.shape[0] != completion_ids.shape[0]:
             raise ValueError(f"{signs.shape[0]} inputs x {repeats} repeats != {completion_ids.shape[0]} completions")
+        signs, mask = signs[rows.to(signs.device)], mask[rows.to(signs.device)]
         batch = self._assemble(signs, mask, [[]] * signs.shape[0])
         completion_mask = first_stop_mask(completion_ids, completion_mask, self.prompt.stop_ids)
         embeds = torch.cat([batch.embeds, self.lm.get_input_embeddings()(completion_ids)], dim=1)

@@ -82,6 +82,9 @@ class GRPOParams:
     top_p: float = 1.0  # nucleus sampling, in (0, 1]; shapes sampling only (TRL's rule)
     top_k: int = 0  # 0: off; shapes sampling only (TRL's rule)
     max_new_tokens: int = 64
+    # Sequences (completions) per forward/backward of the policy and reference passes; gradients of a
+    # step's micro-batches add up to the un-split update. 0: all batch x num_generations at once.
+    micro_batch_size: int = 0
 
     def __post_init__(self) -> None:
         from rvlf.rl.rewards import KINDS
@@ -117,6 +120,8 @@ class GRPOParams:
             raise bad("top_k", "an integer >= 0 (0: off)")
         if number("max_new_tokens") < 1 or self.max_new_tokens != int(self.max_new_tokens):
             raise bad("max_new_tokens", "an integer >= 1")
+        if number("micro_batch_size") < 0 or self.micro_batch_size != int(self.micro_batch_size):
+            raise bad("micro_batch_size", "an integer >= 0 (sequences per forward/backward; 0: all at once)")
 
 
 @dataclass
