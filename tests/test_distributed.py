@@ -88,6 +88,7 @@ def test_stages_run_under_two_processes(tmp_path):
     grpo = tmp_path / "grpo"
     res = launch("grpo", "--config", "configs/demo/grpo.yaml", "--init", str(tmp_path / "sft" / "last"),
                  "--out", str(grpo), "--max-steps", "3", data, "grpo.num_generations=2", "train.epochs=1", "grpo.max_new_tokens=8",
+                 "grpo.micro_batch_size=5",  # 16 sequences a process in micro-batches of 5, 5, 5, 1 (no_sync)
                  *CHEAP)
     assert res.returncode == 0, res.stderr[-3000:]
     _assert_two_process_checkpoint(grpo, 3)

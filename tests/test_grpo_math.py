@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rvlf.rl.grpo import group_advantages, grpo_loss, grpo_loss_terms
+from rvlf.rl.grpo import flat_groups, group_advantages, grpo_loss, grpo_loss_terms
 
 
 # --- advantages ---------------------------------------------------------------------------------
@@ -27,6 +27,16 @@ def test_flat_group_gives_exact_zeros():
     assert torch.isfinite(adv).all()
     assert (adv[:8] == 0).all()
     assert (adv[8:] != 0).all()
+
+
+def test_flat_groups_are_the_groups_of_equal_rewards():
+    rewards = [0.1] * 4 + [0.0, 0.5, 0.0, 0.0] + [0.0] * 4
+    assert flat_groups(rewards, 4).tolist() == [True, False, True]
+    assert float(flat_groups(rewards, 4).float().mean()) == pytest.approx(2 / 3)
+    adv = group_advantages(rewards, 4).view(3, 4)
+    assert ((adv == 0).all(1) == flat_groups(rewards, 4)).all()
+    with pytest.raises(ValueError):
+        flat_groups(rewards, 5)
 
 
 def test_group_size_one_and_bad_layout():

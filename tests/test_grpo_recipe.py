@@ -114,8 +114,9 @@ def test_grpo_cli_writes_curve_metrics_and_baseline(sft_run, tmp_path, capsys):
     steps = [r for r in records if "loss" in r]
     assert [r["step"] for r in steps] == [1, 2]
     for r in steps:
-        for key in ("reward_mean", "reward_std", "kl", "clip", "completion_length"):
+        for key in ("reward_mean", "reward_std", "kl", "clip", "completion_length", "flat_group_share"):
             assert key in r, key
+        assert r["flat_group_share"] in (0.0, 0.5, 1.0)  # 2 groups a step
         assert 0.0 <= r["reward_mean"] <= 1.0 and r["kl"] >= 0.0 and 0.0 <= r["clip"] <= 1.0
         assert 1.0 <= r["completion_length"] <= 8.0
     baseline_log = [r for r in records if r["step"] == 0 and "dev_bleu4" in r]
@@ -133,3 +134,100 @@ def test_grpo_cli_writes_curve_metrics_and_baseline(sft_run, tmp_path, capsys):
     assert rc == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["samples"] == 4 and 0.0 <= scores["reward"] <= 100.0
+
+
+def _grpo_cli(manifest, sft, out, *extra: str) -> int:
+    return cli(["grpo", "--config", str(REPO / "configs/demo/grpo.yaml"), "--out", str(out),
+                "--init", str(sft / "last"), f"data.root={manifest}", "train.batch_size=2", "grpo.num_generations=4",
+                "grpo.max_new_tokens=6", *CHEAP, *extra])
+
+
+def test_log_probs_at_the_sampling_temperature_and_first_ratio_exactly_one(sft_run, tmp_path, monkeypatch):
+    """grpo.temperature=0.5, mu=2, LoRA dropout 0.3: sampling and every log-prob pass (policy, old,
+    reference) use T=0.5; the first update of every step has ratio exactly 1, the second does not."""
+    import rvlf.train.grpo as recipe
+    from rvlf.models.slt_lm import SignLanguageLM
+
+    temps, calls = [], []
+    real_logprobs, real_generate, real_terms = (SignLanguageLM.completion_logprobs, SignLanguageLM.generate,
+                                                recipe.grpo_loss_terms)
+
+    def logprobs(self, *args, **kwargs):
+        temps.append(("logprobs", kwargs.get("temperature")))
+        return real_logprobs(self, *args, **kwargs)
+
+    def generate(self, *args, **kwargs):
+        if kwargs.get("do_sample"):
+            temps.append(("sample", kwargs.get("temperature")))
+        return real_generate(self, *args, **kwargs)
+
+    def terms(logps, old_logps, ref_logps, advantages, mask, **kw):
+        calls.append((logps.detach().clone(), old_logps.clone(), mask.clone(), logps.requires_grad))
+        return real_terms(logps, old_logps, ref_logps, advantages, mask, **kw)
+
+    monkeypatch.setattr(SignLanguageLM, "completion_logprobs", logprobs)
+    monkeypatch.setattr(SignLanguageLM, "generate", generate)
+    monkeypatch.setattr(recipe, "grpo_loss_terms", terms)
+    manifest, sft = sft_run
+    assert _grpo_cli(manifest, sft, tmp_path / "g", "--max-steps", "2", "grpo.temperature=0.5", "grpo.mu=2",
+                     "llm.lora_dropout=0.3", "train.lr=1e-2") == 0
+    assert temps and all(t == 0.5 for _, t in temps), temps
+    assert sum(kind == "sample" for kind, _ in temps) == 2
+    assert len(calls) == 4  # 2 steps x mu 2
+    for step in range(2):
+        (logps1, old1, mask1, grad1), (logps2, old2, mask2, grad2) = calls[2 * step], calls[2 * step + 1]
+        assert grad1 and grad2
+        ratio1 = torch.exp(logps1 - old1)[mask1]
+        assert torch.equal(ratio1, torch.ones_like(ratio1))  # exactly 1, dropout 0.3 notwithstanding
+        assert torch.equal(old2, old1)  # the second update reuses the first update's log-probs
+        assert not torch.equal(logps2[mask2], old2[mask2])  # the policy moved (and dropout resampled)
+
+
+def test_num_generations_and_other_settings_are_range_checked(sft_run, tmp_path, capsys):
+    manifest, sft = sft_run
+    for bad, word in (("grpo.num_generations=1", "num_generations"), ("grpo.temperature=0", "temperature"),
+                      ("grpo.top_p=1.5", "top_p"), ("grpo.epsilon=-0.1", "epsilon"), ("grpo.mu=0", "mu"),
+                      ("grpo.beta=-1", "beta"), ("grpo.top_k=-2", "top_k"), ("grpo.reward_lambda=1.5", "reward_lambda"),
+                      ("grpo.max_new_tokens=0", "max_new_tokens")):
+        capsys.readouterr()
+        assert _grpo_cli(manifest, sft, tmp_path / "bad", bad) == 2, bad
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"grpo.{word}" in err[0] and "Traceback" not in err[0], (bad, err)
+    assert not (tmp_path / "bad" / "last").exists()
+
+
+def test_micro_batches_give_the_update_of_the_unsplit_step(sft_run, tmp_path, monkeypatch):
+    """grpo.micro_batch_size=3 over 2 inputs x 4 samples (micro-batches of 3, 3, 2 completions that cut
+    across groups): same loss and, with plain SGD, the same LoRA update as one forward/backward of all 8."""
+    from safetensors.torch import load_file
+
+    from rvlf.models.slt_lm import SignLanguageLM
+
+    sizes = []
+    real = SignLanguageLM.completion_logprobs
+
+    def logprobs(self, keypoints, frame_mask, dino, completion_ids, *args, **kwargs):
+        sizes.append(completion_ids.shape[0])
+        return real(self, keypoints, frame_mask, dino, completion_ids, *args, **kwargs)
+
+    monkeypatch.setattr(SignLanguageLM, "completion_logprobs", logprobs)
+    manifest, sft = sft_run
+    sgd = ["--max-steps", "1", "train.optimizer=sgd", "train.momentum=0", "train.weight_decay=0", "train.grad_clip=0",
+           "train.lr=10", "llm.lora_dropout=0", "train.eval_every_steps=100"]
+    runs = {}
+    for m in (0, 3):
+        sizes.clear()
+        out = tmp_path / f"m{m}"
+        assert _grpo_cli(manifest, sft, out, *sgd, f"grpo.micro_batch_size={m}") == 0
+        runs[m] = (load_file(str(out / "last" / "model.safetensors")),
+                   [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line][0],
+                   list(sizes))
+    (whole, log0, sizes0), (split, log3, sizes3) = runs[0], runs[3]
+    assert sizes0 == [8, 8] and sizes3 == [3, 3, 2, 3, 3, 2]  # reference pass, then the policy pass
+    assert log3["loss"] == pytest.approx(log0["loss"], abs=1e-6)
+    assert log3["kl"] == pytest.approx(log0["kl"], abs=1e-6)
+    assert log3["reward_mean"] == log0["reward_mean"]  # the same samples
+    lora_b = [k for k in whole if k.startswith("lora.") and "lora_B" in k]
+    assert lora_b and any(whole[k].abs().max() > 1e-4 for k in lora_b)  # the step moved the adapter
+    for key in whole:
+        torch.testing.assert_close(split[key], whole[key], rtol=1e-4, atol=1e-6)

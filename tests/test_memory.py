@@ -10,6 +10,7 @@ import yaml
 
 from rvlf.cli import main
 from rvlf.config import LLMConfig, load_config
+from rvlf.errors import ConfigError
 from rvlf.memory import (GIB, LMShape, QWEN3_SHAPES, count_params, lm_activation_bytes, lm_config, lora_inputs,
                          lora_param_count, meta_lm, plan_llm_stage, plan_pretrain)
 from rvlf.models.fusion import FusionConfig, SignFusion
@@ -180,3 +181,55 @@ def test_cli_defaults_agree_with_the_planner():
 
     assert plan_memory.DEFAULT_PROMPT_TOKENS == memory.DEFAULT_PROMPT_TOKENS
     assert plan_memory.DEFAULT_TEXT_VOCAB == memory.DEFAULT_TEXT_VOCAB
+
+
+# ---- GRPO micro-batches and prefix sharing (issue 15) ----------------------------------------------------
+def test_grpo_micro_batch_scales_the_passes_and_generation_prefills_each_prompt_once():
+    cfg = GRPOConfig()
+    cfg.llm.name_or_path = "Qwen/Qwen3-0.6B"
+    whole = plan_llm_stage(cfg, "grpo")
+    cfg.grpo.micro_batch_size = 4
+    micro = plan_llm_stage(cfg, "grpo")
+    assert whole.settings["micro_batch_size"] == 64 and micro.settings["micro_batch_size"] == 4
+    for phase in ("reference pass", "policy forward/backward"):
+        assert sum(micro.phases[phase].values()) < sum(whole.phases[phase].values()) / 10
+    shape = LMShape.of(lm_config(LLMConfig(name_or_path="Qwen3-0.6B"))[0])
+    per_token = whole.phases["policy forward/backward"]["activations"] / (64 * 424)
+    assert micro.phases["policy forward/backward"]["activations"] == pytest.approx(per_token * 4 * 424)
+    gen = micro.phases["generation"]
+    assert gen == whole.phases["generation"]  # sampling holds every sequence's cache whatever the micro-batch
+    # the 8 prompts (60 + 300 tokens) are prefilled once, not 64 times
+    assert gen["prompt_cache"] == 8 * 360 * 2 * shape.layers * shape.kv_heads * shape.head_dim * 2
+    cfg.grpo.num_generations = 4
+    assert plan_llm_stage(cfg, "grpo").phases["generation"]["prefill_workspace"] == gen["prefill_workspace"]
+    with pytest.raises(ConfigError, match="micro_batch_size"):
+        load_config(GRPOConfig, None, ["grpo.micro_batch_size=-1"])
+
+
+def test_largest_micro_batch_is_the_edge_of_fitting():
+    cfg = GRPOConfig()  # Qwen3-8B, 8 x 8 sequences
+    p = plan_llm_stage(cfg, "grpo")
+    for gib in (24, 32, 48, 80):
+        m = p.largest_micro_batch(gib)
+        assert 0 < m < 64
+        cfg.grpo.micro_batch_size = m
+        assert plan_llm_stage(cfg, "grpo").per_gpu()["total"] <= gib * GIB
+        cfg.grpo.micro_batch_size = m + 1
+        assert plan_llm_stage(cfg, "grpo").per_gpu()["total"] > gib * GIB
+    assert p.largest_micro_batch(16) == 0  # the bf16 weights alone take 15.4 GiB
+    assert plan_llm_stage(SFTConfig(), "sft").largest_micro_batch(32) is None
+
+
+@pytest.mark.parametrize("dataset", ["phoenix", "csl-daily", "how2sign", "openasl"])
+def test_paper_grpo_configs_fit_four_32gb_gpus_as_the_paper_ran(dataset, capsys):
+    from conftest import REPO
+
+    path = REPO / "configs" / "paper" / dataset / "grpo.yaml"
+    assert main(["plan-memory", "--config", str(path), "--gpu-gib", "32", "--num-gpus", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    s = data["settings"]
+    assert s["batch"] * 4 == 8 and s["num_generations"] == 8  # Table 11: global batch 8, 8 responses
+    assert data["sharding"]["ddp"]["fits"] and s["micro_batch_size"] <= data["largest_micro_batch"]["ddp"]
+    assert data["model"] == "Qwen/Qwen3-8B" and s["sign_tokens"] == 300
+    assert main(["plan-memory", "--config", str(path), "--gpu-gib", "32", "--num-gpus", "4"]) == 0
+    assert "largest grpo.micro_batch_size that fits (of 16 sequences" in capsys.readouterr().out

@@ -332,3 +332,111 @@ def test_encoder_output_cache_gives_the_uncached_features_and_encodes_each_video
     model.freeze_encoder(False)  # a trainable encoder is never cached
     model.encode_signs(kp, fm, dino)
     assert calls == [3, 3, 6]
+
+
+# ---- the stop set (issue 15) --------------------------------------------------------------------------
+EOT = "<|endoftext|>"
+
+
+def _qwen_like(bias: float):
+    """A tiny Qwen3 laid out like Qwen3's own files: tokenizer eos `<|im_end|>`, pad `<|endoftext|>`,
+    `generation_config.eos_token_id = [<|im_end|>, <|endoftext|>]`, and an LM head biased so that
+    `<|endoftext|>` is the most likely token everywhere."""
+    from rvlf.models.slt_lm import CHAT_TEMPLATE, IM_END, IM_START
+    from rvlf.text.tokenizer import build_corpus_tokenizer
+
+    tok = build_corpus_tokenizer(TEXTS + [INSTRUCTION, "system user assistant"], "en",
+                                 extra_special_tokens=[IM_START, IM_END, EOT], chat_template=CHAT_TEMPLATE)
+    tok.eos_token, tok.pad_token = IM_END, EOT
+    im_end, eot = tok.convert_tokens_to_ids(IM_END), tok.convert_tokens_to_ids(EOT)
+    lm = build_tiny_qwen3(tok)
+    assert lm.generation_config.eos_token_id == [im_end]
+    lm.generation_config.eos_token_id = [im_end, eot]
+    head = torch.nn.Linear(lm.config.hidden_size, lm.config.vocab_size, bias=True)
+    head.weight = lm.lm_head.weight
+    with torch.no_grad():
+        head.bias.zero_()
+        head.bias[eot] = bias
+    lm.lm_head = head
+    torch.manual_seed(0)
+    enc = SkeletonEncoder(SkeletonEncoderConfig(gcn_channels=[8, 16], d_model=32, num_layers=1, num_heads=2,
+                                                ff_dim=64, dropout=0.0))
+    fusion = SignFusion(FusionConfig(dino_dim=D_DINO, sign_dim=32), lm.config.hidden_size)
+    return SignLanguageLM(enc, fusion, add_lora(lm, dropout=0.0), tok, max_new_tokens=12).eval(), im_end, eot
+
+
+def test_generation_stops_at_every_eos_of_the_generation_config():
+    model, im_end, eot = _qwen_like(bias=6.0)
+    assert model.prompt.stop_ids == [im_end, eot]  # <|im_end|> first: it closes every SFT target
+    kp, fm, dino = _inputs(3)
+    with torch.no_grad():
+        first = model.completion_logprobs(kp, fm, dino, torch.full((3, 1), eot), torch.ones(3, 1, dtype=torch.bool),
+                                          repeats=1)
+        logits = _reference_logits(model, kp, fm, dino, [eot], 0)[-2]  # what predicts the first token
+    assert int(logits.argmax()) == eot and (first[:, 0] > -1.0).all()
+    for kw in (dict(num_beams=1), dict(num_beams=5), dict(num_beams=1, do_sample=True, num_return_sequences=4)):
+        torch.manual_seed(0)
+        out = model.generate(kp, fm, dino, **kw)
+        lengths = out.completion_mask.sum(1)
+        assert out.completion_ids.shape[1] < 12, kw  # generation ended, it did not run on to max_new_tokens
+        for ids, mask, n in zip(out.completion_ids, out.completion_mask, lengths.tolist()):
+            assert mask[:n].all() and not mask[n:].any()
+            assert int(ids[n - 1]) in (im_end, eot), kw  # each completion ends at its first stop token
+            assert not torch.isin(ids[: n - 1], torch.tensor([im_end, eot])).any()
+        if not kw.get("do_sample"):
+            assert (lengths == 1).all() and out.texts == ["", "", ""], kw
+
+    # sampled completions that stop at <|endoftext|> mid-way; the log-prob pass scores nothing after it
+    model, im_end, eot = _qwen_like(bias=2.0)
+    torch.manual_seed(0)
+    out = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=8)
+    ends = [int(ids[n - 1]) for ids, n in zip(out.completion_ids, out.completion_mask.sum(1).tolist())]
+    assert eot in ends and any(n > 1 for n in out.completion_mask.sum(1).tolist())
+    word = model.tokenizer.convert_tokens_to_ids("cat")
+    ids = torch.tensor([[word, eot, word, word, im_end], [word, word, im_end, eot, word]])
+    with torch.no_grad():
+        logps = model.completion_logprobs(kp[:2], fm[:2], dino[:2], ids, torch.ones_like(ids, dtype=torch.bool), 1)
+    assert (logps[0, :2] < 0).all() and (logps[0, 2:] == 0).all()
+    assert (logps[1, :3] < 0).all() and (logps[1, 3:] == 0).all()
+
+
+# ---- group prefix sharing (issue 15) ---------------------------------------------------------------------
+@pytest.mark.parametrize("settings", [dict(temperature=1.0), dict(temperature=0.5, top_k=5),
+                                      dict(temperature=1.3, top_p=0.8)], ids=["t1", "t0.5-topk5", "t1.3-topp0.8"])
+def test_prefix_shared_sampling_draws_the_same_texts_as_plain_sampling(tok, settings):
+    model = _model(tok).eval()
+    kp, fm, dino = _inputs(5)  # 4..8 real frames: left-padded prompts of different lengths
+    for seed in range(3):
+        torch.manual_seed(seed)
+        shared = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=4, **settings)
+        torch.manual_seed(seed)
+        plain = model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=4, share_prefix=False,
+                               **settings)
+        assert shared.texts == plain.texts
+        assert torch.equal(shared.completion_ids, plain.completion_ids)
+        assert torch.equal(shared.completion_mask, plain.completion_mask)
+    assert len(set(shared.texts)) > 5  # real sampling, not one greedy text per input
+
+
+def test_each_prompt_is_prefilled_once_for_all_its_samples(tok):
+    model = _model(tok).eval()
+    kp, fm, dino = _inputs(3)
+    widths = []
+    inner = model.lm.get_base_model().model  # the Qwen3Model under the LoRA and the LM head
+
+    def record(mod, args, kw):
+        x = kw.get("inputs_embeds") if kw.get("inputs_embeds") is not None else kw["input_ids"]
+        widths.append(tuple(x.shape[:2]))
+
+    hook = inner.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=8)
+        shared, widths[:] = list(widths), []
+        model.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=8, share_prefix=False)
+        plain = list(widths)
+    finally:
+        hook.remove()
+    prompt = shared[0][1] + 1
+    assert shared[0] == (3, prompt - 1)  # the 3 prompts once, all positions but the last
+    assert all(w == (24, 1) for w in shared[1:])  # then one position at a time for the 24 samples
+    assert plain[0] == (24, prompt)  # before: 8 copies of every prompt prefilled

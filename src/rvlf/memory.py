@@ -30,12 +30,18 @@ Korthikanti's formula as published: s h (34 + 5 a s / h) b / 2 bytes per sequenc
 Logits: SFT keeps the `target + 1` logits per sequence in the compute dtype, their float32 copy
 and the float32 log-softmax (2 + 4 + 4 bytes per vocabulary entry); GRPO's per-sequence
 log-softmax keeps 2 + 4. Generation (GRPO) holds the KV cache of all `batch x num_generations`
-sequences, 2 L kv d b bytes per token, plus one layer's working set of the prefill.
+sequences, 2 L kv d b bytes per token, plus the cache of the `batch` prompts (each prompt is
+prefilled once and its cache repeated for its samples) and one layer's working set of that prefill.
+GRPO's reference and policy passes run `grpo.micro_batch_size` sequences at a time (0: all of
+them): their activations and logits scale with the micro-batch; `MemoryPlan.largest_micro_batch`
+finds the largest that fits a GPU.
 A fixed `OVERHEAD_GIB` stands for the CUDA context, cuBLAS workspace and allocator slack.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +214,20 @@ class MemoryPlan:
     gathered_layer: int  # bytes of the largest wrapped layer ZeRO-3 / FSDP gathers (x2: prefetch)
     overhead: int = int(OVERHEAD_GIB * GIB)
     notes: list[str] = field(default_factory=list)
+    # GRPO: the phases for a micro-batch of m sequences, and how many sequences a step has
+    phases_for: Callable[[int], dict[str, dict[str, int]]] | None = field(default=None, repr=False)
+    sequences: int = 0
+
+    def largest_micro_batch(self, gpu_gib: float, num_gpus: int = 1, sharding: str = "ddp") -> int | None:
+        """The largest `grpo.micro_batch_size` (1..sequences) whose step fits `gpu_gib` per GPU; 0 when
+        none does (the weights alone may not fit), None for a stage without micro-batches."""
+        if self.phases_for is None:
+            return None
+        for m in range(self.sequences, 0, -1):
+            trial = dataclasses.replace(self, phases=self.phases_for(m))
+            if trial.per_gpu(num_gpus, sharding)["total"] <= gpu_gib * GIB:
+                return m
+        return 0
 
     def peak_phase(self) -> tuple[str, int]:
         name = max(self.phases, key=lambda k: sum(self.phases[k].values()))
@@ -241,13 +261,16 @@ class MemoryPlan:
             comp = self.per_gpu(num_gpus, sh)
             shardings[sh] = {"per_gpu_gib": {k: gib(v) for k, v in comp.items()},
                              "fits": comp["total"] <= gpu_gib * GIB}
-        return {
+        out = {
             "stage": self.stage, "model": self.model, "settings": self.settings, "param_counts": self.counts,
             "parameters_gib": {k: gib(v) for k, v in self.params.items()}, "gradients_gib": gib(self.gradients),
             "optimizer_gib": gib(self.optimizer),
             "phases_gib": {p: {k: gib(v) for k, v in c.items()} for p, c in self.phases.items()},
             "gpu_gib": gpu_gib, "num_gpus": num_gpus, "sharding": shardings, "notes": self.notes,
         }
+        if self.phases_for is not None:
+            out["largest_micro_batch"] = {sh: self.largest_micro_batch(gpu_gib, num_gpus, sh) for sh in SHARDINGS}
+        return out
 
 
 def _act_bytes(mixed_precision: str, storage: str) -> int:
@@ -302,24 +325,32 @@ def plan_llm_stage(cfg, stage: str, *, prompt_tokens: int = DEFAULT_PROMPT_TOKEN
     lora_kw = dict(lora_in=lora_inputs(lm, llm.target_modules), r=llm.lora_r, lora_dropout=llm.lora_dropout > 0)
     ph = cfg.fusion.projector_hidden or shape.hidden
     batch = train.batch_size
+    phases_for = None
     if grpo:
         g = cfg.grpo.num_generations
         completion = target_tokens if target_tokens is not None else cfg.grpo.max_new_tokens
         seqs = batch * g
-        length = prompt_tokens + frames + completion
-        logits = seqs * (completion + 1) * shape.vocab
-        phases = {
-            "generation": {"kv_cache": kv_cache_bytes(shape, seqs, length, b),
-                           "prefill_workspace": seqs * length * layer_workspace_per_token(shape, b),
-                           "sampling_logits": seqs * shape.vocab * 4 * 2},
-            "reference pass": {"workspace": seqs * length * layer_workspace_per_token(shape, b),
-                               "logits": logits * b + (completion + 1) * shape.vocab * 8},
-            "policy forward/backward": {
-                "activations": lm_activation_bytes(shape, seqs * length, b, ckpt, **lora_kw),
-                "logits": logits * (b + 4) + (completion + 1) * shape.vocab * 8,
-                "reference_logps": 2 * seqs * completion * 4},
-        }
-        settings = {"batch": batch, "num_generations": g, "sequences": seqs}
+        micro = min(cfg.grpo.micro_batch_size or seqs, seqs)
+        prompt = prompt_tokens + frames
+        length = prompt + completion
+
+        def phases_for(m: int) -> dict[str, dict[str, int]]:
+            logits = m * (completion + 1) * shape.vocab
+            return {
+                "generation": {"kv_cache": kv_cache_bytes(shape, seqs, length, b),
+                               "prompt_cache": kv_cache_bytes(shape, batch, prompt, b),
+                               "prefill_workspace": batch * prompt * layer_workspace_per_token(shape, b),
+                               "sampling_logits": seqs * shape.vocab * 4 * 2},
+                "reference pass": {"workspace": m * length * layer_workspace_per_token(shape, b),
+                                   "logits": logits * b + (completion + 1) * shape.vocab * 8},
+                "policy forward/backward": {
+                    "activations": lm_activation_bytes(shape, m * length, b, ckpt, **lora_kw),
+                    "logits": logits * (b + 4) + (completion + 1) * shape.vocab * 8,
+                    "old_and_ref_logps": 2 * seqs * completion * 4},
+            }
+
+        phases = phases_for(micro)
+        settings = {"batch": batch, "num_generations": g, "sequences": seqs, "micro_batch_size": micro}
     else:
         target = (target_tokens if target_tokens is not None else cfg.data.max_text_tokens) + 1  # + <|im_end|>
         seqs, length = batch, prompt_tokens + frames + target
@@ -344,7 +375,7 @@ def plan_llm_stage(cfg, stage: str, *, prompt_tokens: int = DEFAULT_PROMPT_TOKEN
     return MemoryPlan(stage=stage, model=llm.name_or_path if not llm.tiny else f"tiny Qwen3 {llm.tiny}",
                       settings=settings, counts=counts, params=params, gradients=trainable * 4,
                       optimizer=trainable * _opt_bytes(train), phases=phases, gathered_layer=max(gathered, emb),
-                      notes=notes)
+                      notes=notes, phases_for=phases_for, sequences=seqs if grpo else 0)
 
 
 def plan_pretrain(cfg, *, vocab_size: int = DEFAULT_TEXT_VOCAB, target_tokens: int | None = None) -> MemoryPlan:
@@ -427,5 +458,10 @@ def format_table(p: MemoryPlan, gpu_gib: float, num_gpus: int) -> str:
         label = {"ddp": "DDP", "zero2": "ZeRO-2", "zero3": "ZeRO-3/FSDP"}[sh]
         fits = "fits" if comp["total"] <= gpu_gib * GIB else "does NOT fit"
         lines.append(f"  {label:<12} total {comp['total'] / GIB:8.2f} GiB  -> {fits}")
+    if p.phases_for is not None:
+        best = {sh: p.largest_micro_batch(gpu_gib, num_gpus, sh) for sh in SHARDINGS}
+        names = {"ddp": "DDP", "zero2": "ZeRO-2", "zero3": "ZeRO-3/FSDP"}
+        lines.append(f"  largest grpo.micro_batch_size that fits (of {p.sequences} sequences, 0: none): "
+                     + ", ".join(f"{names[sh]} {m}" for sh, m in best.items()))
     lines += [f"  note: {n}" for n in p.notes]
     return "\n".join(lines)

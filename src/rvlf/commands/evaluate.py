@@ -8,7 +8,9 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder (RUN/best or RUN/last) or a run folder")
     p.add_argument("--split", default="test", help="train, dev or test (default: test)")
     p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the config's, 5)")
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="inputs decoded together (default: the run's train.batch_size, as its dev evaluations: "
+                        "padding changes the arithmetic, so this reproduces the logged dev scores exactly)")
     p.add_argument("--max-samples", type=int, default=0, help="score only the first N samples")
     p.add_argument("--translations", default=None, help="also write id<TAB>hypothesis<TAB>reference lines here")
     p.add_argument("overrides", nargs="*", metavar="key=value",
@@ -37,11 +39,16 @@ def run(args) -> int:
     cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
     dataset = split_dataset(cfg.data, load_samples(cfg.data), args.split, use_dino=use_dino)
+    if args.split == "dev" and 0 < cfg.data.dev_max_samples < len(dataset) and not args.max_samples:
+        import sys
+
+        print(f"note: the run scored dev on its first {cfg.data.dev_max_samples} samples (data.dev_max_samples); "
+              f"--max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores", file=sys.stderr)
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
-    res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size,
+    res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,
                          num_beams=args.num_beams or cfg.train.num_beams, max_new_tokens=cfg.train.max_new_tokens,
                          device=device, progress=True)
     if args.translations:

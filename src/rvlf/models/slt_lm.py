@@ -143,16 +143,40 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model.merge_and_unload()
 
 
-def _stop_ids(tokenizer) -> list[int]:
-    """Tokens that end an answer: `<|im_end|>` when the vocabulary has it, then the tokenizer's eos."""
-    ids = []
+def _eos_list(value) -> list[int]:
+    """An `eos_token_id` setting (None, an int or a list of ints) as a list."""
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    return [int(v) for v in value]
+
+
+def _stop_ids(tokenizer, generation_config=None) -> list[int]:
+    """The stop set: tokens that end an answer, `<|im_end|>` first (it closes every SFT target).
+
+    `<|im_end|>` when the vocabulary has it, then the tokenizer's eos, then every id of the LM's
+    `generation_config.eos_token_id` (an int or a list: Qwen3 lists `<|im_end|>` and `<|endoftext|>`).
+    Sampling, beam search and the GRPO log-prob pass all end a completion at the first of them."""
+    ids: list[int] = []
     im_end = tokenizer.convert_tokens_to_ids(IM_END) if IM_END in tokenizer.get_vocab() else None
-    for i in (im_end, tokenizer.eos_token_id):
+    gen_eos = _eos_list(getattr(generation_config, "eos_token_id", None)) if generation_config is not None else []
+    for i in (im_end, tokenizer.eos_token_id, *gen_eos):
         if i is not None and i not in ids:
-            ids.append(i)
+            ids.append(int(i))
     if not ids:
         raise RvlfError("the tokenizer has neither <|im_end|> nor an eos token to end a translation")
     return ids
+
+
+def first_stop_mask(ids: torch.Tensor, mask: torch.Tensor, stop_ids: Sequence[int]) -> torch.Tensor:
+    """`mask [N,L]` cut after the first stop token of each row (the stop token itself is kept).
+
+    Tokens after the first stop (padding, or anything a caller appended) are never scored."""
+    mask = mask.bool()
+    is_stop = torch.isin(ids, torch.tensor(list(stop_ids), device=ids.device)) & mask
+    before_or_at = (is_stop.long().cumsum(dim=1) - is_stop.long()) == 0
+    return mask & before_or_at
 
 
 def _pad_id(tokenizer) -> int:
@@ -168,11 +192,12 @@ class PromptTokens:
     stop_ids: list[int]  # stop_ids[0] closes every target during training
 
 
-def build_prompt(tokenizer, instruction: str = INSTRUCTION) -> PromptTokens:
+def build_prompt(tokenizer, instruction: str = INSTRUCTION, generation_config=None) -> PromptTokens:
     """Split the chat-templated prompt (Sec. 6.3) at the user's message, where the sign embeddings go.
 
     With a chat template: system = instruction, user = signs, then the assistant turn start with
-    `enable_thinking=False` (Qwen3's empty think block). Without one: `[bos] instruction \\n signs`."""
+    `enable_thinking=False` (Qwen3's empty think block). Without one: `[bos] instruction \\n signs`.
+    `stop_ids` is the stop set of `_stop_ids(tokenizer, generation_config)`."""
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "system", "content": instruction}, {"role": "user", "content": _SIGNS}]
         text = tokenizer.apply_chat_template(
@@ -187,7 +212,7 @@ def build_prompt(tokenizer, instruction: str = INSTRUCTION) -> PromptTokens:
         bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
         prefix = bos + tokenizer(instruction + "\n", add_special_tokens=False)["input_ids"]
         suffix = []
-    return PromptTokens(prefix=list(prefix), suffix=list(suffix), stop_ids=_stop_ids(tokenizer))
+    return PromptTokens(prefix=list(prefix), suffix=list(suffix), stop_ids=_stop_ids(tokenizer, generation_config))
 
 
 class GenerationOutput(NamedTuple):
@@ -233,7 +258,7 @@ class SignLanguageLM(nn.Module):
         self.tokenizer = tokenizer
         self.instruction = instruction
         self.max_new_tokens = max_new_tokens
-        self.prompt = build_prompt(tokenizer, instruction)
+        self.prompt = build_prompt(tokenizer, instruction, getattr(lm, "generation_config", None))
         self.pad_id = _pad_id(tokenizer)
         self.encoder_frozen = True
         self._encoder_cache: dict[bytes, torch.Tensor] | None = None
@@ -378,37 +403,54 @@ class SignLanguageLM(nn.Module):
         top_p: float = 1.0,
         top_k: int = 0,
         max_new_tokens: int | None = None,
+        share_prefix: bool = True,
     ) -> GenerationOutput:
         """Beam search (evaluation, width 5) or sampling (GRPO groups) with the LM's KV cache.
 
-        Outputs are grouped per input: rows `i*k .. i*k+k-1` belong to input `i`."""
+        Outputs are grouped per input: rows `i*k .. i*k+k-1` belong to input `i`. A completion ends at
+        its first stop token (`_stop_ids`). Sampling several sequences per input (`share_prefix`, the
+        default) prefills each prompt once - all its positions but the last - and repeats that KV cache
+        for its `k` samples, instead of prefilling `k` copies; `transformers` then runs the usual
+        sampling loop from the prompt's last position (same logits processors, same `multinomial`
+        draws in the same order, so the same texts for a fixed seed up to float rounding).
+        `share_prefix=False` is the plain `generate(num_return_sequences=k)` (benchmarks, tests)."""
         signs, mask = self.encode_signs(keypoints, frame_mask, dino)
         batch = self._assemble(signs, mask, [[]] * signs.shape[0])
         stop = self.prompt.stop_ids
+        k = num_return_sequences
         # explicit sampling settings override the LM's own defaults (Qwen3 ships top_k 20, temperature 0.6)
         sampling = dict(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else {}
-        seqs = self.lm.generate(
-            inputs_embeds=batch.embeds,
-            attention_mask=batch.attention_mask,
-            max_new_tokens=max_new_tokens or self.max_new_tokens,
-            num_beams=num_beams,
-            do_sample=do_sample,
-            num_return_sequences=num_return_sequences,
-            repetition_penalty=1.0,
-            length_penalty=1.0,
-            eos_token_id=stop,
-            pad_token_id=self.pad_id,
-            use_cache=True,
-            **sampling,
-        )
+        common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_beams=num_beams, do_sample=do_sample,
+                      repetition_penalty=1.0, length_penalty=1.0, eos_token_id=stop, pad_token_id=self.pad_id,
+                      use_cache=True, **sampling)
+        embeds, attention_mask = batch.embeds, batch.attention_mask
+        if share_prefix and do_sample and num_beams == 1 and k > 1 and embeds.shape[1] > 1:
+            cache = self._prefill(embeds[:, :-1], attention_mask[:, :-1])
+            cache.batch_repeat_interleave(k)
+            seqs = self.lm.generate(inputs_embeds=embeds.repeat_interleave(k, dim=0),
+                                    attention_mask=attention_mask.repeat_interleave(k, dim=0), cache=cache,
+                                    num_return_sequences=1, **common)
+        else:
+            seqs = self.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, num_return_sequences=k,
+                                    **common)
+        completion_mask = first_stop_mask(seqs, torch.ones_like(seqs, dtype=torch.bool), stop)
         is_stop = torch.isin(seqs, torch.tensor(stop, device=seqs.device))
-        completion_mask = (is_stop.long().cumsum(dim=1) - is_stop.long()) == 0
         completion_ids = seqs.masked_fill(~completion_mask, self.pad_id)
         texts = [
             self.tokenizer.decode(row[keep].tolist(), skip_special_tokens=True).strip()
             for row, keep in zip(completion_ids, completion_mask & ~is_stop)
         ]
         return GenerationOutput(texts, completion_ids, completion_mask)
+
+    def _prefill(self, embeds: torch.Tensor, attention_mask: torch.Tensor):
+        """The LM's KV cache (a `DynamicCache`) of left-padded `embeds [B,L,H]`, positions counted
+        from each row's first real token as `generate` counts them."""
+        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
+                      use_cache=True, logits_to_keep=1)
+        cache = getattr(out, "cache", None)
+        if cache is None:  # older transformers name it past_key_values
+            cache = out.past_key_values
+        return cache
 
     def completion_logprobs(
         self,
@@ -417,18 +459,25 @@ class SignLanguageLM(nn.Module):
         dino: torch.Tensor | None,
         completion_ids: torch.Tensor,
         completion_mask: torch.Tensor,
-        repeats: int,
+        repeats: int = 1,
         temperature: float = 1.0,
+        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Per-token `log pi(o_t | q, o_<t)` `[N,L]` of given completions (0 on padding), for Eqs. 18-19.
 
-        Input `i` is repeated `repeats` times: completion rows `i*repeats ..` belong to input `i`."""
+        Input `i` is repeated `repeats` times: completion rows `i*repeats ..` belong to input `i`; or
+        `rows [N]` (long) names each completion's input (a GRPO micro-batch that cuts across groups).
+        `pi` is the policy that sampled at `temperature`: `log_softmax(logits / temperature)` over the
+        whole vocabulary (as TRL's GRPOTrainer: top-k / top-p shape sampling only). A row's mask ends
+        at its first stop token (`_stop_ids`); later positions score 0."""
         signs, mask = self.encode_signs(keypoints, frame_mask, dino)
-        signs, mask = signs.repeat_interleave(repeats, dim=0), mask.repeat_interleave(repeats, dim=0)
-        if signs.shape[0] != completion_ids.shape[0]:
+        if rows is None:
+            rows = torch.arange(signs.shape[0], device=signs.device).repeat_interleave(repeats)
+        if rows.shape[0] != completion_ids.shape[0]:
             raise ValueError(f"{signs.shape[0]} inputs x {repeats} repeats != {completion_ids.shape[0]} completions")
+        signs, mask = signs[rows.to(signs.device)], mask[rows.to(signs.device)]
         batch = self._assemble(signs, mask, [[]] * signs.shape[0])
-        completion_mask = completion_mask.bool()
+        completion_mask = first_stop_mask(completion_ids, completion_mask, self.prompt.stop_ids)
         embeds = torch.cat([batch.embeds, self.lm.get_input_embeddings()(completion_ids)], dim=1)
         attention_mask = torch.cat([batch.attention_mask, completion_mask.long()], dim=1)
         out = self.lm(

@@ -31,6 +31,16 @@ def group_advantages(rewards: Tensor | Sequence[float], group_size: int) -> Tens
     return adv.masked_fill(flat, 0.0).reshape(-1).to(torch.float32)
 
 
+def flat_groups(rewards: Tensor | Sequence[float], group_size: int) -> Tensor:
+    """`[N / group_size]` bool: True for a group whose rewards are all equal (its advantages are 0,
+    so only the KL term of Eq. 19 acts on it). Layout as in `group_advantages`."""
+    r = torch.as_tensor(rewards, dtype=torch.float64)
+    if r.ndim != 1 or group_size < 1 or r.numel() % group_size:
+        raise ValueError(f"rewards of shape {tuple(r.shape)} do not split into groups of {group_size}")
+    g = r.view(-1, group_size)
+    return g.amax(1) == g.amin(1)
+
+
 def grpo_loss_terms(logps: Tensor, old_logps: Tensor, ref_logps: Tensor | None, advantages: Tensor,
                     mask: Tensor, epsilon: float = 0.2, beta: float = 0.04) -> tuple[Tensor, dict[str, float]]:
     """Eqs. 17-19 per token, and statistics for logging.

@@ -7,9 +7,11 @@ checkpoint loaders and `rvlf plan-memory` all read them from here.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from rvlf.config import DataConfig, LLMConfig, TrainConfig
+from rvlf.errors import ConfigError
 from rvlf.models.fusion import FusionConfig
 from rvlf.models.skeleton import SkeletonEncoderConfig
 from rvlf.models.vlp import VLPConfig
@@ -66,19 +68,60 @@ def _grpo_lora_defaults() -> LLMConfig:
 
 @dataclass
 class GRPOParams:
-    """Sampling, reward and loss settings of Eqs. 15-19."""
+    """Sampling, reward and loss settings of Eqs. 15-19; every value is range-checked on construction
+    (a config file, an override or a checkpoint's `config.yaml`), with one `ConfigError` line per fault."""
 
-    num_generations: int = 8  # Table 11 "Responses"
-    epsilon: float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none)
-    beta: float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none)
-    mu: int = 1  # policy updates per sampled batch
+    num_generations: int = 8  # Table 11 "Responses"; >= 2: Eq. 16 compares the samples of a group
+    epsilon: float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none), in (0, 1)
+    beta: float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none), >= 0
+    mu: int = 1  # policy updates per sampled batch, >= 1
     reward: str = "both"  # bleu | rouge | both (Table 7)
-    reward_lambda: float = 0.5  # Eq. 15, Sec. 4.1
+    reward_lambda: float = 0.5  # Eq. 15, Sec. 4.1, in [0, 1]
     short_punct: bool = True  # Sec. 6.3: punctuation appended to very short sentences
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0
+    temperature: float = 1.0  # sampling AND log-prob temperature (TRL's rule), > 0
+    top_p: float = 1.0  # nucleus sampling, in (0, 1]; shapes sampling only (TRL's rule)
+    top_k: int = 0  # 0: off; shapes sampling only (TRL's rule)
     max_new_tokens: int = 64
+    # Sequences (completions) per forward/backward of the policy and reference passes; gradients of a
+    # step's micro-batches add up to the un-split update. 0: all batch x num_generations at once.
+    micro_batch_size: int = 0
+
+    def __post_init__(self) -> None:
+        from rvlf.rl.rewards import KINDS
+
+        def bad(name: str, rule: str) -> ConfigError:
+            return ConfigError(f"grpo.{name} must be {rule}, got {getattr(self, name)!r}")
+
+        def number(name: str) -> float:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise bad(name, "a finite number")
+            return value
+
+        if number("num_generations") < 2 or self.num_generations != int(self.num_generations):
+            raise ConfigError(f"grpo.num_generations must be an integer >= 2, got {self.num_generations!r}: "
+                              "Eq. 16 normalises each reward within its group, so a group of one has advantage 0 "
+                              "and GRPO would not learn")
+        if not 0.0 < number("epsilon") < 1.0:
+            raise bad("epsilon", "in (0, 1) (the ratio is clipped to [1 - epsilon, 1 + epsilon])")
+        if number("beta") < 0.0:
+            raise bad("beta", ">= 0 (the weight of the KL penalty)")
+        if number("mu") < 1 or self.mu != int(self.mu):
+            raise bad("mu", "an integer >= 1 (policy updates per sampled batch)")
+        if self.reward not in KINDS:
+            raise bad("reward", f"one of {', '.join(KINDS)}")
+        if not 0.0 <= number("reward_lambda") <= 1.0:
+            raise bad("reward_lambda", "in [0, 1] (Eq. 15: lambda BLEU-4 + (1 - lambda) ROUGE-L)")
+        if number("temperature") <= 0.0:
+            raise bad("temperature", "> 0")
+        if not 0.0 < number("top_p") <= 1.0:
+            raise bad("top_p", "in (0, 1] (1: off)")
+        if number("top_k") < 0 or self.top_k != int(self.top_k):
+            raise bad("top_k", "an integer >= 0 (0: off)")
+        if number("max_new_tokens") < 1 or self.max_new_tokens != int(self.max_new_tokens):
+            raise bad("max_new_tokens", "an integer >= 1")
+        if number("micro_batch_size") < 0 or self.micro_batch_size != int(self.micro_batch_size):
+            raise bad("micro_batch_size", "an integer >= 0 (sequences per forward/backward; 0: all at once)")
 
 
 @dataclass

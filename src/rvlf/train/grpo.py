@@ -20,7 +20,7 @@ from torch import nn
 from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
 from rvlf.models.slt_lm import SignLanguageLM
-from rvlf.rl.grpo import group_advantages, grpo_loss_terms
+from rvlf.rl.grpo import flat_groups, group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import finish_run, load_samples
@@ -40,8 +40,21 @@ class GRPOPolicy(nn.Module):
         super().__init__()
         self.sign_lm = sign_lm
 
-    def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, repeats: int):
-        return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask, repeats)
+    def forward(self, keypoints, frame_mask, dino, completion_ids, completion_mask, rows, temperature: float = 1.0):
+        return self.sign_lm.completion_logprobs(keypoints, frame_mask, dino, completion_ids, completion_mask,
+                                                temperature=temperature, rows=rows)
+
+
+def micro_batches(n: int, size: int, group_size: int) -> list[tuple[slice, slice]]:
+    """(completion rows, input rows) of each micro-batch of at most `size` completions (0: one of all
+    `n`). Completions are laid out group after group, `group_size` per input; a micro-batch may cut a
+    group: its input rows are those its completions come from."""
+    size = size or n
+    out = []
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        out.append((slice(start, stop), slice(start // group_size, (stop - 1) // group_size + 1)))
+    return out
 
 
 class GRPOStage(SignLMStage):
@@ -60,34 +73,70 @@ class GRPOStage(SignLMStage):
         return [{"params": self.model.trainable_parameters()["lora"], "lr": self.cfg.train.lr}]
 
     def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+        """One GRPO step: sample a group per input, score it, then `mu` clipped policy updates.
+
+        Every log-probability (policy, old, reference) is taken at the sampling temperature over the
+        whole vocabulary, as TRL does (top-k / top-p shape sampling only). The old policy of Eq. 17 is
+        the first update's own log-probabilities, detached: the first update's ratio is exactly 1 for
+        any `mu`, LoRA dropout included, and later updates of the step reuse them (docs/fidelity.md).
+
+        The reference and policy passes run `grpo.micro_batch_size` completions at a time; each
+        micro-batch's loss is weighted by its share of the step's completions, so the accumulated
+        gradient is that of the un-split loss (the mean over all completions of Eq. 19)."""
         g = self.cfg.grpo
-        k = g.num_generations
+        k, temp = g.num_generations, g.temperature
         policy = self.live
         kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
         policy.eval()  # sample without dropout
         gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
-                              temperature=g.temperature, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
+                              temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
         refs = [t for t in batch["texts"] for _ in range(k)]
         rewards = torch.tensor(
             translation_reward(gen.texts, refs, self.lang, lam=g.reward_lambda, kind=g.reward, short_punct=g.short_punct),
             dtype=torch.float32, device=kp.device)
-        advantages = group_advantages(rewards, k)
+        advantages = group_advantages(rewards, k).to(kp.device)
+        flat = flat_groups(rewards, k).float()
         ids, mask = gen.completion_ids.to(kp.device), gen.completion_mask.to(kp.device)
-        policy.train()  # old, new and reference log-probs all in train mode (same dropout mode)
-        with torch.no_grad():
-            with policy.adapter_disabled():
-                ref_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k)
-            old_logps = policy.completion_logprobs(kp, fm, dino, ids, mask, k) if g.mu > 1 else None
+        n = ids.shape[0]
+        input_of = torch.arange(n, device=kp.device) // k
+        chunks = micro_batches(n, g.micro_batch_size, k)
+
+        def inputs(rows: slice, cols: slice) -> tuple:
+            d = dino[cols] if dino is not None else None
+            return kp[cols], fm[cols], d, ids[rows], mask[rows], input_of[rows] - cols.start
+
+        policy.train()
+        ref_logps: list[torch.Tensor | None] = [None] * len(chunks)
+        if g.beta != 0.0:
+            with torch.no_grad(), policy.adapter_disabled():  # the adapter (and its dropout) off: the SFT model
+                for j, (rows, cols) in enumerate(chunks):
+                    a, b, c, i, m, r = inputs(rows, cols)
+                    ref_logps[j] = policy.completion_logprobs(a, b, c, i, m, temperature=temp, rows=r)
+        old_logps: list[torch.Tensor | None] = [None] * len(chunks)
+        tokens = mask.sum().clamp(min=1).float()
         stats: dict[str, float] = {}
-        for _ in range(g.mu):
-            logps = trainer.model(kp, fm, dino, ids, mask, k)
-            loss, terms = grpo_loss_terms(logps, logps.detach() if old_logps is None else old_logps, ref_logps,
-                                          advantages, mask, epsilon=g.epsilon, beta=g.beta)
-            trainer.optimize(loss)
-            stats = {"loss": float(loss.detach()), **{n: float(v) for n, v in terms.items()}}
+        for update in range(g.mu):
+            total = torch.zeros((), device=kp.device)
+            sums = {"kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip": 0.0, "ratio": 0.0}
+            for j, (rows, cols) in enumerate(chunks):
+                a, b, c, i, m, r = inputs(rows, cols)
+                logps = trainer.model(a, b, c, i, m, r, temp)
+                if old_logps[j] is None:
+                    old_logps[j] = logps.detach()
+                loss, terms = grpo_loss_terms(logps, old_logps[j], ref_logps[j], advantages[rows], m,
+                                              epsilon=g.epsilon, beta=g.beta)
+                share = (rows.stop - rows.start) / n  # the un-split loss is the mean over all n completions
+                trainer.backward(loss * share, sync=j == len(chunks) - 1)
+                total = total + loss.detach() * share
+                weight = float(m.sum()) / float(tokens)  # the statistics are means over all real tokens
+                for name in sums:
+                    sums[name] += terms[name] * weight
+            trainer.update(total, schedule=update == g.mu - 1)  # one lr-schedule step per training step
+            stats = {"loss": float(total), **sums}
         all_rewards = trainer.accelerator.gather(rewards)
+        all_flat = trainer.accelerator.gather(flat)
         stats.update(reward_mean=float(all_rewards.mean()), reward_std=float(all_rewards.std()) if all_rewards.numel() > 1 else 0.0,
-                     completion_length=float(mask.sum(dim=1).float().mean()))
+                     flat_group_share=float(all_flat.mean()), completion_length=float(mask.sum(dim=1).float().mean()))
         return stats
 
     def model_state(self) -> dict[str, torch.Tensor]:

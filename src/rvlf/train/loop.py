@@ -147,11 +147,27 @@ class Trainer:
         """Backward, and on an accumulation boundary: clip, step, schedule, zero."""
         self._check_finite(loss)
         self.accelerator.backward(loss)
+        self.update()
+
+    def backward(self, loss: torch.Tensor, *, sync: bool = True) -> None:
+        """Backward of one micro-batch's share of the loss, gradients added to what is there; under DDP
+        `sync=False` skips the all-reduce (every micro-batch but a step's last)."""
+        if sync or self.accelerator.num_processes == 1:
+            self.accelerator.backward(loss)
+        else:
+            with self.accelerator.no_sync(self.model):
+                self.accelerator.backward(loss)
+
+    def update(self, loss: torch.Tensor | None = None, *, schedule: bool = True) -> None:
+        """After `backward`: stop on a non-finite `loss`, then on an accumulation boundary clip, step,
+        advance the lr schedule (unless `schedule=False`: one schedule step per training step), zero."""
+        if loss is not None:
+            self._check_finite(loss)
         if self.accelerator.sync_gradients and self.cfg.grad_clip > 0:
             params = [p for g in self.optimizer.param_groups for p in g["params"]]
             self.accelerator.clip_grad_norm_(params, self.cfg.grad_clip)
         self.optimizer.step()
-        if self.accelerator.sync_gradients:
+        if self.accelerator.sync_gradients and schedule:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 

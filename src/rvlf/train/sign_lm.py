@@ -32,11 +32,18 @@ from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
 from rvlf.train.loop import Trainer
 
 SMALL_DINO_BYTES = 50 * 2**20
+LM_DTYPES = ("auto", "float32", "float16", "bfloat16")
 
 
 def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base_lm_dir: Path | None = None,
                          tokenizer_dir: Path | None = None):
-    """(LM without adapter, its tokenizer): a saved base, a random tiny Qwen3, or real weights."""
+    """(LM without adapter, its tokenizer): a saved base, a random tiny Qwen3, or real weights.
+
+    The LM is in `llm.dtype` whichever way it is made (a tiny random LM is cast to it, so that it
+    trains in the dtype it is saved and reloaded in: a checkpoint reloads into exactly the model
+    that was trained); "auto" keeps the weights' own dtype (float32 for a tiny LM)."""
+    if llm.dtype not in LM_DTYPES:
+        raise ConfigError(f"llm.dtype must be one of {', '.join(LM_DTYPES)}, got {llm.dtype!r}")
     if tokenizer_dir is not None and (tokenizer_dir / "tokenizer_config.json").is_file():
         tokenizer = load_tokenizer(str(tokenizer_dir))
     elif llm.tiny:
@@ -47,6 +54,8 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
         lm = load_causal_lm(str(base_lm_dir), dtype=llm.dtype)
     elif llm.tiny:
         lm = build_tiny_qwen3(tokenizer, **llm.tiny)
+        if llm.dtype != "auto":
+            lm = lm.to(getattr(torch, llm.dtype))
     else:
         lm = load_causal_lm(llm.name_or_path, dtype=llm.dtype)
     return lm, tokenizer
