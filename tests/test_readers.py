@@ -1,17 +1,35 @@
-"""Dataset readers on small files in each release's exact format, and `rvlf data check`."""
+"""Dataset readers on the releases' real layouts (`../shared/fixtures/real_formats/`, read in
+place) and on small variants of them, and `rvlf data check`."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rvlf.cli import main
-from rvlf.data.readers import SignSample, read_dataset, read_manifest
+from rvlf.data.readers import ReadNotes, SignSample, read_dataset, read_manifest
 from rvlf.errors import InputFileError, RvlfError
+
+
+@pytest.fixture(scope="module")
+def real(fixtures_dir) -> Path:
+    return fixtures_dir / "real_formats"
+
+
+H2S_TEXTS = [
+    "Hello everybody.",
+    'Then you tell yourself, "Keep the knees soft."',
+    '"Why not?" is a fair question.',
+    'It\'s about 12" long, give or take.',
+    "Tab inside a sentence is rare but legal.",   # the tab inside becomes one space
+]
 
 PHOENIX_HEADER = "name|video|start|end|speaker|orth|translation"
 
@@ -50,8 +68,7 @@ def test_phoenix(tmp_path):
 
 
 @pytest.mark.parametrize("rows, match, line, column", [
-    ([p_row("a1", "x"), p_row("a1", "y")], r"duplicate id 'a1' \(first at .*:2\)", 3, "name"),
-    ([p_row("a1", "x"), p_row("a2", "   ")], "empty text", 3, "translation"),
+    ([p_row("a1", "x"), p_row("a1", "y")], r"duplicate id 'a1' in split 'train' \(first at .*:2\)", 3, "name"),
     (["a1|v|-1|-1|S|O"], "6 fields, the header has 7", 2, None),
 ])
 def test_phoenix_errors(tmp_path, rows, match, line, column):
@@ -97,23 +114,31 @@ def test_csl_daily(tmp_path):
 
 
 def test_csl_daily_errors(tmp_path):
-    root = csl_daily(tmp_path / "a", [c_entry("S1", ["你"])], ["S1|train", "S9|train"])
-    with pytest.raises(InputFileError, match="'S9' is not in csl2020ct_v2.pkl") as err:
-        read_dataset("csl-daily", root)
-    assert err.value.line == 3 and err.value.path.endswith("split_1.txt")
-    root = csl_daily(tmp_path / "b", [c_entry("S1", ["你"])], ["S1|train", "S1|test"])
-    with pytest.raises(InputFileError, match="duplicate id 'S1'"):
-        read_dataset("csl-daily", root)
     root = csl_daily(tmp_path / "c", [{"name": "S1", "length": 3}], ["S1|train"])
     with pytest.raises(InputFileError, match=r"info\[0\] has no 'label_char'"):
-        read_dataset("csl-daily", root)
-    root = csl_daily(tmp_path / "d", [c_entry("S1", [])], ["S1|train"])
-    with pytest.raises(InputFileError, match="empty text for 'S1'"):
         read_dataset("csl-daily", root)
     root = csl_daily(tmp_path / "e", [c_entry("S1", ["你"])], ["S1|holdout"])
     with pytest.raises(InputFileError, match="unknown split 'holdout'") as err:
         read_dataset("csl-daily", root)
     assert (err.value.line, err.value.column) == (2, "split")
+    root = csl_daily(tmp_path / "f", [c_entry("S1", ["你"])], ["S1|train", "S1|train"])
+    with pytest.raises(InputFileError, match="duplicate id 'S1' in split 'train'") as err:
+        read_dataset("csl-daily", root)
+    assert err.value.line == 3
+
+
+def test_csl_daily_tolerates_what_data_check_reports(tmp_path, caplog):
+    """Names missing from the pkl are skipped (one warning naming them all), the same name in two
+    splits and an empty text are kept: `rvlf data check` and the pre-training check report them."""
+    root = csl_daily(tmp_path, [c_entry("S1", ["你"]), c_entry("S2", [])],
+                     ["S1|train", "S8|train", "S9|dev", "S1|test", "S2|test"])
+    notes = ReadNotes()
+    with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+        samples = read_dataset("csl-daily", root, notes=notes)
+    assert [(s.split, s.id, s.text) for s in samples] == [("train", "S1", "你"), ("test", "S1", "你"), ("test", "S2", "")]
+    assert notes.missing == [("train", "S8", "split_1.txt:3"), ("dev", "S9", "split_1.txt:4")]
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "S8 (split_1.txt:3, train)" in warnings[0] and "S9" in warnings[0]
 
 
 def test_csl_daily_pickle_with_code_is_refused(tmp_path):
@@ -130,37 +155,91 @@ def test_csl_daily_pickle_with_code_is_refused(tmp_path):
 H2S_HEADER = "VIDEO_ID\tVIDEO_NAME\tSENTENCE_ID\tSENTENCE_NAME\tSTART_REALIGNED\tEND_REALIGNED\tSENTENCE"
 
 
-def test_how2sign(tmp_path):
-    for tag, name in (("train", "--7E2sU6zP4_10-5-rgb_front"), ("val", "-d5dN54tH2E_0-1-rgb_front"),
-                      ("test", "-fZc293MpJk_0-1-rgb_front")):
-        write(tmp_path / f"how2sign_realigned_{tag}.csv",
-              f'{H2S_HEADER}\n{name[:11]}\t{name[:-10]}\t{name[:-10]}_x\t{name}\t1.5\t4.2\tAnd I say "hi" to you.\n')
-    samples = read_dataset("how2sign", tmp_path)
-    assert [(s.split, s.lang) for s in samples] == [("train", "en"), ("dev", "en"), ("test", "en")]
-    assert samples[0].text == 'And I say "hi" to you.' and samples[0].id == "--7E2sU6zP4_10-5-rgb_front"
-    assert samples[1].video == tmp_path / "val_rgb_front_clips" / "raw_videos" / "-d5dN54tH2E_0-1-rgb_front.mp4"
+def test_how2sign_real_csvs_are_read_with_csv_quoting(real):
+    """The official CSVs quote a SENTENCE holding `"` or a tab, doubling inner quotes."""
+    samples = read_dataset("how2sign", real / "how2sign")
+    assert len(samples) == 15 and [s.split for s in samples] == ["train"] * 5 + ["dev"] * 5 + ["test"] * 5
+    for split in ("train", "dev", "test"):
+        assert [s.text for s in samples if s.split == split] == H2S_TEXTS
+    train = [s for s in samples if s.split == "train"]
+    assert [s.id for s in train] == ["aBcDeF01_t0-1-rgb_front", "aBcDeF01_t1-1-rgb_front", "aBcDeF01_t2-1-rgb_front",
+                                     "zYxW9876_t0-5-rgb_front", "zYxW9876_t1-5-rgb_front"]
+    assert [s.id for s in samples if s.split == "dev"][1] == "aBcDeF01_v1-1-rgb_front"
+    assert {s.lang for s in samples} == {"en"}
+    assert train[1].video == real / "how2sign" / "train_rgb_front_clips" / "raw_videos" / "aBcDeF01_t1-1-rgb_front.mp4"
+    # this release names train and test clips alike: kept in both splits (data check lists them)
+    assert {s.id for s in samples if s.split == "test"} == {s.id for s in train}
+    # data.root may be one of the CSV files
+    assert [s.text for s in read_dataset("how2sign", real / "how2sign" / "how2sign_realigned_test.csv")] == H2S_TEXTS * 3
+
+
+def test_how2sign_official_download_layout(real, tmp_path):
+    """`How2Sign/sentence_level/SPLIT/text/en/raw_text/re_aligned/*.csv` and `.../rgb_front/raw_videos/`."""
+    base = tmp_path / "How2Sign"
+    for tag in ("train", "val", "test"):
+        text = base / "sentence_level" / tag / "text" / "en" / "raw_text" / "re_aligned"
+        text.mkdir(parents=True)
+        shutil.copy(real / "how2sign" / f"how2sign_realigned_{tag}.csv", text)
+        (base / "sentence_level" / tag / "rgb_front" / "raw_videos").mkdir(parents=True)
+    csv_file = base / "sentence_level" / "val" / "text" / "en" / "raw_text" / "re_aligned" / "how2sign_realigned_val.csv"
+    for root in (base, base / "sentence_level", csv_file):
+        samples = read_dataset("how2sign", root)
+        assert [s.text for s in samples] == H2S_TEXTS * 3
+        dev = [s for s in samples if s.split == "dev"][0]
+        assert dev.video == base / "sentence_level" / "val" / "rgb_front" / "raw_videos" / "aBcDeF01_v0-1-rgb_front.mp4"
+    with pytest.raises(InputFileError, match=r"how2sign_realigned_train\.csv: file not found \(nor sentence_level/"):
+        read_dataset("how2sign", tmp_path / "How2Sign" / "sentence_level" / "train" / "rgb_front")
+
+
+def test_how2sign_errors(tmp_path):
     write(tmp_path / "how2sign_realigned_test.csv", H2S_HEADER.rsplit("\t", 1)[0] + "\tTEXT\n")
     with pytest.raises(InputFileError, match="missing column 'SENTENCE'"):
         read_dataset("how2sign", tmp_path, ["test"])
+    write(tmp_path / "how2sign_realigned_test.csv", H2S_HEADER + '\nv\tv-1\ts\ts-1\t0\t1\t"never closed\n')
+    with pytest.raises(InputFileError, match="malformed CSV") as err:
+        read_dataset("how2sign", tmp_path, ["test"])
+    assert err.value.path.endswith("how2sign_realigned_test.csv")
 
 
 OASL_HEADER = "vid\tyid\tstart\tend\traw-text\ttokenized-text\tgloss\tsplit"
 
 
-def test_openasl(tmp_path):
-    write(tmp_path / "openasl-v1.0.tsv", OASL_HEADER + "\n" + "\n".join([
-        "v1\tY1\t00:00:01.000\t00:00:03.000\tHello there.\thello there .\tHELLO\ttrain",
-        "v2\tY1\t00:00:04.000\t00:00:06.000\tGood night.\tgood night .\tNIGHT\tvalid",
-        "v3\tY2\t00:00:01.000\t00:00:02.000\tSee you.\tsee you .\tSEE\ttest",
-    ]) + "\n")
-    samples = read_dataset("openasl", tmp_path)
-    assert [(s.id, s.split, s.text) for s in samples] == [
-        ("v1", "train", "Hello there."), ("v2", "dev", "Good night."), ("v3", "test", "See you.")]
-    assert [s.id for s in read_dataset("openasl", tmp_path, ["dev", "test"])] == ["v2", "v3"]
-    write(tmp_path / "openasl-v1.0.tsv", OASL_HEADER + "\nv1\tY\t0\t1\t \tx\tX\ttrain\n")
-    with pytest.raises(InputFileError, match="empty text") as err:
-        read_dataset("openasl", tmp_path)
-    assert (err.value.line, err.value.column) == (2, "raw-text")
+def test_openasl_real_tsv(real):
+    """One TSV for all splits, `valid` = dev, ids with colons, CSV quoting; ROOT = folder or the file."""
+    for root in (real / "openasl", real / "openasl" / "openasl-v1.0.tsv"):
+        samples = read_dataset("openasl", root)
+        assert [(s.id, s.split, s.text) for s in samples] == [
+            ("q1w2e3r4t5y-00:00:01.200-00:00:03.900", "train", "Good morning, everyone."),
+            ("q1w2e3r4t5y-00:00:04.000-00:00:06.500", "train", 'She said "not today" twice.'),
+            ("u7i8o9p0a1s-00:01:10.000-00:01:13.250", "dev", "Storms are moving east."),
+            ("u7i8o9p0a1s-00:01:14.000-00:01:16.000", "test", "Stay safe."),
+        ]
+        # the release's prep/crop_video.py writes the clips with `:` as `%`
+        assert samples[0].video == real / "openasl" / "clips" / "q1w2e3r4t5y-00%00%01.200-00%00%03.900.mp4"
+    assert [s.id for s in read_dataset("openasl", real / "openasl", ["dev", "test"])] == [
+        "u7i8o9p0a1s-00:01:10.000-00:01:13.250", "u7i8o9p0a1s-00:01:14.000-00:01:16.000"]
+    clips = read_dataset("openasl", real / "openasl", ["test"], video_root="/data/openasl/video-clip")
+    assert clips[0].video == Path("/data/openasl/video-clip/u7i8o9p0a1s-00%01%14.000-00%01%16.000.mp4")
+
+
+def test_paper_configs_roots_work_on_the_real_layouts(real, tmp_path):
+    """Each configs/paper/* `data.root` (under /path/to/) points into the real layout and reads it."""
+    import yaml
+
+    fixture = {"phoenix": real / "phoenix2014t", "csl-daily": real / "csl_daily", "how2sign": real / "how2sign",
+               "openasl": real / "openasl"}
+    repo = Path(__file__).resolve().parents[1]
+    configs = sorted((repo / "configs" / "paper").glob("*/*.yaml"))
+    assert len(configs) == 12
+    for cfg in configs:
+        data = yaml.safe_load(cfg.read_text())["data"]
+        rel = Path(data["root"]).relative_to("/path/to")
+        link = tmp_path / cfg.parent.name / rel.parts[0]
+        if not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(fixture[data["dataset"]], target_is_directory=True)
+        samples = read_dataset(data["dataset"], tmp_path / cfg.parent.name / rel)
+        assert {s.split for s in samples} == {"train", "dev", "test"}, cfg
 
 
 def manifest(path: Path, records: list) -> Path:
@@ -186,8 +265,7 @@ def test_manifest(tmp_path):
 @pytest.mark.parametrize("records, match, line, column", [
     ([{"id": "a", "split": "train", "text": "t", "lang": "en"}, "{oops"], "invalid JSON", 2, None),
     ([{"id": "a", "split": "train", "lang": "en"}], "missing field 'text'", 1, "text"),
-    ([{"id": "a", "split": "train", "text": "  ", "lang": "en"}], "empty text", 1, "text"),
-    ([{"id": "a", "split": "train", "text": "t", "lang": "en"}] * 2, "duplicate id 'a'", 2, "id"),
+    ([{"id": "a", "split": "train", "text": "t", "lang": "en"}] * 2, "duplicate id 'a' in split 'train'", 2, "id"),
     ([{"id": "a", "split": "eval", "text": "t", "lang": "en"}], "unknown split 'eval'", 1, "split"),
     ([{"id": "a", "split": "dev", "text": "t", "lang": "en", "num_frames": -3}], "num_frames", 1, "num_frames"),
 ])
@@ -260,3 +338,160 @@ def test_data_check_errors_are_one_line(tmp_path, capsys):
     assert main(["data", "check", "--dataset", "openasl", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"rvlf data: error: {tmp_path / 'openasl-v1.0.tsv'}: file not found"
+
+
+# ---------------------------------------------------------------- the real layouts, read in place
+
+PHOENIX_NAMES = {"train": "11August_2010_Wednesday_tagesschau-1", "dev": "03June_2011_Friday_tagesschau-2",
+                 "test": "27January_2013_Sunday_tagesschau-3"}
+
+
+def test_phoenix_real_release_no_quoting(real):
+    """`|`-separated, no quoting; ROOT = release folder, its PHOENIX-2014-T, annotations/manual or a corpus file."""
+    release = real / "phoenix2014t"
+    base = release / "PHOENIX-2014-T"
+    manual = base / "annotations" / "manual"
+    for root in (release, base, manual, manual / "PHOENIX-2014-T.dev.corpus.csv"):
+        samples = read_dataset("phoenix2014t", root)
+        assert [(s.split, s.id, s.text, s.signer, s.lang) for s in samples] == [
+            ("train", PHOENIX_NAMES["train"], "morgen scheint im sueden die sonne", "Signer04", "de"),
+            ("dev", PHOENIX_NAMES["dev"], "in der nacht regnet es im norden", "Signer01", "de"),
+            ("test", PHOENIX_NAMES["test"], "am montag wird es etwas kuehler", "Signer08", "de"),
+        ]
+        # the `video` column says NAME/1/*.png; the frames are in SPLIT/NAME/ (no 1/ folder)
+        for s in samples:
+            assert s.video == base / "features" / "fullFrame-210x260px" / s.split / s.id and s.video.is_dir()
+
+
+def test_phoenix_quote_is_literal(tmp_path):
+    root = phoenix(tmp_path, {"train": [p_row("a1", 'am tag "sonnig" '), p_row("a2", '"heute" regnet es')]})
+    assert [s.text for s in read_dataset("phoenix2014t", root, ["train"])] == ['am tag "sonnig"', '"heute" regnet es']
+
+
+def test_csl_daily_real_split_list_and_pkl_disagree(real, caplog):
+    """split_1.txt lists S000005_P0004_T00 (not in the pkl): skipped with one warning naming it;
+    the pkl holds S000007_P0003_T00 (in no split): counted. Nothing is renamed."""
+    for root in (real / "csl_daily", real / "csl_daily" / "sentence_label",
+                 real / "csl_daily" / "sentence_label" / "csl2020ct_v2.pkl",
+                 real / "csl_daily" / "sentence_label" / "split_1.txt"):
+        notes = ReadNotes()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+            samples = read_dataset("csl-daily", root, notes=notes)
+        assert [(s.split, s.id, s.text) for s in samples] == [
+            ("train", "S000000_P0000_T00", "我想喝水。"), ("train", "S000001_P0000_T00", "今天天气很好。"),
+            ("train", "S000004_P0003_T00", "他不喜欢吃鱼。"), ("dev", "S000002_P0001_T00", "你叫什么名字？"),
+            ("dev", "S000003_P0002_T00", "明天我们去学校。"), ("test", "S000008_P0004_T00", "谢谢你的帮助。"),
+            ("test", "S000009_P0005_T00", "请慢一点说。"),
+        ]
+        assert [(s.num_frames, s.signer) for s in samples][:3] == [(40, "0"), (47, "0"), (68, "3")]
+        assert samples[0].video == real / "csl_daily" / "sentence" / "frames_512x512" / "S000000_P0000_T00"
+        assert notes.missing == [("train", "S000005_P0004_T00", "split_1.txt:4")]
+        assert notes.unlisted == ["S000007_P0003_T00"]
+        messages = [r.getMessage() for r in caplog.records]
+        assert len(messages) == 1 and "S000005_P0004_T00" in messages[0] and "split_1.txt:4" in messages[0]
+
+
+def test_labels_real_file_gfslt_vlp(real):
+    """`labels.test`: gzip pickle of {"test/NAME": {name, gloss, text, length, imgs_path}}; frame paths
+    resolve against the video root (GFSLT-VLP's img_path: PHOENIX's fullFrame-210x260px/)."""
+    frames = real / "phoenix2014t" / "PHOENIX-2014-T" / "features" / "fullFrame-210x260px"
+    [s] = read_dataset("labels", real / "labels.test", video_root=frames, lang="de")
+    assert (s.id, s.split, s.text, s.lang, s.num_frames) == (
+        PHOENIX_NAMES["test"], "test", "am montag wird es etwas kuehler", "de", 4)
+    assert s.video == frames / "test" / PHOENIX_NAMES["test"] and s.video.is_dir()
+    # the label file's sample is the release's test sample: same id, same text
+    [ref] = read_dataset("phoenix2014t", real / "phoenix2014t", ["test"])
+    assert (ref.id, ref.text, ref.video) == (s.id, s.text, s.video)
+    # without a video root, paths resolve beside the label file; asking for absent splits gives none
+    assert read_dataset("labels", real / "labels.test", ["test"])[0].video == real / "test" / PHOENIX_NAMES["test"]
+    assert read_dataset("labels", real / "labels.test", ["train", "dev"]) == []
+
+
+def _labels(path: Path, obj) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as f:
+        pickle.dump(obj, f)
+    return path
+
+
+def test_labels_uni_sign_folder_and_list_forms(tmp_path):
+    """Uni-Sign: keys `NAME.mp4`, `video_path`, gloss lists; a folder of labels.{train,dev,test}."""
+    _labels(tmp_path / "CSL_Daily" / "labels.train", {"S000020_P0000_T00": {
+        "name": "S000020_P0000_T00", "gloss": ["他", "今天"], "text": "他今年 四岁。", "video_path": "S000020_P0000_T00.mp4"}})
+    _labels(tmp_path / "CSL_Daily" / "labels.dev", [{"name": "a.mp4", "text": "再见", "video_path": "a.mp4"}])
+    samples = read_dataset("labels", tmp_path / "CSL_Daily", video_root="/data/csl/sentence-crop")
+    assert [(s.id, s.split, s.text, s.lang) for s in samples] == [
+        ("S000020_P0000_T00", "train", "他今年四岁。", "zh"), ("a", "dev", "再见", "zh")]
+    assert samples[0].video == Path("/data/csl/sentence-crop/S000020_P0000_T00.mp4")
+    _labels(tmp_path / "CSL_Daily" / "labels-2000.test", {"x": {"text": "t"}})
+    with pytest.raises(InputFileError, match="label files of several sets"):
+        read_dataset("labels", tmp_path / "CSL_Daily")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match="no label files here"):
+        read_dataset("labels", tmp_path / "empty")
+
+
+def test_labels_refuse_torch_tensors_and_code(tmp_path):
+    """SLRT / Joey NMT files pickle torch tensors: refused with one line, nothing is run."""
+    import torch
+
+    path = _labels(tmp_path / "slrt" / "labels.train",
+                   [{"name": "train/x", "gloss": "A", "text": "a b", "sign": torch.zeros(2, 4)}])
+    with pytest.raises(InputFileError, match=r"holds torch tensors \(`torch\._utils\._rebuild_tensor_v2`\)") as err:
+        read_dataset("labels", path)
+    assert str(err.value).startswith(str(path) + ": ") and "\n" not in str(err.value)
+    payload = b"cos\nsystem\n(Vtouch " + str(tmp_path / "pwned").encode() + b"\ntR."
+    (tmp_path / "evil").mkdir()
+    with gzip.open(tmp_path / "evil" / "labels.dev", "wb") as f:
+        f.write(payload)
+    with pytest.raises(InputFileError, match="refused to load `os.system`"):
+        read_dataset("labels", tmp_path / "evil")
+    assert not (tmp_path / "pwned").exists()
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "labels.test").write_bytes(gzip.compress(pickle.dumps({"a": {"text": "t"}}))[:20])
+    with pytest.raises(InputFileError, match="not a readable pickle"):
+        read_dataset("labels", tmp_path / "cut")
+    _labels(tmp_path / "notext" / "labels.test", {"a": {"name": "a", "gloss": "A"}})
+    with pytest.raises(InputFileError, match="entry 'a' has no text string"):
+        read_dataset("labels", tmp_path / "notext")
+
+
+def test_data_check_lists_split_mismatches_on_real_csl_daily(real, capsys):
+    rc = main(["data", "check", "--dataset", "csl-daily", "--root", str(real / "csl_daily"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert report["listed_not_annotated"] == [{"id": "S000005_P0004_T00", "split": "train", "where": "split_1.txt:4"}]
+    assert report["annotated_not_listed"] == ["S000007_P0003_T00"]
+    assert {k: v["samples"] for k, v in report["splits"].items()} == {"train": 3, "dev": 2, "test": 2}
+    assert report["splits"]["train"]["video_frames"]["max"] == 68          # the pkl's `length`
+    assert report["splits"]["train"]["sentence_length"]["max"] == 7        # characters
+    main(["data", "check", "--dataset", "csl-daily", "--root", str(real / "csl_daily")])
+    out = capsys.readouterr().out
+    assert "names in a split list but not in the annotations (skipped):\n  train/S000005_P0004_T00: split_1.txt:4" in out
+    assert "annotated names in no split list (not used):\n  S000007_P0003_T00" in out
+
+
+def test_data_check_shared_ids_empty_texts_and_long_samples(real, tmp_path, capsys):
+    rc = main(["data", "check", "--dataset", "how2sign", "--root", str(real / "how2sign"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert [d["id"] for d in report["shared_ids"]] == [
+        "aBcDeF01_t0-1-rgb_front", "aBcDeF01_t1-1-rgb_front", "aBcDeF01_t2-1-rgb_front",
+        "zYxW9876_t0-5-rgb_front", "zYxW9876_t1-5-rgb_front"]
+    assert report["shared_ids"][0]["splits"] == ["train", "test"]
+    # empty texts, and frames over --max-frames per split (feature lengths)
+    path = manifest(tmp_path / "m.jsonl", [
+        {"id": f"s{i}", "split": "train" if i < 3 else "test", "text": "" if i == 1 else "a b", "lang": "en",
+         "features": f"f/s{i}.npz"} for i in range(4)])
+    for i, n in enumerate((5, 301, 350, 400)):
+        _features(tmp_path / "f", f"s{i}", n)
+    rc = main(["data", "check", "--dataset", "manifest", "--root", str(path), "--max-frames", "300", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 1                                                       # an empty text stops training
+    assert report["empty_texts"] == [{"id": "s1", "split": "train", "where": f"{path}:2"}]
+    assert report["splits"]["train"]["over_max_frames"] == {"300": 2}
+    assert report["splits"]["test"]["over_max_frames"] == {"300": 1}
+    main(["data", "check", "--dataset", "manifest", "--root", str(path), "--max-frames", "300"])
+    out = capsys.readouterr().out
+    assert "over 300 frames" in out and "1 empty texts:\n  train/s1:" in out

@@ -25,6 +25,7 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "scoring": ("scoring", {}),
     "translate": ("translate", {}),
     "significance": ("significance", {}),
+    "features": ("features", {}),
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }
 OPTIONAL: dict[str, tuple[str, dict]] = {  # not in the default list: one half of `llm` each

@@ -20,16 +20,19 @@ from rvlf.errors import ConfigError
 
 T = TypeVar("T")
 
-DATASET_LANGS = {"phoenix": "de", "csl-daily": "zh", "how2sign": "en", "openasl": "en"}
+DATASET_LANGS = {"phoenix": "de", "phoenix2014t": "de", "phoenix-2014t": "de", "phoenix14t": "de",
+                 "csl-daily": "zh", "csl_daily": "zh", "csldaily": "zh", "csl": "zh", "how2sign": "en", "openasl": "en"}
 
 
 @dataclass
 class DataConfig:
     """Where the data is and how it is cut."""
 
-    dataset: str = "manifest"  # phoenix | csl-daily | how2sign | openasl | manifest
-    root: str = ""  # dataset root folder, or the manifest file for `manifest`
-    features_dir: str = ""  # output of `rvlf extract` (<id>.npz); empty: the manifest's `features` paths
+    dataset: str = "manifest"  # phoenix | csl-daily | how2sign | openasl | labels | manifest
+    root: str = ""  # dataset folder or its annotation file (docs/datasets.md)
+    video_root: str = ""  # openasl: the clips folder; labels: what imgs_path/video_path are relative to
+    features_dir: str = ""  # output of `rvlf extract`; empty: the manifest's `features` paths
+    skip_bad_samples: bool = False  # leave out samples whose feature file/text is unusable (else: stop before step 1)
     dino_model: str = "facebook/dinov2-base"  # what the features were extracted with (for `rvlf translate`)
     lang: str = ""  # empty: the dataset's language
     max_frames: int = 300  # Sec. 7.1: sequences are cut to 300 frames

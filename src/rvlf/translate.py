@@ -46,10 +46,9 @@ class Prepared:
 
 
 def _is_feature_file(path: Path) -> bool:
-    if path.suffix != ".npz":
-        return False
-    with np.load(path, allow_pickle=False) as z:
-        return "meta" in z.files
+    from rvlf.data.features import is_feature_file
+
+    return path.is_file() and is_feature_file(path)  # an unreadable .npz: InputFileError naming it
 
 
 def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25) -> Prepared:

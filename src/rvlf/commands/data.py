@@ -1,14 +1,21 @@
-"""`rvlf data check`: per-split counts, sentence and frame lengths, and frame-count mismatches.
+"""`rvlf data check`: what a dataset and its feature set hold, and everything that would stop training.
 
-A sample's reference length is its `num_frames` (CSL-Daily, manifests) or else the frame count
-of its video (frame folder or video file), counted by decoding as `rvlf extract` does
-(`rvlf.data.video.count_frames`: container headers may lack a count or overcount). Its
-keypoint/feature length comes from `--features DIR/<id>.npz`, else the manifest's `features` or
-`keypoints` file. Samples whose two counts differ (a frequent reproduction problem: features
-extracted from another cut of the video) are listed; so are samples whose signer's body is found
-in fewer than `--min-body-share` of their frames, and the number of samples longer than
-`--max-frames` (cut by `data.long_inputs`) is given. The command exits 1 when there are
-mismatches, missing feature files or samples without enough body.
+Per split: sample count, sentence and frame lengths, and how many samples exceed `--max-frames`
+(the paper's Table 12; training cuts them by `data.long_inputs`). A sample's reference length is
+its `num_frames` (CSL-Daily, label files, manifests) or else the frame count of its video (frame
+folder or video file), counted by decoding as `rvlf extract` does (`rvlf.data.video.count_frames`:
+container headers may lack a count or overcount). Its feature length comes from its feature file
+under `--features` (found as training finds it, `rvlf.data.checks.find_feature_file`), else the
+manifest's `features` or `keypoints` file; `.npz` feature files are read header-only. Also listed:
+frame-count mismatches (features extracted from another cut of the video), missing, unreadable and
+inconsistent (DINOv2 in some files only, another width) feature files, samples whose signer's body
+is found in fewer than `--min-body-share` of their frames, empty texts, ids in more than one split
+(train/test leakage), names a split list holds that the annotations lack and annotations no split
+lists.
+
+Exit code: 2 when a file cannot be read; 1 when something would stop training or the counts
+disagree (mismatches, missing or inconsistent feature files, empty texts, samples without enough
+body); else 0.
 """
 
 from __future__ import annotations
@@ -19,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rvlf.data.checks import dino_problems, sample_feature_file
+from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
 from rvlf.data.poses import read_keypoints
-from rvlf.data.readers import SPLITS, READERS, SignSample, read_dataset
+from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample, read_dataset
 from rvlf.errors import InputFileError
 
 
@@ -28,13 +37,20 @@ def register(sub) -> None:
     p = sub.add_parser("data", help="dataset checks", description="Dataset checks.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     c = actions.add_parser(
-        "check", help="counts, sentence/frame lengths, frame-count mismatches",
+        "check", help="counts, lengths, and everything that would stop training",
         description="Report per split: sample count, sentence length (characters for zh, words otherwise), "
-                    "video and feature frame lengths, and samples whose feature frame count differs from "
-                    "the video's. Exit code 1 when any sample mismatches or lacks its feature file.")
+                    "video and feature frame lengths, samples over --max-frames; list frame-count mismatches, "
+                    "missing/unreadable/inconsistent feature files, samples with little body, empty texts, ids "
+                    "in several splits and split-list/annotation mismatches. Exit code 2 when a file cannot be "
+                    "read, 1 when something would stop training or counts disagree, else 0.")
     c.add_argument("--dataset", required=True, metavar="KIND", help=f"one of: {', '.join(READERS)}")
-    c.add_argument("--root", required=True, help="dataset root (for `manifest`: the .jsonl file or its folder)")
-    c.add_argument("--features", default=None, metavar="DIR", help="feature files DIR/<id>.npz")
+    c.add_argument("--root", required=True,
+                   help="dataset folder or its annotation file (for `manifest`: the .jsonl file or its folder)")
+    c.add_argument("--features", default=None, metavar="DIR",
+                   help="feature folder of `rvlf extract` (DIR/<id>.npz, or as extracted from the release's folders)")
+    c.add_argument("--video-root", default=None, metavar="DIR",
+                   help="openasl: the clips folder; labels: the folder imgs_path/video_path are relative to")
+    c.add_argument("--lang", default=None, help="labels: the language of the texts (zh counts characters)")
     c.add_argument("--splits", nargs="+", default=list(SPLITS), choices=SPLITS, help="splits to check")
     c.add_argument("--min-body-share", type=float, default=0.5, metavar="S",
                    help="list samples whose signer's body is found in fewer than this share of frames "
@@ -61,15 +77,15 @@ def video_frame_count(path: Path | None) -> int | None:
 
 
 def feature_frame_count(path: Path) -> int:
-    """Frames in an rvlf feature file (`keypoints` of an .npz) or any keypoint file."""
-    if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                if "keypoints" in z.files:
-                    return int(z["keypoints"].shape[0])
-        except (OSError, ValueError) as err:
-            raise InputFileError(path, f"not a readable .npz file ({err})") from None
-    return int(read_keypoints(path).shape[0])
+    """Frames in an rvlf feature file (header-only) or any keypoint file; InputFileError if unreadable."""
+    return feature_header(path).frames
+
+
+def feature_header(path: Path) -> FeatureHeader:
+    """The header of an rvlf feature file, or a keypoint file's frame count as one (no DINOv2)."""
+    if path.suffix.lower() == ".npz" and is_feature_file(path):
+        return read_feature_header(path)
+    return FeatureHeader(path, int(read_keypoints(path).shape[0]), None)
 
 
 def covered_frames(path: Path, frames: int) -> int:
@@ -102,7 +118,10 @@ def signer_and_length_report(samples: list[SignSample], features_dir: str | None
         feat = _feature_file(s, features_dir)
         if feat is None or not feat.is_file():
             continue
-        frames, share = feature_summary(feat)
+        try:
+            frames, share = feature_summary(feat)
+        except InputFileError:  # listed by check_samples as unreadable
+            continue
         if share < min_body_share:
             low.append({"id": s.id, "split": s.split, "frames": frames, "body_share": round(share, 3)})
         if frames > max_frames:
@@ -128,9 +147,7 @@ def _print_signer_and_length(report: dict, show: int) -> None:
 
 
 def _feature_file(sample: SignSample, features_dir: str | None) -> Path | None:
-    if features_dir:
-        return Path(features_dir) / f"{sample.id}.npz"
-    return sample.features or sample.keypoints
+    return sample_feature_file(sample, features_dir) or sample.keypoints
 
 
 def _stats(values: list[int]) -> dict | None:
@@ -145,38 +162,83 @@ def sentence_length(sample: SignSample) -> int:
     return len("".join(sample.text.split())) if sample.lang == "zh" else len(sample.text.split())
 
 
-def check_samples(samples: list[SignSample], features_dir: str | None = None) -> dict:
-    """The report: per split statistics, mismatching samples and missing feature files."""
-    report: dict = {"splits": {}, "mismatches": [], "missing_features": []}
+def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
+                  max_frames: list[int] | tuple[int, ...] = (300,), notes: ReadNotes | None = None) -> dict:
+    """The report: per split statistics, and every problem sample (see the module docstring)."""
+    report: dict = {"splits": {}, "mismatches": [], "missing_features": [], "unreadable_features": [],
+                    "dino_problems": []}
+    headers: dict[tuple[str, str], FeatureHeader] = {}
     for split in SPLITS:
         chosen = [s for s in samples if s.split == split]
         if not chosen:
             continue
-        video_lengths, feature_lengths, missing_video = [], [], 0
+        video_lengths, feature_lengths, lengths, missing_video = [], [], [], 0
         for s in chosen:
             ref = s.num_frames if s.num_frames is not None else video_frame_count(s.video)
             if s.video is not None and not s.video.exists():
                 missing_video += 1
             if ref is not None:
                 video_lengths.append(ref)
+            n = None
             feat = _feature_file(s, features_dir)
-            if feat is None:
-                continue
-            if not feat.is_file():
+            if feat is not None and not feat.is_file():
                 report["missing_features"].append({"id": s.id, "split": split, "path": str(feat)})
-                continue
-            n = feature_frame_count(feat)
-            feature_lengths.append(n)
-            if ref is not None and covered_frames(feat, n) != ref:
-                report["mismatches"].append({"id": s.id, "split": split, "video_frames": ref, "feature_frames": n})
+            elif feat is not None:
+                try:
+                    header = feature_header(feat)
+                except InputFileError as err:
+                    report["unreadable_features"].append({"id": s.id, "split": split, "path": str(feat),
+                                                          "problem": err.problem})
+                else:
+                    headers[(split, s.id)] = header
+                    n = header.frames
+                    feature_lengths.append(n)
+                    if ref is not None and covered_frames(feat, n) != ref:
+                        report["mismatches"].append({"id": s.id, "split": split, "video_frames": ref,
+                                                     "feature_frames": n})
+            length = n if n is not None else ref
+            if length is not None:
+                lengths.append(length)
         report["splits"][split] = {
             "samples": len(chosen),
             "sentence_length": _stats([sentence_length(s) for s in chosen]),
             "video_frames": _stats(video_lengths),
             "feature_frames": _stats(feature_lengths),
             "missing_videos": missing_video,
+            "over_max_frames": over_max_frames(lengths, max_frames),
         }
+    problems, _ = dino_problems({k: h for k, h in headers.items() if h.path.suffix.lower() == ".npz"})
+    report["dino_problems"] = [{"id": p.id, "split": p.split, "path": p.path, "problem": p.problem} for p in problems]
+    report["empty_texts"] = empty_texts(samples)
+    report["shared_ids"] = shared_ids(samples)
+    report.update(split_list_report(notes))
     return report
+
+
+def over_max_frames(lengths: list[int], thresholds: list[int] | tuple[int, ...]) -> dict[str, int]:
+    """{str(N): how many of `lengths` exceed N} (Table 12: samples cut by `data.max_frames`)."""
+    return {str(n): sum(1 for x in lengths if x > n) for n in thresholds}
+
+
+def empty_texts(samples: list[SignSample]) -> list[dict]:
+    """Samples whose translation is empty (training refuses them; scoring against "" means nothing)."""
+    return [{"id": s.id, "split": s.split, "where": s.source or ""} for s in samples if not s.text.strip()]
+
+
+def shared_ids(samples: list[SignSample]) -> list[dict]:
+    """Ids found in more than one split: the same clip trained on and scored (train/test leakage)."""
+    splits: dict[str, list[str]] = {}
+    for s in samples:
+        if s.split not in splits.setdefault(s.id, []):
+            splits[s.id].append(s.split)
+    return [{"id": i, "splits": sp} for i, sp in splits.items() if len(sp) > 1]
+
+
+def split_list_report(notes: ReadNotes | None) -> dict:
+    """Names a split list holds that the annotations lack (skipped), and annotations no split lists."""
+    notes = notes or ReadNotes()
+    return {"listed_not_annotated": [{"id": n, "split": s, "where": w} for s, n, w in notes.missing],
+            "annotated_not_listed": list(notes.unlisted)}
 
 
 def _fmt(st: dict | None) -> str:
@@ -186,33 +248,59 @@ def _fmt(st: dict | None) -> str:
 
 
 def _print(report: dict, show: int) -> None:
+    thresholds = next(iter(report["splits"].values()))["over_max_frames"] if report["splits"] else {}
+    over = "over " + "/".join(thresholds) + " frames" if thresholds else ""
     print(f"{'split':<6} {'samples':>8}  {'sentence min/mean/median/max':<34} {'video frames':<34} "
-          f"{'feature frames':<34} missing videos")
+          f"{'feature frames':<34} {'missing videos':>14}  {over}")
     for split, st in report["splits"].items():
+        counts = "/".join(str(v) for v in st["over_max_frames"].values())
         print(f"{split:<6} {st['samples']:>8}  {_fmt(st['sentence_length']):<34} {_fmt(st['video_frames']):<34} "
-              f"{_fmt(st['feature_frames']):<34} {st['missing_videos']}")
-    for key, title in (("mismatches", "frame-count mismatches"), ("missing_features", "missing feature files")):
-        items = report[key]
+              f"{_fmt(st['feature_frames']):<34} {st['missing_videos']:>14}  {counts}")
+    sections = (
+        ("mismatches", "frame-count mismatches", lambda i: f"{i['split']}/{i['id']}: video {i['video_frames']}, "
+                                                           f"features {i['feature_frames']}"),
+        ("missing_features", "missing feature files", lambda i: f"{i['split']}/{i['id']}: {i['path']}"),
+        ("unreadable_features", "unreadable feature files",
+         lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
+        ("dino_problems", "inconsistent DINOv2 features", lambda i: f"{i['split']}/{i['id']}: {i['path']}: "
+                                                                    f"{i['problem']}"),
+        ("empty_texts", "empty texts", lambda i: f"{i['split']}/{i['id']}: {i['where']}"),
+        ("shared_ids", "ids in more than one split (train/test leakage?)",
+         lambda i: f"{i['id']}: {', '.join(i['splits'])}"),
+        ("listed_not_annotated", "names in a split list but not in the annotations (skipped)",
+         lambda i: f"{i['split']}/{i['id']}: {i['where']}"),
+        ("annotated_not_listed", "annotated names in no split list (not used)", lambda i: str(i)),
+    )
+    for key, title, fmt in sections:
+        items = report.get(key) or []
         if not items:
             continue
         print(f"{len(items)} {title}:")
         for item in items[:show]:
-            detail = (f"video {item['video_frames']}, features {item['feature_frames']}"
-                      if key == "mismatches" else item["path"])
-            print(f"  {item['split']}/{item['id']}: {detail}")
+            print(f"  {fmt(item)}")
         if len(items) > show:
             print(f"  ... and {len(items) - show} more")
 
 
+def exit_code(report: dict) -> int:
+    """2: a file cannot be read; 1: training would stop, or counts disagree; 0: usable."""
+    if report["unreadable_features"]:
+        return 2
+    stops = ("mismatches", "missing_features", "dino_problems", "empty_texts", "low_body")
+    return 1 if any(report.get(k) for k in stops) else 0
+
+
 def run(args) -> int:
-    samples = read_dataset(args.dataset, args.root, args.splits)
+    notes = ReadNotes()
+    samples = read_dataset(args.dataset, args.root, args.splits, video_root=args.video_root, lang=args.lang,
+                           notes=notes)
     if args.features and not Path(args.features).is_dir():
         raise InputFileError(args.features, "features folder not found")
-    report = check_samples(samples, args.features)
+    report = check_samples(samples, args.features, max_frames=(args.max_frames,), notes=notes)
     report.update(signer_and_length_report(samples, args.features, args.min_body_share, args.max_frames))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:
         _print(report, args.show)
         _print_signer_and_length(report, args.show)
-    return 1 if report["mismatches"] or report["missing_features"] or report["low_body"] else 0
+    return exit_code(report)

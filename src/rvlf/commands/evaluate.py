@@ -26,7 +26,7 @@ def run(args) -> int:
 
     from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
     from rvlf.data.dataset import collate
-    from rvlf.train.common import load_samples, split_dataset, write_translations
+    from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
     from rvlf.train.inference import load_stage
     from rvlf.train.evaluation import evaluate_stage
 
@@ -38,7 +38,8 @@ def run(args) -> int:
         raise ConfigError("evaluate takes data.* overrides only")
     cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
-    dataset = split_dataset(cfg.data, load_samples(cfg.data), args.split, use_dino=use_dino)
+    by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
+    dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
     if args.split == "dev" and 0 < cfg.data.dev_max_samples < len(dataset) and not args.max_samples:
         import sys
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from rvlf.data.checks import sample_feature_file
 from rvlf.data.features import load_video_features
 from rvlf.data.keypoints import normalize_keypoints
 from rvlf.data.readers import SignSample
@@ -114,11 +115,11 @@ class InputReport:
 
 
 def feature_path(sample: SignSample, features_dir: str | Path | None) -> Path:
-    """Where a sample's features live: `<features_dir>/<id>.npz`, else the manifest's path."""
-    if features_dir:
-        return Path(features_dir) / f"{sample.id}.npz"
-    if sample.features:
-        return Path(sample.features)
+    """Where a sample's features live: under `features_dir` (`<id>.npz`, or where `rvlf extract`
+    put it, see `rvlf.data.checks.find_feature_file`), else the manifest's path."""
+    path = sample_feature_file(sample, features_dir)
+    if path is not None:
+        return path
     raise InputFileError(sample.id, "no features path: set data.features_dir or give `features` in the manifest")
 
 

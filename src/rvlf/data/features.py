@@ -7,16 +7,23 @@ processor's resize + centre crop would be the identity up to interpolation).
 
 A feature file (`.npz`, no pickle) holds `keypoints float32 [T,77,3]` (pixels), optionally
 `dino float16 [T,3,D]` (face, left hand, right hand) and `meta`, a JSON string.
+`read_feature_header` gives its shapes from the `.npy` headers inside the zip, decoding no array
+(what the fail-fast check of a whole feature set reads); `load_video_features` reads it all.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
+import math
 import os
+import re
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -151,22 +158,136 @@ def save_video_features(path: str | Path, keypoints: np.ndarray, dino: np.ndarra
     return path
 
 
-def load_video_features(path: str | Path) -> dict:
-    """`{"keypoints": float32 [T,77,3], "dino": float16 [T,3,D] (if extracted), "meta": dict}`."""
-    path = Path(path)
-    if path.is_file() and not zipfile.is_zipfile(path):
-        raise InputFileError(path, "not an .npz feature file")
+# what reading a cut, empty or foreign .npz can raise, in NumPy and zipfile
+_NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, zlib.error,
+               UnicodeDecodeError, NotImplementedError)
+
+
+def _unreadable(path: Path, err: BaseException) -> InputFileError:
+    """One line for a feature file that cannot be read: empty, cut, not a zip, corrupt."""
+    if isinstance(err, FileNotFoundError):
+        return InputFileError(path, "feature file not found")
     try:
+        size = path.stat().st_size
+    except OSError:
+        size = None
+    if size == 0:
+        return InputFileError(path, "empty file (0 bytes): not a feature file (an interrupted copy or extraction?)")
+    if isinstance(err, zipfile.BadZipFile) and not zipfile.is_zipfile(path):
+        return InputFileError(path, f"not a readable .npz: cut short or not a zip file ({size} bytes)")
+    return InputFileError(path, f"corrupt feature file ({type(err).__name__}: {err})")
+
+
+@dataclass(frozen=True)
+class FeatureHeader:
+    """Shapes of one feature file: `frames` = T of `keypoints [T,77,3]`, `dino_dim` = D of
+    `dino [T,3,D]` or None when the file has no DINOv2 features."""
+
+    path: Path
+    frames: int
+    dino_dim: int | None
+
+
+# the header NumPy writes: {'descr': '<f4', 'fortran_order': False, 'shape': (T, 77, 3), } (parsed without `ast`)
+_NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (?:True|False), 'shape': \(([\d, ]*)\), \}")
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from a member's .npy header; checks the member holds exactly that many bytes."""
+    with zf.open(info) as f:
+        head = f.read(12)
+        if head[:6] != b"\x93NUMPY" or len(head) < 10:
+            raise ValueError(f"array {info.filename!r} is not a .npy array")
+        wide = head[6] >= 2
+        size = int.from_bytes(head[8:12] if wide else head[8:10], "little")
+        start = 12 if wide else 10
+        if len(head) < start or not len(head) - start <= size <= 100_000:
+            raise ValueError(f"array {info.filename!r} has a malformed .npy header")
+        text = (head[start:] + f.read(size - len(head) + start)).decode("utf-8" if head[6] >= 3 else "latin1")
+    m = _NPY_HEADER.match(text)
+    if m:
+        dtype = np.dtype(m.group(1))
+        shape = tuple(int(n) for n in m.group(2).replace(" ", "").split(",") if n)
+    else:  # another writer's spelling: NumPy's own parser
+        d = ast.literal_eval(text)
+        if not isinstance(d, dict) or not {"descr", "shape"} <= set(d):
+            raise ValueError(f"array {info.filename!r} has a malformed .npy header")
+        dtype, shape = np.lib.format.descr_to_dtype(d["descr"]), tuple(int(n) for n in d["shape"])
+    if dtype.hasobject:
+        raise ValueError(f"array {info.filename!r} holds Python objects (pickled data is refused)")
+    expected = start + size + math.prod(shape) * dtype.itemsize
+    if info.file_size != expected:
+        raise ValueError(f"array {info.filename!r} holds {info.file_size} bytes, its header says {expected}")
+    return shape, dtype
+
+
+def read_feature_header(path: str | Path) -> FeatureHeader:
+    """Check one feature file from its zip directory and `.npy` headers, decoding no array.
+
+    Checked: the file exists and is a zip; `keypoints` is a float array `[T,77,3]` with T >= 1;
+    `dino`, if present, is a float array `[T,3,D]` (same T, D >= 1); `meta` is present; each
+    array's size matches its header (a file cut inside an array is caught). Raises
+    `InputFileError` naming the file and the problem. Costs a few small reads per file.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            if "keypoints" not in members or "meta" not in members:
+                raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
+            kp_shape, kp_dtype = _npy_header(zf, members["keypoints"])
+            dino = _npy_header(zf, members["dino"]) if "dino" in members else None
+    except InputFileError:
+        raise
+    except _NPZ_ERRORS as err:
+        raise _unreadable(path, err) from None
+    if kp_dtype.kind != "f" or len(kp_shape) != 3 or kp_shape[1:] != (NUM_POINTS, 3):
+        raise InputFileError(path, f"keypoints must be float [T,{NUM_POINTS},3], got {kp_dtype} {list(kp_shape)}")
+    if kp_shape[0] < 1:
+        raise InputFileError(path, f"no frames (keypoints {list(kp_shape)})")
+    dino_dim = None
+    if dino is not None:
+        shape, dtype = dino
+        if dtype.kind != "f" or len(shape) != 3 or shape[:2] != (kp_shape[0], 3) or shape[2] < 1:
+            raise InputFileError(path, f"dino must be float [{kp_shape[0]},3,D], got {dtype} {list(shape)}")
+        dino_dim = shape[2]
+    return FeatureHeader(path, kp_shape[0], dino_dim)
+
+
+def is_feature_file(path: str | Path) -> bool:
+    """True for an `.npz` holding `keypoints` and `meta` (an rvlf feature file), from its zip
+    directory only; `InputFileError` if the `.npz` cannot be read at all."""
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        return False
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except _NPZ_ERRORS as err:
+        raise _unreadable(path, err) from None
+    return {"keypoints.npy", "meta.npy"} <= names
+
+
+def load_video_features(path: str | Path) -> dict:
+    """`{"keypoints": float32 [T,77,3], "dino": float16 [T,3,D] (if extracted), "meta": dict}`.
+
+    Raises `InputFileError` naming the file when it is missing, empty, cut, not an rvlf feature
+    file or holds arrays of the wrong shape.
+    """
+    path = Path(path)
+    try:
+        if not zipfile.is_zipfile(path):  # np.load would read a .npy, or fail on pickles, unhelpfully
+            raise zipfile.BadZipFile("not a zip file") if path.exists() else FileNotFoundError(path)
         with np.load(path, allow_pickle=False) as z:
             if "keypoints" not in z.files or "meta" not in z.files:
                 raise InputFileError(path, f"not an rvlf feature file (holds {sorted(z.files)})")
             out = {"keypoints": z["keypoints"].astype(np.float32), "meta": json.loads(str(z["meta"]))}
             if "dino" in z.files:
                 out["dino"] = z["dino"].astype(np.float16)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
-        raise InputFileError(path, f"corrupt feature file ({type(err).__name__}: {err})") from None
+    except InputFileError:
+        raise
+    except _NPZ_ERRORS as err:
+        raise _unreadable(path, err) from None
     kp = out["keypoints"]
     if kp.ndim != 3 or kp.shape[1:] != (NUM_POINTS, 3):
         raise InputFileError(path, f"keypoints must be [T,{NUM_POINTS},3], got {list(kp.shape)}")

@@ -20,6 +20,7 @@ file describes frames `start .. start+T-1` of a `total`-frame video.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,8 +64,8 @@ def _read_npz(path: Path) -> np.ndarray:
             if "keypoints" not in z.files:
                 raise InputFileError(path, f"no `keypoints` array (found: {', '.join(z.files) or 'none'})")
             kp = z["keypoints"]
-    except (ValueError, OSError, zipfile.BadZipFile) as err:
-        raise InputFileError(path, f"not a readable .npz file ({err})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # empty, cut, not a zip
+        raise InputFileError(path, f"not a readable .npz file ({type(err).__name__}: {err})") from None
     if kp.ndim == 3 and kp.shape[1:] == (NUM_POINTS, 3):
         kp = kp.astype(np.float32)
         kp[~np.isfinite(kp).all(-1)] = 0.0

@@ -1,33 +1,88 @@
-"""Pieces every stage recipe uses: loading the splits, the run folder, the results file."""
+"""Pieces every stage recipe uses: loading the splits (checked before step 1), the run folder, the results file."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from rvlf.config import DataConfig
+from rvlf.data.checks import FeatureSetError, check_feature_set, drop_bad_samples
 from rvlf.data.dataset import SignDataset
-from rvlf.data.readers import SignSample, read_dataset
+from rvlf.data.readers import SignSample, dataset_kind, read_dataset
 from rvlf.errors import ConfigError
 
+log = logging.getLogger("rvlf.data")
 
-def load_samples(data: DataConfig) -> dict[str, list[SignSample]]:
-    """All samples of the configured dataset, by split name."""
+
+def split_name(data: DataConfig, split: str) -> str:
+    """The dataset's split behind a stage's role (`train` -> `data.train_split`, ...)."""
+    return {"train": data.train_split, "dev": data.dev_split, "test": data.test_split}.get(split, split)
+
+
+def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check: bool = True
+                 ) -> dict[str, list[SignSample]]:
+    """All samples of the configured dataset, by split name, checked before anything is trained.
+
+    `splits`: the split names the caller will use (default: `data.train_split`, `dev_split`,
+    `test_split`). Every sample of those splits is checked (`rvlf.data.checks`: non-empty text,
+    feature file present and readable, `keypoints [T,77,3]` with T >= 1, DINOv2 in all files or
+    none, one width; header-only reads). Problems raise one `FeatureSetError` naming every file
+    (exit code 2), or with `data.skip_bad_samples=true` the bad samples are left out and counted.
+    """
     if not data.root:
         raise ConfigError("data.root is empty: set it in the config or as data.root=PATH")
-    samples = read_dataset(data.dataset, data.root)
+    kind = dataset_kind(data.dataset)
+    if kind == "labels" and not data.lang:
+        raise ConfigError("data.lang is empty: label files do not say their language; set data.lang=de|zh|en|...")
+    samples = read_dataset(kind, data.root, video_root=data.video_root or None,
+                           lang=data.language() if kind == "labels" else None)
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)
+    _warn_shared_ids(by_split)
+    if check:
+        names = list(dict.fromkeys(splits or (data.train_split, data.dev_split, data.test_split)))
+        report = check_feature_set(by_split, data.features_dir or None, splits=names)
+        if report.problems:
+            if not data.skip_bad_samples:
+                raise FeatureSetError(report, data.features_dir or None)
+            by_split = drop_bad_samples(by_split, report)
+            per_split = ", ".join(f"{split} {n}" for split, n in sorted(_count_by_split(report).items()))
+            log.warning("data.skip_bad_samples=true: left out %d of %d samples (%s) whose text or feature file is "
+                        "unusable; `rvlf data check` lists them", len(report.bad()), report.checked, per_split)
     return by_split
 
 
+def _count_by_split(report) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for split, _ in report.bad():
+        out[split] = out.get(split, 0) + 1
+    return out
+
+
+def _warn_shared_ids(by_split: dict[str, list[SignSample]]) -> None:
+    """One warning when an id is in two splits (train/test leakage, or a release's naming clash)."""
+    seen: dict[str, str] = {}
+    shared: list[str] = []
+    for split, samples in by_split.items():
+        for s in samples:
+            if s.id in seen and seen[s.id] != split:
+                shared.append(f"{s.id} ({seen[s.id]}, {split})")
+            seen.setdefault(s.id, split)
+    if shared:
+        log.warning("%d id(s) appear in more than one split, e.g. %s; `rvlf data check` lists them",
+                    len(shared), ", ".join(shared[:3]))
+
+
 def split_dataset(data: DataConfig, by_split: dict[str, list[SignSample]], split: str, *, use_dino: bool = True) -> SignDataset:
-    name = {"train": data.train_split, "dev": data.dev_split, "test": data.test_split}.get(split, split)
-    if name not in by_split:
-        raise ConfigError(f"{data.root}: no samples in split {name!r} (splits: {', '.join(sorted(by_split))})")
+    name = split_name(data, split)
+    if name not in by_split or not by_split[name]:
+        have = ", ".join(sorted(k for k, v in by_split.items() if v)) or "none"
+        raise ConfigError(f"{data.root}: no samples in split {name!r} (splits: {have})")
     dataset = SignDataset(by_split[name], data.features_dir or None, max_frames=data.max_frames,
                           use_dino=use_dino, preload=data.preload, long_inputs=data.long_inputs)
     dataset.log_input_report(name)  # samples without a signer, samples cut by data.long_inputs
