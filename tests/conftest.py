@@ -104,3 +104,42 @@ def tiny_runs(root: Path, *, sft_steps: int = 0) -> tuple[Path, Path, Path | Non
                 "--init", str(root / "s1" / "last"), "--max-steps", str(sft_steps), f"data.root={manifest}",
                 "train.batch_size=4", *CHEAP]) == 0
     return manifest, root / "s1", root / "sft"
+
+
+def build_tiny_grpo_run(root: Path) -> Path:
+    """The demo's three stages in miniature, shaped like `rvlf demo`'s runs (demo configs; tiny stage 1):
+    a 16/4/4 toy corpus with 16-dim DINOv2 features from a tiny random DINOv2 that the checkpoints
+    carry (`dinov2/`), 3 stage-1 steps, 2 SFT steps, 1 GRPO step. Returns the GRPO run folder;
+    `root/s1`, `root/sft` hold the earlier stages."""
+    from rvlf.data.features import save_tiny_dinov2
+
+    manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)
+    dino = save_tiny_dinov2(root / "dino16", hidden_size=16, intermediate_size=32)
+    common = [f"data.root={manifest}", f"data.dino_model={dino}", "train.batch_size=4", *CHEAP]
+    assert cli(["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--out", str(root / "s1"),
+                "--max-steps", "3", *common, *TINY_STAGE1]) == 0
+    assert cli(["sft", "--config", str(REPO / "configs/demo/sft.yaml"), "--out", str(root / "sft"),
+                "--init", str(root / "s1" / "best"), "--max-steps", "2", *common]) == 0
+    assert cli(["grpo", "--config", str(REPO / "configs/demo/grpo.yaml"), "--out", str(root / "grpo"),
+                "--init", str(root / "sft" / "best"), "--max-steps", "1", *common, "train.batch_size=2",
+                "grpo.num_generations=2", "grpo.max_new_tokens=8"]) == 0
+    return root / "grpo"
+
+
+@pytest.fixture(scope="session")
+def tiny_grpo_run(tmp_path_factory) -> Path:
+    """`build_tiny_grpo_run`, built once per test run and shared by the xdist workers (file lock).
+    Treat it as read-only."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "tiny-grpo-run"
+    with FileLock(str(root) + ".lock"):
+        if not (root / "complete").is_file():
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+            build_tiny_grpo_run(root)
+            (root / "complete").write_text("ok\n")
+    return root / "grpo"

@@ -28,6 +28,8 @@ COMMANDS = [
     "grpo",
     "evaluate",
     "translate",
+    "export",
+    "app",
     "score",
     "compare",
     "data",

@@ -219,6 +219,7 @@ class GenerationOutput(NamedTuple):
     texts: list[str]  # N = B * num_return_sequences, grouped per input
     completion_ids: torch.Tensor  # [N,L] long, pad after the end token
     completion_mask: torch.Tensor  # [N,L] bool, True up to and including the end token
+    scores: torch.Tensor | None = None  # [N] float with return_scores: mean log-probability per token
 
 
 class TokenOutput(NamedTuple):
@@ -404,6 +405,7 @@ class SignLanguageLM(nn.Module):
         top_k: int = 0,
         max_new_tokens: int | None = None,
         share_prefix: bool = True,
+        return_scores: bool = False,
     ) -> GenerationOutput:
         """Beam search (evaluation, width 5) or sampling (GRPO groups) with the LM's KV cache.
 
@@ -413,7 +415,10 @@ class SignLanguageLM(nn.Module):
         for its `k` samples, instead of prefilling `k` copies; `transformers` then runs the usual
         sampling loop from the prompt's last position (same logits processors, same `multinomial`
         draws in the same order, so the same texts for a fixed seed up to float rounding).
-        `share_prefix=False` is the plain `generate(num_return_sequences=k)` (benchmarks, tests)."""
+        `share_prefix=False` is the plain `generate(num_return_sequences=k)` (benchmarks, tests).
+        Beam search returns each input's rows best first. `return_scores`: also each row's mean
+        natural-log probability per generated token, the end token included (beam search's
+        length-normalised score; `rvlf.models.vlp.sequence_scores`)."""
         signs, mask = self.encode_signs(keypoints, frame_mask, dino)
         batch = self._assemble(signs, mask, [[]] * signs.shape[0])
         stop = self.prompt.stop_ids
@@ -422,7 +427,8 @@ class SignLanguageLM(nn.Module):
         sampling = dict(temperature=temperature, top_p=top_p, top_k=top_k) if do_sample else {}
         common = dict(max_new_tokens=max_new_tokens or self.max_new_tokens, num_beams=num_beams, do_sample=do_sample,
                       repetition_penalty=1.0, length_penalty=1.0, eos_token_id=stop, pad_token_id=self.pad_id,
-                      use_cache=True, **sampling)
+                      use_cache=True, return_dict_in_generate=return_scores, output_scores=return_scores,
+                      **sampling)
         embeds, attention_mask = batch.embeds, batch.attention_mask
         if share_prefix and do_sample and num_beams == 1 and k > 1 and embeds.shape[1] > 1:
             cache = self._prefill(embeds[:, :-1], attention_mask[:, :-1])
@@ -433,6 +439,7 @@ class SignLanguageLM(nn.Module):
         else:
             seqs = self.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, num_return_sequences=k,
                                     **common)
+        res, seqs = (seqs, seqs.sequences) if return_scores else (None, seqs)
         completion_mask = first_stop_mask(seqs, torch.ones_like(seqs, dtype=torch.bool), stop)
         is_stop = torch.isin(seqs, torch.tensor(stop, device=seqs.device))
         completion_ids = seqs.masked_fill(~completion_mask, self.pad_id)
@@ -440,7 +447,12 @@ class SignLanguageLM(nn.Module):
             self.tokenizer.decode(row[keep].tolist(), skip_special_tokens=True).strip()
             for row, keep in zip(completion_ids, completion_mask & ~is_stop)
         ]
-        return GenerationOutput(texts, completion_ids, completion_mask)
+        scores = None
+        if res is not None:
+            from rvlf.models.vlp import sequence_scores
+
+            scores = sequence_scores(self.lm, res, completion_mask)
+        return GenerationOutput(texts, completion_ids, completion_mask, scores)
 
     def _prefill(self, embeds: torch.Tensor, attention_mask: torch.Tensor):
         """The LM's KV cache (a `DynamicCache`) of left-padded `embeds [B,L,H]`, positions counted

@@ -192,12 +192,20 @@ class VLPModel(nn.Module):
 
     @torch.no_grad()
     def generate(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, num_beams: int = 5,
-                 max_new_tokens: int = 64) -> torch.Tensor:
-        """Beam search from `Z_s`: `[B,L]` token ids without the start token, each row cut after its
-        first `</s>` and right-padded with `<pad>`. At most `max_text_len - 1` new tokens."""
+                 max_new_tokens: int = 64, *, num_return_sequences: int = 1,
+                 return_scores: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Beam search from `Z_s`: `[N,L]` token ids without the start token, each row cut after its
+        first `</s>` and right-padded with `<pad>`. At most `max_text_len - 1` new tokens.
+
+        `num_return_sequences` (<= `num_beams`) hypotheses per input, best first: rows `i*k .. i*k+k-1`
+        belong to input `i` (N = B * k). With `return_scores` also `[N]` float scores, the mean natural-log
+        probability per generated token, `</s>` included (`sequence_scores`)."""
         z_s, mask_s = self.encoder(keypoints, frame_mask)
         gen = GenerationConfig(
             num_beams=num_beams,
+            num_return_sequences=num_return_sequences,
+            return_dict_in_generate=return_scores,
+            output_scores=return_scores,
             do_sample=False,
             max_new_tokens=min(max_new_tokens, self.config.max_text_len - 1),
             decoder_start_token_id=self.bos_id,
@@ -207,10 +215,26 @@ class VLPModel(nn.Module):
             early_stopping=num_beams > 1,
             suppress_tokens=[self.pad_id, self.bos_id],
         )
-        out = self.mbart.generate(
+        res = self.mbart.generate(
             encoder_outputs=BaseModelOutput(last_hidden_state=z_s),
             attention_mask=mask_s.long(),
             generation_config=gen,
-        )[:, 1:]
+        )
+        out = (res.sequences if return_scores else res)[:, 1:]
         after_eos = (out == self.eos_id).long().cumsum(1) - (out == self.eos_id).long() > 0
-        return out.masked_fill(after_eos, self.pad_id)
+        out = out.masked_fill(after_eos, self.pad_id)
+        if return_scores:
+            return out, sequence_scores(self.mbart, res, ~after_eos)
+        return out
+
+
+def sequence_scores(model: nn.Module, res, keep: torch.Tensor) -> torch.Tensor:
+    """`[N]` mean natural-log probability per generated token of a `transformers` `generate(...,
+    return_dict_in_generate=True, output_scores=True)` result: beam search's own length-normalised
+    `sequences_scores` (length penalty 1: sum of token log-probabilities / generated length), else
+    (greedy or sampling) the same mean over the generated tokens where `keep [N,L]` is True."""
+    if getattr(res, "sequences_scores", None) is not None:
+        return res.sequences_scores.float()
+    steps = model.compute_transition_scores(res.sequences, res.scores, normalize_logits=True).float()
+    keep = keep[:, : steps.shape[1]].to(steps.device)
+    return torch.where(keep, steps, torch.zeros_like(steps)).sum(1) / keep.sum(1).clamp(min=1)

@@ -10,12 +10,18 @@ from rvlf.train import checkpoint as ckpt
 
 
 def load_stage(directory: str | Path):
-    """A checkpoint folder of any stage -> (stage object with `translate`, its model, its config)."""
+    """A checkpoint folder of any stage, or an exported model folder (`rvlf.train.exported`) ->
+    (stage object with `translate`, its model, its config)."""
     directory = ckpt.resolve_checkpoint(directory)
     if not (directory / "config.yaml").is_file():
         raise InputFileError(directory, "checkpoint has no config.yaml")
     stage = read_yaml(directory / "config.yaml").get("stage")
-    if stage == "pretrain":
+    from rvlf.train import exported
+
+    if stage in ("sft", "grpo") and exported.is_exported(directory) \
+            and exported.read_info(directory).get("language_model") == "merged":
+        obj, cfg = exported.load_merged(directory)
+    elif stage == "pretrain":
         from rvlf.train.vlp_stage import PretrainStage, load_pretrained
 
         cfg, model, tokenizer = load_pretrained(directory)

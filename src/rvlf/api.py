@@ -1,0 +1,328 @@
+"""`SignTranslator`: a trained RVLF model from Python, loaded the way the field shares models.
+
+    from rvlf import SignTranslator
+    model = SignTranslator.from_pretrained("runs/demo/grpo/best")    # or an exported folder, or a hub id
+    model.translate("signer.mp4")                                    # -> "the translation"
+    model.translate(["a.mp4", "frames/", "b.pose"], return_scores=True)   # -> beam n-best with scores
+    model.save_pretrained("my-model")                                # = `rvlf export`
+
+Inputs are prepared exactly as `rvlf translate` prepares them (`rvlf.translate.prepare_input`:
+MediaPipe Holistic keypoints, face/hand crops with the Sec. 6.2 fallback, DINOv2 features) and
+decoded by the checkpoint's stage (`rvlf.train.inference.load_stage`), so the texts are the CLI's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from rvlf.errors import InputFileError, RvlfError
+
+log = logging.getLogger("rvlf.api")
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TRUE = {"1", "on", "yes", "true"}
+
+
+class Hypothesis(NamedTuple):
+    """One beam-search hypothesis: its text and its score, the mean natural-log probability per
+    generated token (the end token included; beam search's length-normalised score, <= 0)."""
+
+    text: str
+    score: float
+
+
+def hub_offline() -> bool:
+    """True when `HF_HUB_OFFLINE` is set (read now, not at import time)."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | None = None,
+                       cache_dir: str | os.PathLike | None = None, token: str | bool | None = None) -> Path:
+    """A local folder as it is, else a Hugging Face hub repo id (`owner/name`) through
+    `huggingface_hub.snapshot_download`: the cached snapshot when `HF_HUB_OFFLINE` is set or the
+    hub cannot be reached, else a download (files already cached are not fetched again).
+
+    Raises `RvlfError` (one line) for a folder that does not exist, a hub id that is not cached
+    while offline, a repository or revision the hub does not have."""
+    text = os.fspath(path_or_hub_id)
+    local = Path(text).expanduser()
+    if local.is_dir():
+        return local
+    if local.exists():
+        raise InputFileError(local, "is a file: give a model folder (exported or a checkpoint) or a hub id")
+    if not _HUB_ID.match(text) or text.startswith((".", "~")) or Path(text).is_absolute():
+        raise InputFileError(local, "no such model folder (and not a hub id of the form owner/name)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    from rvlf import __version__
+
+    offline = hub_offline()
+    try:
+        path = snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token,
+                                 local_files_only=offline, library_name="rvlf", library_version=__version__)
+    except LocalEntryNotFoundError:
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+        raise RvlfError(f"{text}: no such local folder, and the hub model is not in the Hugging Face cache while "
+                        f"{why}; download it once with network (`hf download {text}`) or pass a local folder") from None
+    except RevisionNotFoundError:
+        raise RvlfError(f"{text}: the hub has no revision {revision!r} of this model") from None
+    except RepositoryNotFoundError:
+        raise RvlfError(f"{text}: no such local folder, and no such model on the Hugging Face hub (a private "
+                        "model needs `hf auth login` or token=...)") from None
+    except HfHubHTTPError as err:
+        raise RvlfError(f"{text}: the Hugging Face hub answered {str(err).splitlines()[0]}") from None
+    return Path(path)
+
+
+class SignTranslator:
+    """A trained RVLF model of any stage (stage 1's VLP decoder, SLT-SFT or SLT-GRPO), ready to translate.
+
+    Build it with `from_pretrained`. Attributes: `stage` (`"pretrain"`, `"sft"` or `"grpo"`),
+    `language` (ISO code of the output text), `directory` (the folder it was loaded from),
+    `device`, `dino_model` (the DINOv2 that encodes face/hand crops; None when the stage uses
+    none), `model` (the `torch.nn.Module`), `config` (the run's configuration dataclass).
+    """
+
+    def __init__(self, stage, config, directory: str | Path, *, device: str = "cpu", dino_model: str | None = None):
+        self._stage = stage
+        self.config = config
+        self.directory = Path(directory)
+        self.device = str(device)
+        self.model = stage.model
+        self.model.to(self.device)
+        self.model.eval()
+        self.stage: str = stage.name
+        self.language: str = config.data.language()
+        self.dino_model = dino_model
+
+    def __repr__(self) -> str:
+        return (f"SignTranslator(stage={self.stage!r}, language={self.language!r}, directory='{self.directory}', "
+                f"device={self.device!r})")
+
+    # ---- loading --------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | os.PathLike, *, device: str | None = None,
+                        dino: str | None = None, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None, token: str | bool | None = None) -> "SignTranslator":
+        """Load a model folder: an exported one (`rvlf export`, `save_pretrained`), a checkpoint of any
+        stage (`RUN/best`), a run folder (its `best`, else `last` checkpoint), or a Hugging Face hub id
+        (`owner/name`, `revision=`; downloaded once into the hub cache, offline-safe, see
+        `resolve_pretrained`).
+
+        `device`: `"cpu"`, `"cuda"`, `"cuda:1"` (default: CUDA when available). `dino`: another
+        DINOv2 (hub id or folder) for the face/hand crops than the model's own (`dinov2/`) or its
+        config's `data.dino_model`. Raises `RvlfError` / `InputFileError` with one line for a folder
+        that is not a model, a hub id it cannot get, a device that does not exist."""
+        import torch
+
+        from rvlf.export import checkpoint_dir
+        from rvlf.train.exported import dino_source
+        from rvlf.train.inference import load_stage
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if str(device).startswith("cuda") and not torch.cuda.is_available():
+            raise RvlfError(f"device {device!r}: CUDA is not available on this machine")
+        directory = checkpoint_dir(resolve_pretrained(path_or_hub_id, revision=revision, cache_dir=cache_dir,
+                                                      token=token))
+        stage, _, cfg = load_stage(directory)
+        return cls(stage, cfg, directory, device=device, dino_model=dino or dino_source(directory, cfg))
+
+    # ---- inputs ---------------------------------------------------------------------------------
+    def prepare(self, item: Any, name: str | None = None):
+        """One input -> `rvlf.translate.Prepared` (pixel keypoints `[T,77,3]`, DINOv2 features
+        `[T,3,D]` or None, crop boxes `[T,3,4]` when frames were decoded).
+
+        `item` is one of:
+        - a path (str or Path): video file, folder of frame images, image, keypoint file
+          (`.pose`, `.pkl`, `.npz`) or `rvlf extract` feature file (`.npz`);
+        - keypoints, a float array `[T,77,3]`: per frame the 77 points of rvlf's layout
+          (`rvlf.data.keypoints.PARTS`: body 0:9, left hand 9:30, right hand 30:51, mouth 51:59,
+          face 59:77) as (x, y, confidence); x, y in any one unit for the whole sequence (pixels or
+          [0, 1]: each part is normalised by its own box, `normalize_keypoints`), confidence in
+          [0, 1] with 0 = not found; non-finite points count as not found;
+        - a dict `{"keypoints": [T,77,3], "dino": [T,3,D]}` (an `rvlf extract` feature file's
+          content; `"dino"` optional: face, left hand, right hand CLS features);
+        - RGB frames, a uint8 array `[T,H,W,3]` (MediaPipe and DINOv2 run on them like on a video).
+        Keypoints without DINOv2 features give zero face/hand features (logged as a warning), as
+        `rvlf translate` does for keypoint files. Raises `InputFileError` / `RvlfError` naming the input.
+        """
+        from rvlf.translate import Prepared, prepare_input
+
+        if isinstance(item, (str, os.PathLike)):
+            return prepare_input(item, self.dino_model, device=self.device)
+        if _is_tensor(item):
+            item = item.detach().cpu().numpy()
+        label = name or "array"
+        if isinstance(item, dict):
+            if "keypoints" not in item:
+                raise RvlfError(f"{label}: a dict input needs 'keypoints' [T,77,3] (and optionally 'dino' [T,3,D])")
+            kp = _keypoints(np.asarray(item["keypoints"]), label)
+            dino = item.get("dino")
+            if dino is not None:
+                dino = np.asarray(dino, dtype=np.float32)
+                if dino.ndim != 3 or dino.shape[:2] != (len(kp), 3):
+                    raise RvlfError(f"{label}: 'dino' has shape {list(dino.shape)}; expected [T,3,D] with T = "
+                                    f"{len(kp)} frames (face, left hand, right hand)")
+            else:
+                _warn_no_dino(self, label)
+            return Prepared(label, kp, dino, Path(f"<{label}>"))
+        if isinstance(item, np.ndarray):
+            if item.dtype == np.uint8 and item.ndim == 4 and item.shape[-1] == 3:
+                return self._prepare_frames(item, label)
+            kp = _keypoints(item, label)
+            _warn_no_dino(self, label)
+            return Prepared(label, kp, None, Path(f"<{label}>"))
+        raise RvlfError(f"{label}: cannot translate a {type(item).__name__}; give a path, keypoints [T,77,3], "
+                        "a dict with 'keypoints' (and 'dino'), or RGB frames uint8 [T,H,W,3]")
+
+    def _prepare_frames(self, frames: np.ndarray, label: str):
+        from PIL import Image
+
+        from rvlf.translate import prepare_input
+
+        if len(frames) == 0:
+            raise RvlfError(f"{label}: no frames")
+        with tempfile.TemporaryDirectory(prefix="rvlf-frames-") as tmp:
+            folder = Path(tmp) / label
+            folder.mkdir()
+            for t, frame in enumerate(frames):
+                Image.fromarray(frame).save(folder / f"{t:06d}.png", compress_level=1)
+            p = prepare_input(folder, self.dino_model, device=self.device)
+        p.source = Path(f"<{label}>")
+        return p
+
+    # ---- decoding -------------------------------------------------------------------------------
+    def translate(self, inputs: Any | Sequence[Any], num_beams: int = 5, return_scores: bool = False, *,
+                  max_new_tokens: int | None = None, batch_size: int = 8):
+        """Translate one input or a list of inputs (see `prepare` for what an input can be).
+
+        Returns for one input its text (`str`), for a list a list of texts in order. With
+        `return_scores=True` each text is replaced by the beam's n-best list: its `num_beams`
+        hypotheses as `Hypothesis(text, score)`, best first, one per distinct text (score: mean
+        natural-log probability per token, higher is better; `n_best[0].text` is the text
+        `return_scores=False` gives).
+        `num_beams`: beam width (5 in the paper, Sec. 4.1; 1 = greedy). `max_new_tokens`: default
+        the checkpoint's `train.max_new_tokens`. Inputs longer than the checkpoint's
+        `data.max_frames` are cut as in training. Inputs are decoded `batch_size` at a time.
+        Raises `InputFileError` / `RvlfError` (one line naming the input) for an input it cannot read.
+        """
+        single = not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        prepared = [self.prepare(x, name=None if len(items) == 1 else f"input{i}") for i, x in enumerate(items)]
+        out = self.translate_prepared(prepared, num_beams=num_beams, return_scores=return_scores,
+                                      max_new_tokens=max_new_tokens, batch_size=batch_size)
+        return out[0] if single else out
+
+    def translate_prepared(self, prepared: list, *, num_beams: int = 5, return_scores: bool = False,
+                           max_new_tokens: int | None = None, batch_size: int = 8) -> list:
+        """`translate` for inputs already `prepare`d (a list of `rvlf.translate.Prepared`)."""
+        from rvlf.translate import translate as decode
+
+        if num_beams < 1:
+            raise RvlfError(f"num_beams must be >= 1, got {num_beams}")
+        if batch_size < 1:
+            raise RvlfError(f"batch_size must be >= 1, got {batch_size}")
+        max_new = max_new_tokens or self.config.train.max_new_tokens
+        results: list = []
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start:start + batch_size]
+            decoder = _BeamDecoder(self._stage, return_scores)
+            texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new,
+                           max_frames=self.config.data.max_frames, device=self.device)
+            results += decoder.nbest if return_scores else texts
+        return results
+
+    # ---- saving ---------------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | os.PathLike, *, base: str = "merge", license: str | None = None,
+                        dataset: str | None = None) -> Path:
+        """Write this model as a self-contained folder with a model card (what `rvlf export` writes;
+        `rvlf.train.exported` lists its files). `base="merge"` folds the LoRA adapters into the
+        language model (this object then decodes with the merged LM: same texts); `"reference"`
+        keeps the adapters and names the base LM by hub id. Returns the folder. Raises `RvlfError`
+        for a folder holding other files, or a reference to a base LM that no hub has."""
+        from rvlf.export import export_stage
+
+        return export_stage(self._stage, self.config, directory, source=self.directory, base=base, license=license,
+                            dataset=dataset)
+
+
+class _BeamDecoder:
+    """Stands in for a stage in `rvlf.translate.translate` (which builds the batch as the CLI does)
+    and decodes it: the stage's own beam search, or the beam's n-best with scores."""
+
+    def __init__(self, stage, with_scores: bool):
+        self._stage = stage
+        self.cfg = stage.cfg
+        self.with_scores = with_scores
+        self.nbest: list[list[Hypothesis]] = []
+
+    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+        if not self.with_scores:
+            return self._stage.translate(batch, num_beams, max_new_tokens)
+        self.nbest = beam_hypotheses(self._stage, batch, num_beams, max_new_tokens)
+        return [hyps[0].text for hyps in self.nbest]
+
+
+def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> list[list[Hypothesis]]:
+    """The finished hypotheses of beam search per input (`num_beams` of them, fewer when two decode to
+    the same text), best first, with their scores."""
+    import torch
+
+    model = stage.model
+    with torch.no_grad():
+        if hasattr(model, "encode_signs"):  # stages 2-3: rvlf.models.slt_lm.SignLanguageLM
+            out = model.generate(batch["keypoints"], batch["frame_mask"], batch.get("dino"), num_beams=num_beams,
+                                 num_return_sequences=num_beams, max_new_tokens=max_new_tokens, return_scores=True)
+            texts, scores = out.texts, out.scores
+        else:  # stage 1: rvlf.models.vlp.VLPModel
+            tokens, scores = model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
+                                            max_new_tokens=max_new_tokens, num_return_sequences=num_beams,
+                                            return_scores=True)
+            texts = stage.tokenizer.batch_decode(tokens)
+    scores = scores.tolist()
+    out = []
+    for b in range(len(texts) // num_beams):
+        hyps: dict[str, Hypothesis] = {}  # two token sequences can decode to one text: keep its best
+        for i in range(b * num_beams, (b + 1) * num_beams):
+            if texts[i] not in hyps:
+                hyps[texts[i]] = Hypothesis(texts[i], float(scores[i]))
+        out.append(sorted(hyps.values(), key=lambda h: -h.score))
+    return out
+
+
+def _is_tensor(x) -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return False
+    return torch.is_tensor(x)
+
+
+def _keypoints(arr: np.ndarray, label: str) -> np.ndarray:
+    """`[T,77,3]` float32 keypoints, non-finite points set to not found (confidence 0)."""
+    from rvlf.data.keypoints import NUM_POINTS
+
+    if arr.ndim != 3 or arr.shape[1:] != (NUM_POINTS, 3) or not np.issubdtype(arr.dtype, np.number):
+        raise RvlfError(f"{label}: keypoints have shape {list(arr.shape)}; expected [T,{NUM_POINTS},3] (x, y, "
+                        "confidence) in rvlf's 77-point layout (convert Holistic or COCO-WholeBody points with "
+                        "rvlf.data.keypoints.from_holistic / from_coco_wholebody)")
+    if len(arr) == 0:
+        raise RvlfError(f"{label}: no frames")
+    kp = np.asarray(arr, dtype=np.float32).copy()
+    bad = ~np.isfinite(kp).all(axis=-1)
+    kp[bad] = 0.0
+    return kp
+
+
+def _warn_no_dino(translator: SignTranslator, label: str) -> None:
+    if translator.dino_model is not None:
+        log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", label)

@@ -1,0 +1,300 @@
+"""`rvlf app`: try a trained model in the browser (a local Gradio page; `pip install 'rvlf[app]'`).
+
+Upload a video, a zip of frame images or a keypoint / feature file; the page shows the video
+with the MediaPipe keypoints and the face/hand crop boxes (Sec. 6.2) drawn over it (keypoint
+files: the skeleton on a black canvas), the translation, the beam's n-best with scores
+(`SignTranslator.translate(..., return_scores=True)`), and how long each part took. A file it
+cannot read gets one clear line on the page.
+
+Offline by construction: Gradio's analytics and version check off (`GRADIO_ANALYTICS_ENABLED`),
+system fonts only (no web-font or CDN request), no share link, no server-side rendering, bound
+to 127.0.0.1 unless `--host` says otherwise. `process` does the work without Gradio (tests).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from rvlf.errors import InputFileError, RvlfError
+
+log = logging.getLogger("rvlf.app")
+
+TITLE = "rvlf: sign language translation"
+KEYPOINT_SUFFIXES = (".pose", ".pkl", ".npz")
+MAX_ZIP_BYTES = 4 * 2**30  # uncompressed frames a zip may hold (a guard against zip bombs)
+PART_LABELS = ("body", "face", "left hand", "right hand")
+STAGES = {"pretrain": "stage 1 (VLP decoder)", "sft": "SLT-SFT", "grpo": "SLT-GRPO"}
+
+
+def offline_environment() -> None:
+    """Switch off everything in Gradio and the hub clients that would call out (before importing gradio)."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_SSR_MODE", "False")
+
+
+@dataclass
+class AppResult:
+    """What one upload gives the page."""
+
+    translation: str = ""
+    nbest: list[list] = field(default_factory=list)  # rows [rank, text, score]
+    timings: list[tuple[str, float]] = field(default_factory=list)  # (part, seconds)
+    video: str | None = None  # H.264 mp4 (or WebM) with keypoints and boxes drawn
+    status: str = ""  # Markdown: what was read, or the error
+    error: bool = False
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def unpack_frames(archive: Path, into: Path) -> Path:
+    """A zip of frame images -> the folder of its frames (the folder inside the zip that holds the
+    most images; hidden files and `__MACOSX/` are skipped; names are flattened, so nothing is
+    written outside `into`). Raises `InputFileError` for a zip that is unreadable or has no frames."""
+    from rvlf.data.video import is_image
+
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise InputFileError(archive, f"not a readable zip file ({err})") from None
+    with zf:
+        groups: dict[str, list[zipfile.ZipInfo]] = {}
+        for info in zf.infolist():
+            parts = PurePosixPath(info.filename).parts
+            if info.is_dir() or not parts or any(p.startswith(".") or p == "__MACOSX" for p in parts):
+                continue
+            if is_image(Path(parts[-1])):
+                groups.setdefault(str(PurePosixPath(*parts[:-1])), []).append(info)
+        if not groups:
+            raise InputFileError(archive, "the zip holds no frame images (.jpg, .png, ...)")
+        members = max(groups.values(), key=len)
+        if sum(m.file_size for m in members) > MAX_ZIP_BYTES:
+            raise InputFileError(archive, f"the frames are larger than {MAX_ZIP_BYTES >> 30} GiB unpacked")
+        folder = into / (Path(archive).stem or "frames")
+        folder.mkdir(parents=True, exist_ok=True)
+        for m in members:
+            with zf.open(m) as src, open(folder / PurePosixPath(m.filename).name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return folder
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+def write_browser_video(frames, fps: float, out: Path) -> Path:
+    """RGB frames `uint8 [H,W,3]` -> a video every browser plays: H.264 (yuv420p, faststart) in mp4
+    through PyAV, else VP9 in WebM. Returns the path written (its suffix tells the format)."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise RvlfError("no frames to draw")
+    h, w = _even(first.shape[0]), _even(first.shape[1])
+    for codec, suffix, options in (("libx264", ".mp4", {"crf": "23", "preset": "veryfast"}),
+                                   ("libvpx-vp9", ".webm", {"crf": "32", "b": "0", "deadline": "realtime"})):
+        try:
+            av.codec.Codec(codec, "w")
+        except Exception:  # noqa: BLE001 - this PyAV build lacks the encoder: try the next one
+            continue
+        path = out.with_suffix(suffix)
+        with av.open(str(path), "w", options={"movflags": "faststart"} if suffix == ".mp4" else {}) as container:
+            stream = container.add_stream(codec, rate=int(round(fps)) or 25, options=options)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            for frame in (first, *frames):
+                img = np.ascontiguousarray(frame[:h, :w])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return path
+    raise RvlfError("this PyAV build has neither an H.264 nor a VP9 encoder")
+
+
+def skeleton_frames(keypoints: np.ndarray, size: int = 480):
+    """The keypoints alone, fitted into a black `size` x `size` canvas, one RGB frame per input frame."""
+    import cv2
+
+    from rvlf.data.keypoints import PARTS
+    from rvlf.translate import PART_COLOURS
+
+    kp = np.asarray(keypoints, dtype=np.float32)
+    ok = kp[..., 2] > 0.3
+    if ok.any():
+        lo, hi = kp[ok][:, :2].min(0), kp[ok][:, :2].max(0)
+    else:
+        lo, hi = np.zeros(2, np.float32), np.ones(2, np.float32)
+    scale = 0.9 * size / max(float((hi - lo).max()), 1e-6)
+    offset = (size - scale * (hi - lo)) / 2 - scale * lo
+    for t in range(len(kp)):
+        img = np.zeros((size, size, 3), dtype=np.uint8)
+        for name, sl in PARTS.items():
+            for (x, y, c) in kp[t, sl]:
+                if c > 0.3:
+                    cv2.circle(img, (int(x * scale + offset[0]), int(y * scale + offset[1])), 3,
+                               PART_COLOURS[name], -1)
+        yield img
+
+
+# ---------------------------------------------------------------- one upload
+
+
+def _seen_line(keypoints: np.ndarray) -> str:
+    from rvlf.data.crops import part_found
+
+    found = part_found(keypoints).mean(0) * 100
+    return ", ".join(f"{label} {share:.0f}%" for label, share in zip(PART_LABELS, found))
+
+
+def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: str | Path | None = None) -> AppResult:
+    """Translate one uploaded file for the page: prepare it (`SignTranslator.prepare`), decode the
+    beam's n-best, draw the overlay video into `workdir`; time each part. Errors a user can cause
+    (`RvlfError`) become the result's status line, with the upload's own file name."""
+    if upload is None:
+        return AppResult(status="Upload a video, a zip of frames, or a keypoint file (.pose, .pkl, .npz).")
+    upload = Path(upload)
+    shown = upload.name
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
+    job = Path(tempfile.mkdtemp(prefix="job-", dir=workdir))
+    res = AppResult()
+    try:
+        t0 = time.perf_counter()
+        source = upload
+        if upload.suffix.lower() == ".zip":
+            source = unpack_frames(upload, job)
+            res.timings.append(("unpacking the zip", time.perf_counter() - t0))
+        keypoint_file = upload.suffix.lower() in KEYPOINT_SUFFIXES
+        t = time.perf_counter()
+        prepared = translator.prepare(source)
+        what = ("reading the keypoint file" if keypoint_file else
+                "decoding, keypoints (MediaPipe Holistic), crops" + (", DINOv2" if translator.dino_model else ""))
+        res.timings.append((what, time.perf_counter() - t))
+
+        t = time.perf_counter()
+        nbest = translator.translate_prepared([prepared], num_beams=int(num_beams), return_scores=True)[0]
+        res.timings.append((f"translation (beam search, width {int(num_beams)})", time.perf_counter() - t))
+        res.translation = nbest[0].text
+        res.nbest = [[i + 1, h.text, round(h.score, 4)] for i, h in enumerate(nbest)]
+
+        t = time.perf_counter()
+        res.video = str(_draw(prepared, source, keypoint_file, res.translation, job))
+        res.timings.append(("drawing keypoints and crop boxes", time.perf_counter() - t))
+        res.timings.append(("total", time.perf_counter() - t0))
+        n = len(prepared.keypoints)
+        res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the frames. "
+                      f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}.")
+    except RvlfError as err:
+        message = str(err).replace(str(source), shown).replace(str(upload), shown)
+        if message.startswith(f"{shown}: "):
+            message = message[len(shown) + 2:]
+        res = AppResult(status=f"**Cannot read `{shown}`**: {message}", error=True)
+    except Exception as err:  # noqa: BLE001 - a bug must not take the page down; the terminal has the traceback
+        log.exception("rvlf app: %s failed", shown)
+        res = AppResult(status=f"**Internal error on `{shown}`**: {type(err).__name__}: {err} "
+                               "(the terminal running `rvlf app` shows the traceback)", error=True)
+    return res
+
+
+def _draw(prepared, source: Path, keypoint_file: bool, text: str, job: Path) -> Path:
+    from rvlf.data.video import iter_frames, video_fps
+    from rvlf.translate import draw_overlay
+
+    if keypoint_file or prepared.boxes is None:
+        return write_browser_video(skeleton_frames(prepared.keypoints), 25.0, job / "skeleton")
+    caption = " ".join(text.split())
+    if not caption.isascii():  # OpenCV's fonts draw ASCII only; the page shows the text anyway
+        caption = ""
+    raw = draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay_raw.mp4", caption)
+    try:
+        fps = video_fps(source) or 25.0
+    except Exception:  # noqa: BLE001 - a frame folder or image has no rate of its own
+        fps = 25.0
+    out = write_browser_video(iter_frames(raw), fps, job / "overlay")
+    raw.unlink(missing_ok=True)
+    return out
+
+
+# ---------------------------------------------------------------- the page
+
+
+def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = None):
+    """The Gradio page around `translator` (a `SignTranslator`); returns (blocks, theme, css)."""
+    offline_environment()
+    import gradio as gr
+
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
+    lock = threading.Lock()  # one model, one decode at a time
+
+    def run(upload, beams):
+        with lock:
+            res = process(translator, upload, int(beams), workdir)
+        timings = "\n".join(["| part | seconds |", "| --- | ---: |"] +
+                            [f"| {part} | {sec:.2f} |" for part, sec in res.timings])
+        return (res.video, res.translation, res.nbest or None, timings if res.timings else "", res.status)
+
+    stage = STAGES.get(translator.stage, translator.stage)
+    info = (f"Model: **{stage}**, output language **{translator.language}**, from `{translator.directory}`, "
+            f"on {translator.device}. Nothing leaves this computer.")
+    theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
+                              font_mono=["ui-monospace", "Consolas", "monospace"])
+    css = "#rvlf-translation textarea {font-size: 1.4em;}"
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
+        gr.Markdown(f"# {TITLE}\n{info}", latex_delimiters=[])
+        with gr.Row():
+            with gr.Column(scale=1):
+                upload = gr.File(label="Video, zip of frame images, or keypoint file (.pose, .pkl, .npz)",
+                                 file_count="single", type="filepath", elem_id="rvlf-upload")
+                beams = gr.Slider(1, 10, value=num_beams, step=1, label="Beam width", elem_id="rvlf-beams")
+                button = gr.Button("Translate", variant="primary", elem_id="rvlf-run")
+                status = gr.Markdown("", elem_id="rvlf-status", latex_delimiters=[])
+            with gr.Column(scale=2):
+                video = gr.Video(label="Keypoints and crop boxes (face green, left hand blue, right hand orange)",
+                                 elem_id="rvlf-video", interactive=False, loop=True, autoplay=False, height=420)
+                translation = gr.Textbox(label="Translation", elem_id="rvlf-translation", interactive=False,
+                                         lines=2)
+                nbest = gr.Dataframe(headers=["#", "hypothesis", "score (mean log-prob per token)"],
+                                     label="Beam n-best", elem_id="rvlf-nbest", interactive=False, wrap=True)
+                timings = gr.Markdown("", elem_id="rvlf-timings", latex_delimiters=[])
+        outputs = [video, translation, nbest, timings, status]
+        upload.upload(run, [upload, beams], outputs)
+        button.click(run, [upload, beams], outputs)
+    return blocks, theme, css
+
+
+def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, device: str | None = None,
+          num_beams: int = 5, open_browser: bool = False) -> None:
+    """Load `checkpoint` (any `SignTranslator.from_pretrained` source) and serve the page until interrupted."""
+    offline_environment()
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        raise RvlfError("the app needs Gradio: pip install 'rvlf[app]'") from None
+    from rvlf.api import SignTranslator
+
+    translator = SignTranslator.from_pretrained(checkpoint, device=device)
+    workdir = Path(tempfile.mkdtemp(prefix="rvlf-app-"))
+    blocks, theme, css = build_app(translator, num_beams=num_beams, workdir=workdir)
+    print(f"rvlf app: {translator!r}", flush=True)
+    try:
+        blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme, css=css,
+                      ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, show_error=False,
+                      allowed_paths=[str(workdir)], footer_links=["settings"], quiet=False)
+    except OSError as err:
+        raise RvlfError(f"cannot serve on {host}:{port}: {err}") from None
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

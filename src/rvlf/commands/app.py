@@ -1,0 +1,28 @@
+"""`rvlf app`: try a trained model in the browser (a local Gradio page)."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("app", help="try a model in the browser: upload a video, see keypoints and the translation",
+                       description="Serves a local page (Gradio; pip install 'rvlf[app]') on which you upload a "
+                                   "video, a zip of frame images or a keypoint file (.pose/.pkl/.npz) and see the "
+                                   "video with keypoints and face/hand crop boxes, the translation, the beam's "
+                                   "n-best with scores and the time each part took. Runs offline: no analytics, "
+                                   "no web fonts or CDN, no share link; listens on 127.0.0.1 only by default.")
+    p.add_argument("--checkpoint", required=True,
+                   help="exported model folder, checkpoint of any stage (RUN/best), run folder or hub id")
+    p.add_argument("--port", type=int, default=None, help="port (default: the first free one from 7860)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to "
+                        "your network)")
+    p.add_argument("--num-beams", type=int, default=5, help="beam width the page starts with (default 5)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rvlf.app import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, device=args.device, num_beams=args.num_beams,
+          open_browser=args.open)
+    return 0

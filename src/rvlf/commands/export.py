@@ -1,0 +1,33 @@
+"""`rvlf export`: a checkpoint -> a self-contained model folder with a Hugging Face model card."""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("export", help="write a checkpoint as a self-contained model folder with a model card",
+                       description="Writes OUT with the weights (safetensors), configuration, tokenizers, DINOv2 "
+                                   "(a local copy or its hub id), results.json and README.md, a Hugging Face model "
+                                   "card with the run's dev/test scores. OUT loads with `rvlf translate "
+                                   "--checkpoint OUT`, `rvlf app --checkpoint OUT` and "
+                                   "`SignTranslator.from_pretrained(OUT)`; upload it with `hf upload OWNER/NAME OUT` "
+                                   "(docs/sharing.md).")
+    p.add_argument("checkpoint", metavar="CHECKPOINT",
+                   help="checkpoint folder of any stage (RUN/best), or a run folder (its best checkpoint)")
+    p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export, replaced)")
+    p.add_argument("--base", choices=["merge", "reference"], default="merge",
+                   help="SFT/GRPO: merge the LoRA adapters into the language model and save it (default), or "
+                        "save the adapters only and reference the base LM by its hub id")
+    p.add_argument("--license", default=None,
+                   help="licence id for the card (default: mit for the demo corpus, else 'other': "
+                        "weights inherit their data's terms)")
+    p.add_argument("--dataset", default=None, help="dataset id for the card (default: from the config)")
+    p.add_argument("--name", default=None, help="model name in the card (default: OUT's folder name)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rvlf.export import export_model
+
+    out = export_model(args.checkpoint, args.out, base=args.base, license=args.license, dataset=args.dataset,
+                       name=args.name)
+    files = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
+    print(f"wrote {out}: {', '.join(files)}", flush=True)
+    return 0

@@ -1,0 +1,206 @@
+"""A self-contained model folder (`rvlf export`, `SignTranslator.save_pretrained`) and how it loads.
+
+An exported folder holds what decoding needs and nothing of training (no optimiser, RNG or
+trainer state):
+
+    rvlf_model.json      format marker: stage, language, how the LM is stored, DINOv2, provenance
+    config.yaml          the run's configuration (`stage: pretrain | sft | grpo`)
+    model.safetensors    stage 1: the whole VLP model; stages 2-3: `encoder.*` and `fusion.*`
+                         (and with `language_model: reference`, the LoRA adapters `lora.*`/`sft.*`)
+    language_model/      stages 2-3, `merged`: the causal LM with every LoRA adapter folded in
+                         (`transformers` `save_pretrained`, safetensors)
+    llm_tokenizer/       stages 2-3: the LM's tokenizer;  tokenizer/: stage 1's text tokenizer
+    dinov2/              a local DINOv2 copy when the run used a local one (else `dinov2` is a hub id)
+
+`language_model: reference` keeps the base LM out of the folder and names it by hub id (the
+checkpoint's adapters are rebuilt on top of it at load time, as `load_sft` / `load_grpo` do); a
+random tiny LM that no hub has can only be `merged`. Everything loads through
+`rvlf.train.inference.load_stage`, like a training checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from rvlf import __version__
+from rvlf.config import load_config, read_yaml
+from rvlf.errors import InputFileError, RvlfError
+from rvlf.train import checkpoint as ckpt
+
+EXPORT_FILE = "rvlf_model.json"
+FORMAT = "rvlf-model"
+FORMAT_VERSION = 1
+BASES = ("merge", "reference")
+# what a training checkpoint folder holds that decoding needs (reference export copies these)
+_INFERENCE_FILES = ("model.safetensors", "config.yaml")
+_INFERENCE_DIRS = ("llm_tokenizer", "tokenizer")
+
+
+def is_exported(directory: str | Path) -> bool:
+    return (Path(directory) / EXPORT_FILE).is_file()
+
+
+def read_info(directory: str | Path) -> dict:
+    """`rvlf_model.json` of an exported folder, checked."""
+    path = Path(directory) / EXPORT_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputFileError(path, f"unreadable model description ({err})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise InputFileError(path, f"not an rvlf model description (format must be {FORMAT!r})")
+    if int(info.get("format_version", 0)) > FORMAT_VERSION:
+        raise InputFileError(path, f"format version {info['format_version']} is newer than this rvlf reads "
+                                   f"({FORMAT_VERSION}); upgrade rvlf")
+    return info
+
+
+def dino_source(directory: str | Path | None, cfg) -> str | None:
+    """The DINOv2 model a checkpoint's face/hand features need: its own `dinov2/` copy, else the
+    config's `data.dino_model` (hub id or folder); None when the stage uses no DINOv2 features."""
+    fusion = getattr(cfg, "fusion", None)
+    if fusion is None or not (fusion.use_face or fusion.use_hand):
+        return None
+    if directory is not None and (Path(directory) / "dinov2").is_dir():
+        return str(Path(directory) / "dinov2")
+    return cfg.data.dino_model
+
+
+def _base_llm(cfg):
+    """The LLMConfig of the base LM under every adapter (SFT: `llm`; GRPO: `sft_llm`)."""
+    return cfg.sft_llm if hasattr(cfg, "sft_llm") else cfg.llm
+
+
+def load_merged(directory: str | Path):
+    """A `merged` SFT/GRPO export -> (stage object with `translate`, config): the saved LM, no adapter."""
+    from rvlf.models.fusion import SignFusion
+    from rvlf.models.skeleton import SkeletonEncoder
+    from rvlf.models.slt_lm import SignLanguageLM, load_causal_lm, load_tokenizer
+    from rvlf.train.configs import GRPOConfig, SFTConfig
+    from rvlf.train.sign_lm import SignLMStage
+
+    directory = Path(directory)
+    stage = read_yaml(directory / "config.yaml").get("stage")
+    cfg = load_config(GRPOConfig if stage == "grpo" else SFTConfig, directory / "config.yaml")
+    lm = load_causal_lm(str(directory / "language_model"), dtype=_base_llm(cfg).dtype)
+    tokenizer = load_tokenizer(str(directory / "llm_tokenizer"))
+    max_new = cfg.grpo.max_new_tokens if stage == "grpo" else cfg.llm.max_new_tokens
+    model = SignLanguageLM(SkeletonEncoder(cfg.encoder), SignFusion(cfg.fusion, lm.config.hidden_size), lm,
+                           tokenizer, max_new_tokens=max_new)
+    model.load_checkpoint_state(ckpt.load_weights(directory / ckpt.MODEL_FILE))
+    obj = SignLMStage(cfg, model, None)
+    obj.name = stage
+    return obj, cfg
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Put the finished `tmp` folder at `out` (a previous export there is replaced)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def check_destination(out: str | Path) -> Path:
+    """`out` must be new, empty, or an earlier export (replaced): never someone's other files."""
+    out = Path(out)
+    if out.is_file():
+        raise RvlfError(f"{out}: exists and is a file; give a folder to export to")
+    if out.is_dir() and any(out.iterdir()) and not is_exported(out):
+        raise RvlfError(f"{out}: folder exists and is not an rvlf model folder; choose a new or empty folder")
+    return out
+
+
+def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = None, base: str = "merge",
+                  info: dict | None = None, extra=None) -> Path:
+    """Write a loaded stage (`load_stage`) as a self-contained folder `out` (atomically).
+
+    `base`: `merge` folds every LoRA adapter into the LM and saves it (safetensors; for stage 2-3
+    models this changes the in-memory `stage.model.lm` to the merged LM, which decodes the same);
+    `reference` saves the adapters only and names the base LM by its hub id (needs `source`, the
+    checkpoint or export folder the stage was loaded from). `extra(tmp_dir)` may add files (model
+    card, scores). Raises `RvlfError` for a reference to a base LM that no hub has.
+    """
+    from rvlf.models.slt_lm import merge_lora
+
+    if base not in BASES:
+        raise RvlfError(f"--base {base!r}: choose one of {', '.join(BASES)}")
+    out = check_destination(out)
+    name = stage.name
+    src = Path(source) if source is not None else None
+    base_id = None
+    if name in ("sft", "grpo"):
+        llm = _base_llm(cfg)
+        if base == "reference":
+            if llm.tiny:
+                raise RvlfError("the base LM is a random tiny model that no hub has: export it with --base merge")
+            if Path(llm.name_or_path).expanduser().exists():
+                raise RvlfError(f"the base LM {llm.name_or_path} is a local folder: --base reference needs a hub id "
+                                "(or export with --base merge)")
+            if src is None or not (src / ckpt.MODEL_FILE).is_file():
+                raise RvlfError("--base reference copies the checkpoint's adapters: load from a checkpoint folder")
+            if is_exported(src) and read_info(src).get("language_model") == "merged":
+                raise RvlfError(f"{src}: its adapters are already merged into the LM; export it with --base merge")
+            base_id = llm.name_or_path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        (tmp / "config.yaml").write_text(stage.config_yaml(), encoding="utf-8")
+        if name == "pretrain":
+            ckpt.save_weights(tmp / ckpt.MODEL_FILE, stage.model.state_dict())
+            stage.tokenizer.save(tmp / "tokenizer")
+            lm_kind = None
+        elif base == "merge":
+            model = stage.model
+            if hasattr(model.lm, "merge_and_unload"):
+                model.lm = merge_lora(model.lm)
+            ckpt.save_weights(tmp / ckpt.MODEL_FILE, model.state_dict_for_checkpoint())
+            model.lm.save_pretrained(str(tmp / "language_model"))
+            model.tokenizer.save_pretrained(str(tmp / "llm_tokenizer"))
+            lm_kind = "merged"
+        else:
+            for f in _INFERENCE_FILES:
+                shutil.copy2(src / f, tmp / f)
+            for d in _INFERENCE_DIRS:
+                if (src / d).is_dir():
+                    shutil.copytree(src / d, tmp / d)
+            lm_kind = "reference"
+        dino = dino_source(src, cfg)
+        dino_entry = None
+        if dino is not None:
+            if Path(dino).expanduser().is_dir():
+                shutil.copytree(Path(dino).expanduser(), tmp / "dinov2")
+                dino_entry = "dinov2"
+            else:
+                dino_entry = dino
+        record = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "stage": name,
+            "language": cfg.data.language(),
+            "language_model": lm_kind,
+            "base_model": base_id or (None if name == "pretrain" or _base_llm(cfg).tiny else _base_llm(cfg).name_or_path),
+            "dinov2": dino_entry,
+            "rvlf_version": __version__,
+            **(info or {}),
+        }
+        (tmp / EXPORT_FILE).write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        if extra is not None:
+            extra(tmp)
+        for path in [tmp, *tmp.rglob("*")]:  # a folder to share: readable as the umask allows, not 0600
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+        _replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+

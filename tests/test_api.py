@@ -1,0 +1,168 @@
+"""`SignTranslator` (rvlf.api): the README's five lines, inputs of every kind, n-best scores, hub loading."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO
+from rvlf import Hypothesis, SignTranslator
+from rvlf.errors import InputFileError, RvlfError
+
+
+def readme_example() -> list[str]:
+    """The Python block of the README's "Use a trained model from Python" section, line by line."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Use a trained model from Python", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def grpo(tiny_grpo_run) -> SignTranslator:
+    return SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def video_prepared(grpo, fixtures_dir):
+    """The real signer video through the same preparation as `rvlf translate` (MediaPipe runs once)."""
+    return grpo.prepare(fixtures_dir / "signer_58frames.mp4")
+
+
+def test_readme_example_runs_as_written(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch, capsys):
+    lines = readme_example()
+    assert len(lines) == 5, lines
+    # the paths the README names: `rvlf demo`'s run folder and a video of a signer
+    (tmp_path / "runs" / "demo").mkdir(parents=True)
+    (tmp_path / "runs" / "demo" / "grpo").symlink_to(tiny_grpo_run, target_is_directory=True)
+    shutil.copy(fixtures_dir / "signer_58frames.mp4", tmp_path / "signer.mp4")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile("\n".join(lines), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+
+    model = namespace["model"]
+    printed = capsys.readouterr().out
+    prepared = model.prepare("signer.mp4")
+    [nbest] = model.translate_prepared([prepared], return_scores=True)  # num_beams=5, as in the README
+    text = nbest[0].text
+    assert text and printed.startswith(text + "\n")
+    assert f"Hypothesis(text={text!r}, score=" in printed
+    saved = tmp_path / "rvlf-demo-grpo"
+    assert (saved / "README.md").is_file() and (saved / "model.safetensors").is_file()
+    assert SignTranslator.from_pretrained(saved, device="cpu").translate_prepared([prepared]) == [text]
+
+
+def test_nbest_scores_are_the_beams_mean_token_log_probabilities(grpo, video_prepared):
+    [text] = grpo.translate_prepared([video_prepared], num_beams=5)
+    [nbest] = grpo.translate_prepared([video_prepared], num_beams=5, return_scores=True)
+    assert isinstance(nbest[0], Hypothesis) and nbest[0].text == text
+    assert 1 <= len(nbest) <= 5 and len({h.text for h in nbest}) == len(nbest)
+    scores = [h.score for h in nbest]
+    assert scores == sorted(scores, reverse=True) and all(s < 0 for s in scores)
+
+    # the best score is the mean log-probability of its tokens (end token included) under the model
+    from rvlf.data.dataset import collate
+    from rvlf.data.keypoints import normalize_keypoints
+
+    model = grpo.model
+    batch = collate([{"id": "v", "text": "", "keypoints": normalize_keypoints(video_prepared.keypoints),
+                      "dino": video_prepared.dino.astype(np.float16)}])
+    out = model.generate(batch["keypoints"], batch["frame_mask"], batch["dino"], num_beams=5, return_scores=True)
+    assert out.texts == [text]
+    with torch.no_grad():
+        logps = model.completion_logprobs(batch["keypoints"], batch["frame_mask"], batch["dino"],
+                                          out.completion_ids, out.completion_mask, 1)
+    mean = float(logps.sum() / out.completion_mask.sum())
+    assert nbest[0].score == pytest.approx(mean, abs=1e-4)
+    # greedy decoding is beam width 1: one hypothesis, scored the same way
+    [greedy] = grpo.translate_prepared([video_prepared], num_beams=1, return_scores=True)
+    assert len(greedy) == 1 and greedy[0].score < 0
+
+
+def test_every_kind_of_input_gives_the_text_of_its_file(grpo, video_prepared, fixtures_dir, tmp_path):
+    from rvlf.data.features import save_video_features
+    from rvlf.data.poses import read_keypoints
+    from rvlf.data.video import iter_frames
+
+    pose = fixtures_dir / "holistic_97frames.pose"
+    from_file = grpo.translate(pose, num_beams=2)
+    keypoints = read_keypoints(pose)
+    assert grpo.translate(keypoints, num_beams=2) == from_file
+    assert grpo.translate(torch.from_numpy(keypoints), num_beams=2) == from_file
+    assert grpo.translate({"keypoints": keypoints}, num_beams=2) == from_file
+    # NaN points are points not found, as the readers make them
+    holes = keypoints.copy()
+    holes[:, 20:30, :2] = np.nan
+    zeroed = keypoints.copy()
+    zeroed[:, 20:30] = 0.0
+    assert grpo.translate(holes, num_beams=2) == grpo.translate(zeroed, num_beams=2)
+
+    # a feature file and its content as a dict; a list keeps its order
+    video_text = grpo.translate_prepared([video_prepared], num_beams=2)[0]
+    feats = save_video_features(tmp_path / "signer.npz", video_prepared.keypoints, video_prepared.dino,
+                                {"source": "test", "width": 540, "height": 720})
+    as_dict = {"keypoints": video_prepared.keypoints, "dino": video_prepared.dino}
+    assert grpo.translate([feats, as_dict, pose], num_beams=2) == [video_text, video_text, from_file]
+
+    # RGB frames of the video, as an array, give the video's text (same MediaPipe, same crops)
+    frames = np.stack(list(iter_frames(fixtures_dir / "signer_58frames.mp4")))
+    assert frames.dtype == np.uint8 and frames.shape == (58, 720, 540, 3)
+    assert grpo.translate(frames, num_beams=2) == video_text
+
+
+def test_bad_inputs_are_one_clear_line(grpo, tmp_path):
+    with pytest.raises(InputFileError, match="nope.mp4"):
+        grpo.translate(tmp_path / "nope.mp4")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a video\n")
+    with pytest.raises(InputFileError, match="notes.txt: not a readable video"):
+        grpo.translate(notes)
+    with pytest.raises(RvlfError, match=r"shape \[10, 543, 3\].*\[T,77,3\].*from_holistic"):
+        grpo.translate(np.zeros((10, 543, 3), np.float32))
+    with pytest.raises(RvlfError, match=r"'dino' has shape \[4, 3, 16\]; expected \[T,3,D\] with T = 5"):
+        grpo.translate({"keypoints": np.ones((5, 77, 3), np.float32), "dino": np.zeros((4, 3, 16), np.float32)})
+    with pytest.raises(RvlfError, match="cannot translate a int"):
+        grpo.translate(3)
+    with pytest.raises(RvlfError, match="num_beams must be >= 1"):
+        grpo.translate(np.ones((5, 77, 3), np.float32), num_beams=0)
+
+
+def test_from_pretrained_errors_name_the_source(tmp_path, monkeypatch):
+    with pytest.raises(InputFileError, match="no such model folder"):
+        SignTranslator.from_pretrained(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match="not a checkpoint folder"):
+        SignTranslator.from_pretrained(tmp_path / "empty")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RvlfError) as err:
+        SignTranslator.from_pretrained("someone/no-such-sign-model", cache_dir=tmp_path / "hub")
+    msg = str(err.value)
+    assert "\n" not in msg and "someone/no-such-sign-model" in msg and "HF_HUB_OFFLINE" in msg
+
+
+def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch):
+    """A model downloaded earlier loads by its hub id without the network: the cache layout of
+    `huggingface_hub` (models--OWNER--NAME/refs/main -> snapshots/COMMIT/<files>)."""
+    local = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
+    exported = local.save_pretrained(tmp_path / "export")
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-rvlf"
+    shutil.copytree(exported, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = SignTranslator.from_pretrained("someone/tiny-rvlf", cache_dir=tmp_path / "hub", device="cpu")
+    assert hub.directory == repo / "snapshots" / commit and hub.stage == "grpo"
+    pose = fixtures_dir / "holistic_130frames.pose"
+    assert_same_nbest(hub.translate(pose, num_beams=3, return_scores=True),
+                      local.translate(pose, num_beams=3, return_scores=True))
+
+
+def assert_same_nbest(a: list[Hypothesis], b: list[Hypothesis]) -> None:
+    """Same texts in the same order; scores equal up to float rounding (a merged LoRA adds ~1e-7)."""
+    assert [h.text for h in a] == [h.text for h in b]
+    assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)

@@ -1,0 +1,187 @@
+"""`rvlf app` in a real browser: Debian's Chromium, headless, driven by Selenium through chromedriver.
+
+The app runs as `rvlf app` in its own process on 127.0.0.1 with the demo-shaped tiny GRPO
+checkpoint. The browser uploads the real signer video and must show the translation that
+`SignTranslator.translate` gives for the same file; a non-video must give the error line. Every
+request the page makes must go to the app itself (no analytics, fonts or CDN). Screenshots are
+saved in each test's tmp_path. `.ci/run` installs chromium and chromium-driver; without them these
+tests fail (they are part of CI), they do not skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from conftest import REPO
+
+CHROMIUM = Path(os.environ.get("RVLF_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("RVLF_CHROMEDRIVER", "/usr/bin/chromedriver"))
+TRANSLATION = "#rvlf-translation textarea"
+STATUS = "#rvlf-status"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_grpo_run, tmp_path_factory):
+    """`rvlf app --checkpoint RUN/best --port N` in a subprocess; its URL once it answers."""
+    port = _free_port()
+    log_path = tmp_path_factory.mktemp("app") / "app.log"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    env.pop("GRADIO_ANALYTICS_ENABLED", None)  # the app must switch analytics off by itself
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "rvlf", "app", "--checkpoint", str(tiny_grpo_run / "best"),
+                                 "--port", str(port), "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT,
+                                env=env, cwd=str(tmp_path_factory.mktemp("app-cwd")))
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 240
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"rvlf app exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                pytest.fail(f"rvlf app did not answer on {url}:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text()
+    assert "gradio.live" not in text and "Traceback" not in text, text[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium (Debian's package) through its chromedriver, logging every network request.
+    Host names other than 127.0.0.1 do not resolve, so an external request fails fast and is seen."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not path.exists():
+            pytest.fail(f"{path} not found: install Debian's {package} (apt-get install chromium chromium-driver; "
+                        ".ci/run does this)")
+    os.environ.setdefault("SE_OFFLINE", "true")  # Selenium Manager must not try to download a driver
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1400,1800", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    driver.set_page_load_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _requested_urls(driver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    return urls
+
+
+def _upload(driver, url: str, path: Path) -> None:
+    driver.get(url)
+    field = WebDriverWait(driver, 120).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#rvlf-upload input[type=file]"))
+    field.send_keys(str(path))
+
+
+def _outcome(driver, timeout: float) -> tuple[str, str]:
+    """(translation, status text) once either has appeared."""
+
+    def done(d):
+        try:
+            text = d.find_element(By.CSS_SELECTOR, TRANSLATION).get_attribute("value")
+            status = d.find_element(By.CSS_SELECTOR, STATUS).text
+        except WebDriverException:
+            return False
+        return (text, status) if (text or "Cannot read" in status or "error" in status.lower()) else False
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.5).until(done)
+
+
+def _external(urls: list[str], url: str) -> list[str]:
+    return [u for u in urls if not u.startswith((url, "data:", "blob:"))]
+
+
+def test_app_translates_the_uploaded_video_like_the_python_api(app_url, browser, tiny_grpo_run, fixtures_dir,
+                                                                tmp_path):
+    from rvlf import SignTranslator
+
+    video = fixtures_dir / "signer_58frames.mp4"
+    t0 = time.time()
+    _upload(browser, app_url, video)
+    shown, status = _outcome(browser, timeout=300)
+    seconds = time.time() - t0
+    assert shown, f"no translation on the page; status: {status!r}"
+    assert "signer_58frames.mp4" in status and "58 frames" in status
+
+    expected = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu").translate(video, num_beams=5)
+    assert shown == expected
+
+    nbest = " ".join(browser.find_element(By.CSS_SELECTOR, "#rvlf-nbest").text.split())
+    assert "Beam n-best" in nbest and f"1 {' '.join(expected.split())} -0." in nbest, nbest
+    timings = browser.find_element(By.CSS_SELECTOR, "#rvlf-timings").text
+    for part in ("MediaPipe", "translation (beam search, width 5)", "drawing keypoints", "total"):
+        assert part in timings, timings
+    WebDriverWait(browser, 60).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, "#rvlf-video video").get_attribute("src"))
+    # the overlay video is one the browser can decode: it reports its size and duration
+    size = WebDriverWait(browser, 60).until(lambda d: d.execute_script(
+        "const v = document.querySelector('#rvlf-video video');"
+        "return v && v.readyState >= 1 && v.videoWidth > 0 ? [v.videoWidth, v.videoHeight, v.duration] : null;"))
+    assert size[0] > 100 and size[1] > 100 and size[2] > 1.0, size
+    shot = tmp_path / "app_translation.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"\nscreenshot: {shot} (upload to translation: {seconds:.1f} s)")
+
+    urls = _requested_urls(browser)
+    assert any(u.startswith(app_url) for u in urls)
+    assert not _external(urls, app_url), _external(urls, app_url)
+
+
+def test_app_says_which_file_it_cannot_read(app_url, browser, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are meeting notes, not a sign language video\n")
+    _upload(browser, app_url, notes)
+    shown, status = _outcome(browser, timeout=120)
+    status = " ".join(status.split())
+    assert shown == ""
+    assert "Cannot read notes.txt" in status and "not a readable video" in status, status
+    assert "Traceback" not in status and "Internal error" not in status
+    shot = tmp_path / "app_error.png"
+    assert browser.save_screenshot(str(shot))
+    print(f"\nscreenshot: {shot}")
+    assert not _external(_requested_urls(browser), app_url)
