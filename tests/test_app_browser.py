@@ -119,7 +119,7 @@ def _upload(driver, url: str, path: Path) -> None:
 
 
 def _outcome(driver, timeout: float) -> tuple[str, str]:
-    """(translation, status text) once either has appeared."""
+    """(translation, status text) once the upload's result is on the page."""
 
     def done(d):
         try:
@@ -127,7 +127,7 @@ def _outcome(driver, timeout: float) -> tuple[str, str]:
             status = d.find_element(By.CSS_SELECTOR, STATUS).text
         except WebDriverException:
             return False
-        return (text, status) if (text or "Cannot read" in status or "error" in status.lower()) else False
+        return (text, status) if status.strip() else False  # the status line comes with every result
 
     return WebDriverWait(driver, timeout, poll_frequency=0.5).until(done)
 

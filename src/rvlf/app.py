@@ -170,6 +170,7 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
     upload = Path(upload)
     shown = upload.name
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     job = Path(tempfile.mkdtemp(prefix="job-", dir=workdir))
     res = AppResult()
     try:
@@ -197,7 +198,8 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
         res.timings.append(("total", time.perf_counter() - t0))
         n = len(prepared.keypoints)
         res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the frames. "
-                      f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}.")
+                      f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}."
+                      + ("" if res.translation else " The model's best hypothesis is an empty text."))
     except RvlfError as err:
         message = str(err).replace(str(source), shown).replace(str(upload), shown)
         if message.startswith(f"{shown}: "):

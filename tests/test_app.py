@@ -1,0 +1,103 @@
+"""What `rvlf app` does with an upload (`rvlf.app.process`), without a browser: frame-folder zips
+(the real macOS-copied folder), keypoint files, videos browsers play, clear errors."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+
+import av
+import numpy as np
+import pytest
+
+from rvlf import SignTranslator
+from rvlf.app import build_app, process, write_browser_video
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_grpo_run):
+    return SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
+
+
+def _zip_folder(folder, archive):
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(folder.iterdir()):
+            zf.write(f, f"{folder.name}/{f.name}")
+    return archive
+
+
+def _codec(path) -> tuple[str, int]:
+    with av.open(str(path)) as c:
+        stream = c.streams.video[0]
+        return stream.codec_context.name, sum(1 for _ in c.decode(stream))
+
+
+def test_a_zip_of_frames_copied_from_a_mac(translator, fixtures_dir, tmp_path):
+    folder = fixtures_dir / "real_formats" / "frames_macos_copy"  # 6 frames + ._ AppleDouble files + .DS_Store
+    archive = _zip_folder(folder, tmp_path / "frames.zip")
+    res = process(translator, archive, num_beams=3, workdir=tmp_path / "work")
+    assert not res.error, res.status
+    assert "6 frames" in res.status and "frames.zip" in res.status
+    clean = tmp_path / "frames"  # the six frames alone, as the app unpacks them
+    clean.mkdir()
+    for f in folder.glob("[!.]*.jpg"):
+        shutil.copy(f, clean / f.name)
+    expected = translator.translate(clean, num_beams=3, return_scores=True)
+    assert res.translation == expected[0].text
+    assert [row[1] for row in res.nbest] == [h.text for h in expected]
+    assert [part for part, _ in res.timings][0] == "unpacking the zip"
+    assert _codec(res.video) == ("h264", 6)
+
+
+def test_a_keypoint_file_is_drawn_as_a_skeleton(translator, fixtures_dir, tmp_path):
+    pose = fixtures_dir / "holistic_97frames.pose"
+    res = process(translator, pose, num_beams=2, workdir=tmp_path)
+    assert not res.error and res.translation == translator.translate(pose, num_beams=2)
+    assert res.timings[0][0] == "reading the keypoint file"
+    assert {p for p, _ in res.timings} >= {"translation (beam search, width 2)", "drawing keypoints and crop boxes",
+                                           "total"}
+    assert _codec(res.video) == ("h264", 97)
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("notes.txt", b"meeting notes\n", "not a readable video"),
+    ("clip.mp4", b"\x00\x01 not really an mp4", "not a readable video"),
+    ("frames.zip", b"PK\x03\x04 torn", "not a readable zip file"),
+    ("keypoints.pose", b"\x00" * 64, "keypoints.pose"),
+])
+def test_files_it_cannot_read_get_one_line(translator, tmp_path, name, content, problem):
+    path = tmp_path / "upload" / name
+    path.parent.mkdir()
+    path.write_bytes(content)
+    res = process(translator, path, workdir=tmp_path / "work")
+    assert res.error and res.status.startswith(f"**Cannot read `{name}`**")
+    assert problem in res.status and str(path.parent) not in res.status and "\n" not in res.status
+    assert res.translation == "" and res.video is None
+
+
+def test_a_zip_without_frames(translator, tmp_path):
+    archive = tmp_path / "docs.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("docs/readme.txt", "hello")
+        zf.writestr("__MACOSX/docs/._a.png", "resource fork")
+    res = process(translator, archive, workdir=tmp_path / "work")
+    assert res.error and "no frame images" in res.status
+
+
+def test_browser_video_is_h264_with_even_sides(tmp_path):
+    frames = (np.random.default_rng(0).integers(0, 255, size=(5, 71, 33, 3))).astype(np.uint8)
+    path = write_browser_video(iter(frames), 25.0, tmp_path / "v")
+    assert path.suffix == ".mp4"
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert (s.codec_context.name, s.width, s.height) == ("h264", 32, 70)
+
+
+def test_page_is_offline_by_construction(translator, monkeypatch):
+    monkeypatch.delenv("GRADIO_ANALYTICS_ENABLED", raising=False)
+    blocks, theme, css = build_app(translator)
+    import os
+
+    assert os.environ["GRADIO_ANALYTICS_ENABLED"] == "False" and blocks.analytics_enabled is False
+    # system fonts only: no font the browser would fetch (the browser test checks every request)
+    assert all(isinstance(f, str) or type(f).__name__ == "Font" for f in theme._font + theme._font_mono)

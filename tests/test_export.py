@@ -1,0 +1,147 @@
+"""`rvlf export`: a self-contained model folder with a model card that translates like its run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import cli
+from rvlf import SignTranslator
+
+
+def assert_same_nbest(a, b) -> None:
+    """Same texts in the same order; scores equal up to float rounding (a merged LoRA adds ~1e-7)."""
+    assert [h.text for h in a] == [h.text for h in b]
+    assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_grpo_run, tmp_path_factory):
+    """`rvlf export RUN/best --out DIR` of the demo-shaped GRPO run."""
+    out = tmp_path_factory.mktemp("export") / "rvlf-tiny-grpo"
+    assert cli(["export", str(tiny_grpo_run / "best"), "--out", str(out)]) == 0
+    return out
+
+
+def test_export_of_the_grpo_checkpoint_translates_like_the_run(tiny_grpo_run, exported, fixtures_dir, capsys):
+    files = {p.name for p in exported.iterdir()}
+    assert files == {"README.md", "results.json", "rvlf_model.json", "config.yaml", "model.safetensors",
+                     "language_model", "llm_tokenizer", "dinov2"}
+    assert (exported / "language_model" / "model.safetensors").is_file()
+    assert (exported / "dinov2" / "model.safetensors").is_file()
+    info = json.loads((exported / "rvlf_model.json").read_text())
+    assert info["stage"] == "grpo" and info["language_model"] == "merged" and info["dinov2"] == "dinov2"
+
+    video = fixtures_dir / "signer_58frames.mp4"
+    outputs = []
+    for checkpoint in (tiny_grpo_run / "best", exported):
+        capsys.readouterr()
+        assert cli(["translate", str(video), "--checkpoint", str(checkpoint), "--num-beams", "5",
+                    "--device", "cpu"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].startswith("signer_58frames\t")
+    text = SignTranslator.from_pretrained(exported, device="cpu").translate(video, num_beams=5)
+    assert outputs[1] == f"signer_58frames\t{text}\n"
+
+
+def test_model_card_follows_the_hub_metadata_spec(tiny_grpo_run, exported):
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(exported / "README.md")
+    data = card.data
+    assert data.language == ["en"] and data.library_name == "rvlf"
+    assert "sign-language-translation" in data.tags and "slt-grpo" in data.tags
+    assert data.datasets == ["toy"] and data.metrics == ["bleu", "rouge"]
+    assert data.license == "other" and data.license_name  # the toy corpus says nothing about its terms
+
+    state = json.loads((tiny_grpo_run / "best" / "trainer_state.json").read_text())
+    results = json.loads((tiny_grpo_run / "results.json").read_text())
+    expected = {"dev": state["best_dev"], "test": results["test"]}
+    found = {(r.dataset_split, r.metric_name): r.metric_value for r in data.eval_results}
+    for split, scores in expected.items():
+        assert found[(split, f"BLEU-4 ({split})")] == round(scores["bleu4"], 2)
+        assert found[(split, f"ROUGE-L ({split})")] == round(scores["rouge_l"], 2)
+        assert found[(split, f"BLEU-1 ({split})")] == round(scores["bleu1"], 2)
+    assert all(r.task_type == "translation" for r in data.eval_results)
+    assert json.loads((exported / "results.json").read_text())["test"] == results["test"]
+
+    text = card.text
+    for needle in ("## Scores", "## Intended use and limits", "## Training", "## Citation", "arXiv:2512.07273",
+                   "rvlf grpo --config config.yaml --init runs/sft/best", "rvlf translate VIDEO.mp4 --checkpoint .",
+                   "SignTranslator.from_pretrained", "not a replacement for a qualified interpreter",
+                   "first 4 dev samples"):
+        assert needle in text, needle
+
+
+@pytest.mark.parametrize("stage", ["s1", "sft"])
+def test_earlier_stages_export_and_decode_the_same(tiny_grpo_run, fixtures_dir, tmp_path, stage):
+    from rvlf.export import export_model
+
+    checkpoint = tiny_grpo_run.parent / stage / "best"
+    out = export_model(checkpoint, tmp_path / "model")
+    info = json.loads((out / "rvlf_model.json").read_text())
+    assert info["stage"] == {"s1": "pretrain", "sft": "sft"}[stage]
+    assert (out / ("tokenizer" if stage == "s1" else "language_model")).is_dir()
+    assert not (out / "trainer_state.json").exists() and not (out / "optimizer.safetensors").exists()
+    pose = fixtures_dir / "holistic_97frames.pose"
+    a = SignTranslator.from_pretrained(checkpoint, device="cpu").translate(pose, num_beams=3, return_scores=True)
+    b = SignTranslator.from_pretrained(out, device="cpu").translate(pose, num_beams=3, return_scores=True)
+    assert_same_nbest(a, b)
+
+
+def test_reference_export_loads_the_base_lm_by_hub_id(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch):
+    """An SFT run on a hub LM (here: the tiny base put in a hub cache as `rvlf-test/tiny-qwen3`)
+    exports its adapters only; loading fetches the base by id from the cache, offline."""
+    import huggingface_hub.constants as hub_constants
+
+    from rvlf.config import load_config, to_yaml
+    from rvlf.train.configs import SFTConfig
+
+    sft = tiny_grpo_run.parent / "sft" / "best"
+    commit = "89abcdef0123456789abcdef0123456789abcdef"
+    repo = tmp_path / "hub" / "models--rvlf-test--tiny-qwen3"
+    shutil.copytree(sft / "base_lm", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+
+    checkpoint = tmp_path / "run" / "best"  # the same checkpoint, as if trained on the hub LM
+    shutil.copytree(sft, checkpoint, ignore=shutil.ignore_patterns("base_lm"))
+    cfg = load_config(SFTConfig, sft / "config.yaml")
+    cfg.llm.tiny, cfg.llm.name_or_path = {}, "rvlf-test/tiny-qwen3"
+    (checkpoint / "config.yaml").write_text("stage: sft\n" + to_yaml(cfg))
+
+    out = tmp_path / "model"
+    assert cli(["export", str(checkpoint), "--out", str(out), "--base", "reference"]) == 0
+    info = json.loads((out / "rvlf_model.json").read_text())
+    assert info["language_model"] == "reference" and info["base_model"] == "rvlf-test/tiny-qwen3"
+    assert not (out / "language_model").exists() and not (out / "base_lm").exists()
+    from huggingface_hub import ModelCard
+
+    assert ModelCard.load(out / "README.md").data.base_model == "rvlf-test/tiny-qwen3"
+    pose = fixtures_dir / "holistic_97frames.pose"
+    a = SignTranslator.from_pretrained(sft, device="cpu").translate(pose, num_beams=3, return_scores=True)
+    b = SignTranslator.from_pretrained(out, device="cpu").translate(pose, num_beams=3, return_scores=True)
+    assert_same_nbest(a, b)
+
+
+def test_export_refusals_are_one_line(tiny_grpo_run, tmp_path, capsys):
+    capsys.readouterr()
+    assert cli(["export", str(tiny_grpo_run / "best"), "--out", str(tmp_path / "m"), "--base", "reference"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "random tiny model that no hub has" in err[0] and "--base merge" in err[0]
+    assert not (tmp_path / "m").exists()
+
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("\\documentclass{article}\n")
+    assert cli(["export", str(tiny_grpo_run / "best"), "--out", str(busy)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "busy" in err[0] and "not an rvlf model folder" in err[0]
+    assert (busy / "thesis.tex").is_file()
+
+    assert cli(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "m2")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nothing" in err[0]
