@@ -144,6 +144,20 @@ def test_from_pretrained_errors_name_the_source(tmp_path, monkeypatch):
     assert "\n" not in msg and "someone/no-such-sign-model" in msg and "HF_HUB_OFFLINE" in msg
 
 
+def test_hub_id_without_network_is_one_line(tmp_path, monkeypatch):
+    """Not offline by setting, but the hub cannot be reached (here: a closed port on this machine)."""
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hub_constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(RvlfError) as err:
+        SignTranslator.from_pretrained("someone/no-such-sign-model", cache_dir=tmp_path / "hub")
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("someone/no-such-sign-model: no such local folder")
+    assert "cannot be reached" in msg or "could not be asked" in msg
+
+
 def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch):
     """A model downloaded earlier loads by its hub id without the network: the cache layout of
     `huggingface_hub` (models--OWNER--NAME/refs/main -> snapshots/COMMIT/<files>)."""

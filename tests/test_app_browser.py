@@ -4,7 +4,8 @@ The app runs as `rvlf app` in its own process on 127.0.0.1 with the demo-shaped 
 checkpoint. The browser uploads the real signer video and must show the translation that
 `SignTranslator.translate` gives for the same file; a non-video must give the error line. Every
 request the page makes must go to the app itself (no analytics, fonts or CDN). Screenshots are
-saved in each test's tmp_path. `.ci/run` installs chromium and chromium-driver; without them these
+saved in each test's tmp_path. The app's own process runs behind a stand-in proxy that records any
+request it would send out. `.ci/run` installs chromium and chromium-driver; without them these
 tests fail (they are part of CI), they do not skip.
 """
 
@@ -15,6 +16,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -40,13 +42,59 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class ProxySentinel:
+    """A stand-in HTTP(S) proxy on 127.0.0.1 that answers nothing: with HTTP(S)_PROXY pointing here,
+    any request the app's process makes to the outside (analytics, version checks, hub, fonts) is
+    recorded in `seen` (and fails)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.5)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.seen: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(2)
+                try:
+                    self.seen.append(conn.recv(1024).split(b"\r\n", 1)[0].decode("latin-1"))
+                except OSError:
+                    self.seen.append("(connection without a request)")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
-def app_url(tiny_grpo_run, tmp_path_factory):
+def proxy():
+    sentinel = ProxySentinel()
+    yield sentinel
+    sentinel.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_grpo_run, tmp_path_factory, proxy):
     """`rvlf app --checkpoint RUN/best --port N` in a subprocess; its URL once it answers."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("app") / "app.log"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
     env.pop("GRADIO_ANALYTICS_ENABLED", None)  # the app must switch analytics off by itself
+    env.pop("HF_HUB_OFFLINE", None)  # and make no hub request while it may
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        env[name] = proxy.url
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "-m", "rvlf", "app", "--checkpoint", str(tiny_grpo_run / "best"),
                                  "--port", str(port), "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT,
@@ -136,7 +184,7 @@ def _external(urls: list[str], url: str) -> list[str]:
     return [u for u in urls if not u.startswith((url, "data:", "blob:"))]
 
 
-def test_app_translates_the_uploaded_video_like_the_python_api(app_url, browser, tiny_grpo_run, fixtures_dir,
+def test_app_translates_the_uploaded_video_like_the_python_api(app_url, browser, proxy, tiny_grpo_run, fixtures_dir,
                                                                 tmp_path):
     from rvlf import SignTranslator
 
@@ -170,9 +218,10 @@ def test_app_translates_the_uploaded_video_like_the_python_api(app_url, browser,
     urls = _requested_urls(browser)
     assert any(u.startswith(app_url) for u in urls)
     assert not _external(urls, app_url), _external(urls, app_url)
+    assert proxy.seen == [], f"the app's process called out: {proxy.seen}"
 
 
-def test_app_says_which_file_it_cannot_read(app_url, browser, tmp_path):
+def test_app_says_which_file_it_cannot_read(app_url, browser, proxy, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("these are meeting notes, not a sign language video\n")
     _upload(browser, app_url, notes)
@@ -185,3 +234,4 @@ def test_app_says_which_file_it_cannot_read(app_url, browser, tmp_path):
     assert browser.save_screenshot(str(shot))
     print(f"\nscreenshot: {shot}")
     assert not _external(_requested_urls(browser), app_url)
+    assert proxy.seen == [], f"the app's process called out: {proxy.seen}"

@@ -80,6 +80,10 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
                         "model needs `hf auth login` or token=...)") from None
     except HfHubHTTPError as err:
         raise RvlfError(f"{text}: the Hugging Face hub answered {str(err).splitlines()[0]}") from None
+    except Exception as err:  # noqa: BLE001 - a network failure the hub client does not map to "offline"
+        raise RvlfError(f"{text}: no such local folder, and the Hugging Face hub could not be asked "
+                        f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); pass a local folder, or "
+                        "set HF_HUB_OFFLINE=1 to use the cache") from None
     return Path(path)
 
 

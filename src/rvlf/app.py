@@ -161,6 +161,17 @@ def _seen_line(keypoints: np.ndarray) -> str:
     return ", ".join(f"{label} {share:.0f}%" for label, share in zip(PART_LABELS, found))
 
 
+def prune_jobs(workdir: Path, max_age_s: float = 3600.0) -> None:
+    """Remove earlier uploads' work folders (unpacked frames, overlay videos) older than `max_age_s`."""
+    now = time.time()
+    for job in workdir.glob("job-*"):
+        try:
+            if now - job.stat().st_mtime > max_age_s:
+                shutil.rmtree(job, ignore_errors=True)
+        except OSError:
+            pass
+
+
 def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: str | Path | None = None) -> AppResult:
     """Translate one uploaded file for the page: prepare it (`SignTranslator.prepare`), decode the
     beam's n-best, draw the overlay video into `workdir`; time each part. Errors a user can cause
@@ -171,6 +182,7 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
     shown = upload.name
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    prune_jobs(workdir)
     job = Path(tempfile.mkdtemp(prefix="job-", dir=workdir))
     res = AppResult()
     try:
