@@ -131,6 +131,20 @@ def test_bad_inputs_are_one_clear_line(grpo, tmp_path):
         grpo.translate(np.ones((5, 77, 3), np.float32), num_beams=0)
 
 
+def test_no_signer_is_an_error_and_long_inputs_are_said(grpo, fixtures_dir, caplog):
+    from rvlf.data.poses import read_keypoints
+
+    nobody = np.zeros((20, 77, 3), np.float32)  # no point found in any frame
+    with pytest.raises(RvlfError, match="no signer found .* none of its 20 frames"):
+        grpo.translate(nobody)
+    kp = read_keypoints(fixtures_dir / "holistic_130frames.pose")
+    long = np.concatenate([kp, kp, kp, kp])  # 520 frames, past data.max_frames = 300
+    with caplog.at_level("WARNING", logger="rvlf.api"):
+        text = grpo.translate(long, num_beams=1)
+    assert "520 frames, longer than data.max_frames=300" in caplog.text and "truncate" in caplog.text
+    assert text == grpo.translate(long[:300], num_beams=1)  # the paper's truncation (data.long_inputs)
+
+
 def test_from_pretrained_errors_name_the_source(tmp_path, monkeypatch):
     with pytest.raises(InputFileError, match="no such model folder"):
         SignTranslator.from_pretrained(tmp_path / "missing")

@@ -75,6 +75,16 @@ def test_files_it_cannot_read_get_one_line(translator, tmp_path, name, content, 
     assert res.translation == "" and res.video is None
 
 
+def test_a_video_without_a_signer_is_not_translated(translator, tmp_path):
+    from media_helpers import blank_video
+
+    video = blank_video(tmp_path / "empty_room.mp4")
+    res = process(translator, video, workdir=tmp_path / "work")
+    assert res.error and res.translation == "" and res.nbest == []
+    assert res.status.startswith("**No signer found in `empty_room.mp4`**") and "12 frames" in res.status
+    assert _codec(res.video)[0] == "h264"  # the video is still shown
+
+
 def test_a_zip_without_frames(translator, tmp_path):
     archive = tmp_path / "docs.zip"
     with zipfile.ZipFile(archive, "w") as zf:

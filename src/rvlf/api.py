@@ -216,8 +216,10 @@ class SignTranslator:
         `return_scores=False` gives).
         `num_beams`: beam width (5 in the paper, Sec. 4.1; 1 = greedy). `max_new_tokens`: default
         the checkpoint's `train.max_new_tokens`. Inputs longer than the checkpoint's
-        `data.max_frames` are cut as in training. Inputs are decoded `batch_size` at a time.
-        Raises `InputFileError` / `RvlfError` (one line naming the input) for an input it cannot read.
+        `data.max_frames` lose frames as in training (`data.long_inputs`: truncate or subsample; a
+        warning says how many). Inputs are decoded `batch_size` at a time.
+        Raises `InputFileError` / `RvlfError` (one line naming the input) for an input it cannot read
+        and for one in which no signer's body is found in any frame (`rvlf translate` skips those).
         """
         single = not isinstance(inputs, (list, tuple))
         items = [inputs] if single else list(inputs)
@@ -229,6 +231,8 @@ class SignTranslator:
     def translate_prepared(self, prepared: list, *, num_beams: int = 5, return_scores: bool = False,
                            max_new_tokens: int | None = None, batch_size: int = 8) -> list:
         """`translate` for inputs already `prepare`d (a list of `rvlf.translate.Prepared`)."""
+        from rvlf.data.dataset import check_long_inputs, long_input_note
+        from rvlf.translate import no_signer
         from rvlf.translate import translate as decode
 
         if num_beams < 1:
@@ -236,12 +240,21 @@ class SignTranslator:
         if batch_size < 1:
             raise RvlfError(f"batch_size must be >= 1, got {batch_size}")
         max_new = max_new_tokens or self.config.train.max_new_tokens
+        max_frames = self.config.data.max_frames
+        policy = check_long_inputs(self.config.data.long_inputs)
+        for p in prepared:
+            problem = no_signer(p)
+            if problem:  # never a fluent sentence for a video without a signer
+                raise RvlfError(problem)
+            note = long_input_note(p.name, len(p.keypoints), max_frames, policy)
+            if note:
+                log.warning("%s", note)
         results: list = []
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
             decoder = _BeamDecoder(self._stage, return_scores)
-            texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new,
-                           max_frames=self.config.data.max_frames, device=self.device)
+            texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new, max_frames=max_frames,
+                           device=self.device, long_inputs=policy)
             results += decoder.nbest if return_scores else texts
         return results
 

@@ -198,6 +198,15 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
                 "decoding, keypoints (MediaPipe Holistic), crops" + (", DINOv2" if translator.dino_model else ""))
         res.timings.append((what, time.perf_counter() - t))
 
+        from rvlf.translate import no_signer
+
+        problem = no_signer(prepared)
+        if problem:
+            res.video = str(_draw(prepared, source, keypoint_file, "", job))
+            res.status = (f"**No signer found in `{shown}`**: the body is detected in none of its "
+                          f"{len(prepared.keypoints)} frames, so there is nothing to translate.")
+            res.error = True
+            return res
         t = time.perf_counter()
         nbest = translator.translate_prepared([prepared], num_beams=int(num_beams), return_scores=True)[0]
         res.timings.append((f"translation (beam search, width {int(num_beams)})", time.perf_counter() - t))
@@ -209,9 +218,13 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
         res.timings.append(("drawing keypoints and crop boxes", time.perf_counter() - t))
         res.timings.append(("total", time.perf_counter() - t0))
         n = len(prepared.keypoints)
+        from rvlf.data.dataset import long_input_note
+
+        note = long_input_note(shown, n, translator.config.data.max_frames, translator.config.data.long_inputs)
         res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the frames. "
                       f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}."
-                      + ("" if res.translation else " The model's best hypothesis is an empty text."))
+                      + ("" if res.translation else " The model's best hypothesis is an empty text.")
+                      + (f" {note}." if note else ""))
     except RvlfError as err:
         message = str(err).replace(str(source), shown).replace(str(upload), shown)
         if message.startswith(f"{shown}: "):
