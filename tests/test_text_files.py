@@ -79,3 +79,12 @@ def test_manifest_saved_with_a_bom_reads_the_same(tmp_path):
     manifest.write_bytes(BOM + manifest.read_bytes())
     got = read_dataset("manifest", manifest)
     assert [(s.id, s.split, s.text) for s in got] == [(s.id, s.split, s.text) for s in expected]
+
+
+def test_one_line_keeps_a_generated_translation_on_its_own_line():
+    from rvlf.text.files import one_line
+
+    for sep in ("\n", "\r\n", "\t", "\u2028", "\u2029", "\x85", "\x1c", "\x0b\x0c"):
+        text = one_line(f" fast{sep}cat {sep}{sep}runs ")
+        assert text == "fast cat runs"
+        assert len(f"name\t{text}".splitlines()) == 1 and f"name\t{text}".count("\t") == 1

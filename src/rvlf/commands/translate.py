@@ -28,6 +28,7 @@ def run(args) -> int:
 
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.errors import RvlfError
+    from rvlf.text.files import one_line
     from rvlf.train.checkpoint import resolve_checkpoint
     from rvlf.train.inference import load_stage
     from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
@@ -61,7 +62,7 @@ def run(args) -> int:
                           max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
                           long_inputs=policy)
     for p, text in zip(prepared, texts):
-        print(f"{p.name}\t{text}", flush=True)
+        print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
     if args.show and prepared:
         p = prepared[0]
         if Path(p.source).suffix.lower() in (".npz", ".pose", ".pkl"):

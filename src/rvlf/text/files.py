@@ -13,6 +13,12 @@ from rvlf.errors import InputFileError
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
+def one_line(text: str) -> str:
+    """`text` with every run of whitespace (a generated newline or tab too) as one space: one field of
+    a tab-separated line (`id<TAB>hypothesis<TAB>reference`, `NAME<TAB>translation`)."""
+    return " ".join(text.split())
+
+
 def read_text(path: str | Path) -> str:
     """The whole file as text: UTF-8, a leading BOM dropped. Raises `InputFileError`."""
     path = Path(path)

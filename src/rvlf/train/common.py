@@ -101,11 +101,9 @@ def write_json(path: str | Path, obj) -> None:
 
 def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: list[str]) -> None:
     """`id<TAB>hypothesis<TAB>reference` a line, for reading and for `rvlf score`."""
+    from rvlf.text.files import one_line
+
     path = Path(path)
-
-    def one_line(text: str) -> str:  # a generated newline or tab would break the TSV
-        return " ".join(text.split())
-
     lines = [f"{i}\t{one_line(h)}\t{one_line(r)}" for i, h, r in zip(ids, hyps, refs)]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

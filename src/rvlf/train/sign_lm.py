@@ -39,9 +39,9 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
                          tokenizer_dir: Path | None = None):
     """(LM without adapter, its tokenizer): a saved base, a random tiny Qwen3, or real weights.
 
-    The LM is in `llm.dtype` whichever way it is made (a tiny random LM is cast to it, so that it
-    trains in the dtype it is saved and reloaded in: a checkpoint reloads into exactly the model
-    that was trained); "auto" keeps the weights' own dtype (float32 for a tiny LM)."""
+    The LM is in `llm.dtype` whichever way it is made (a tiny random LM's parameters are cast to it,
+    its buffers kept as `from_pretrained` keeps them, so that it trains as exactly the model it is
+    saved and reloaded as); "auto" keeps the weights' own dtype (float32 for a tiny LM)."""
     if llm.dtype not in LM_DTYPES:
         raise ConfigError(f"llm.dtype must be one of {', '.join(LM_DTYPES)}, got {llm.dtype!r}")
     if tokenizer_dir is not None and (tokenizer_dir / "tokenizer_config.json").is_file():
@@ -54,8 +54,10 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
         lm = load_causal_lm(str(base_lm_dir), dtype=llm.dtype)
     elif llm.tiny:
         lm = build_tiny_qwen3(tokenizer, **llm.tiny)
-        if llm.dtype != "auto":
-            lm = lm.to(getattr(torch, llm.dtype))
+        if llm.dtype != "auto":  # the parameters only: buffers (rotary `inv_freq`) stay float32, as
+            dtype = getattr(torch, llm.dtype)  # `from_pretrained` keeps them when the saved base is reloaded
+            for param in lm.parameters():
+                param.data = param.data.to(dtype)
     else:
         lm = load_causal_lm(llm.name_or_path, dtype=llm.dtype)
     return lm, tokenizer
