@@ -65,3 +65,24 @@ def test_evaluate_best_reproduces_the_logged_dev_scores(stage1, dtype, capsys, t
                 "--max-steps", "2", f"data.root={manifest}", "train.batch_size=2", "train.eval_every_steps=1",
                 "grpo.num_generations=4", "grpo.max_new_tokens=6", "train.lr=1e-2", *CHEAP]) == 0
     _check_run(grpo, capsys, tmp_path / "grpo", dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_trained_tiny_lm_is_the_reloaded_one(dtype, tmp_path):
+    """SFT trains the saved-and-reloaded base LM, bit for bit the one every checkpoint rebuilds; a model
+    merely cast to bfloat16 is not (RoPE's inv_freq stays bfloat16, `from_pretrained` recomputes it)."""
+    from rvlf.config import LLMConfig
+    from rvlf.models.slt_lm import load_causal_lm
+    from rvlf.train.sign_lm import build_language_model, keep_base_lm
+
+    llm = LLMConfig(tiny={"hidden_size": 32, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2,
+                          "intermediate_size": 64}, dtype=dtype)
+    built, tok = build_language_model(llm, ["the cat sat on the mat", "a dog ran home"], "en")
+    assert {p.dtype for p in built.parameters()} == {getattr(torch, dtype)}
+    trained = keep_base_lm(built, llm, tmp_path / "base_lm")
+    reloaded = load_causal_lm(str(tmp_path / "base_lm"), dtype=dtype)
+    ids = torch.tensor([tok("the cat sat on the mat a dog ran home " * 6, add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        logits = [m.eval()(ids).logits for m in (built, trained, reloaded)]
+    assert torch.equal(logits[1], logits[2])
+    assert torch.equal(logits[0], logits[2]) == (dtype == "float32")

@@ -65,3 +65,47 @@ def test_bad_arguments_are_errors():
         translation_reward([HYP, HYP], [REF], "en")
     with pytest.raises(RvlfError, match="unknown language"):
         translation_reward([HYP], [REF], "xx")
+
+
+WORDLESS = ["", "  ", "。", ".", "!?", "。。。", "... !", "…", "\u200b", "\ufeff。\u200b", "\u3000。", "- -", "？！"]
+
+
+@pytest.mark.parametrize("kind", ["bleu", "rouge", "both"])
+def test_a_hypothesis_without_a_word_token_gets_zero(kind):
+    """Punctuation only (or empty) is paid nothing in all three reward kinds, against short references
+    (where the Sec. 6.3 padding would give it matching marks) and long ones that hold the same marks."""
+    for lang, refs in (("zh", ["好", "你好。", "今天天气很好。"]), ("en", ["hello", "hello .", "the cat sat on the mat ."]),
+                       ("de", ["hallo !?", "guten abend ! ! ! ."])):
+        for ref in refs:
+            rewards = translation_reward(WORDLESS, [ref] * len(WORDLESS), lang, kind=kind)
+            assert rewards == [0.0] * len(WORDLESS), (lang, ref, rewards)
+            for short_punct in (True, False):
+                assert translation_reward(["。", "."], [ref] * 2, lang, kind=kind, short_punct=short_punct) == [0.0, 0.0]
+    # a wrong word still earns the padding's share of ROUGE-L (BLEU-4 has no 4-gram for it), a right word
+    # more; digits are words
+    wrong, right = translation_reward(["坏", "好"], ["好", "好"], "zh", kind=kind)
+    assert wrong < right == pytest.approx(1.0) and (wrong > 0.0) == (kind != "bleu")
+    assert translation_reward(["2023"], ["2023"], "en", kind=kind)[0] == pytest.approx(1.0)
+    assert (translation_reward(["x ."], ["y"], "en", kind=kind)[0] > 0.0) == (kind != "bleu")
+
+
+def test_has_word_reads_the_protocol_tokens():
+    from rvlf.rl.rewards import has_word
+
+    assert not any(has_word(t, lang) for t in WORDLESS for lang in ("zh", "en", "de"))
+    assert all(has_word(t, "en") for t in ("a", "ä", "a\u0308", "Straße.", "3", "你", "x\u200b", "..x"))
+    assert has_word("。好", "zh") and not has_word("。\u200b。", "zh")
+
+
+def test_significance_rewards_agree_on_wordless_hypotheses():
+    """`rvlf.text.significance` scores rewards from sentence statistics; it pays punctuation nothing too."""
+    import numpy as np
+
+    from rvlf.text.metrics import References
+    from rvlf.text.significance import system_statistics
+
+    refs = ["the cat sat on the mat .", "hello !", "a b c d e"] * 2
+    hyps = [".", "!", "... ?", "the cat .", "hello !", "b c d e ."]
+    stats = system_statistics(hyps, References(refs, "en", chrf=()), ("reward",))
+    assert list(stats["reward"][:3]) == [0.0, 0.0, 0.0]
+    assert stats["reward"] == pytest.approx(100 * np.asarray(translation_reward(hyps, refs, "en")), rel=1e-12)

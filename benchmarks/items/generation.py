@@ -52,7 +52,8 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         f"`build_tiny_qwen3(tok, hidden_size=128, num_layers=2, num_heads=4, num_kv_heads=2, intermediate_size=256)` "
         f"+ a GRPO LoRA (r 64) = {n_lm / 1e6:.2f} M parameters, vocabulary {len(tok)}; {T} sign frames per input "
         f"(a tiny 32-wide skeleton encoder), every completion forced to {new} tokens (`min_new_tokens`). "
-        "The batched call prefills 64 sequences at once and decodes them together; the other way runs 64 "
-        "separate prefills and decodes of a single sequence. With a model this small the one-at-a-time cost is "
+        "The batched call prefills each of the 8 prompts once, shares its KV cache with its 8 samples (item 5b) "
+        "and decodes the 64 sequences together; the other way runs 64 separate prefills and decodes of a single "
+        "sequence. With a model this small the one-at-a-time cost is "
         "dominated by per-call and per-token Python overhead, which batching amortises.")
     return sec

@@ -18,6 +18,13 @@ KINDS = ("bleu", "rouge", "both")
 TERMINAL_MARKS = {"zh": "。"}  # other languages: "."
 
 
+def has_word(text: str, lang: str) -> bool:
+    """Whether `text` has a word token: a protocol token (`rvlf.text.metrics.tokenize`) holding a letter
+    or a digit (`str.isalnum`: Unicode categories L* and N*, Chinese characters included). Empty,
+    whitespace-only, invisible-only and punctuation/symbol-only texts (`。`, `.`, `!?`, `…`) have none."""
+    return any(any(c.isalnum() for c in token) for token in tokenize(text, lang))
+
+
 def pad_short(hyp: str, ref: str, lang: str, min_tokens: int = MAX_ORDER) -> tuple[str, str]:
     """Append `min_tokens - len(ref tokens)` terminal marks to both sentences (Sec. 6.3), if positive."""
     missing = min_tokens - len(tokenize(ref, lang))
@@ -32,7 +39,9 @@ def translation_reward(hyps: Sequence[str], refs: Sequence[str], lang: str, lam:
                        kind: str = "both", short_punct: bool = True) -> list[float]:
     """Per-sentence reward in [0, 1] (Eq. 15); `kind` picks BLEU-4 only, ROUGE-L only or both (Table 7).
 
-    A hypothesis without protocol tokens (empty, whitespace or invisible characters only) gets 0.
+    A hypothesis without a word token (`has_word`: empty, whitespace, invisible characters or
+    punctuation only) gets 0 whatever `kind`: the short-sentence padding would otherwise pay a
+    punctuation-only answer like a wrong word (0.375 against a one-word reference).
     """
     if kind not in KINDS:
         raise RvlfError(f"unknown reward {kind!r} (expected one of {', '.join(KINDS)})")
@@ -49,6 +58,6 @@ def translation_reward(hyps: Sequence[str], refs: Sequence[str], lang: str, lam:
     scores = batch_sentence_scores(hyps_s, refs_s, lang, chrf=False)
     w_bleu = {"bleu": 1.0, "rouge": 0.0, "both": lam}[kind]
     return [
-        0.0 if not tokenize(hyp, lang) else (w_bleu * s["bleu4"] + (1.0 - w_bleu) * s["rouge_l"]) / 100.0
+        (w_bleu * s["bleu4"] + (1.0 - w_bleu) * s["rouge_l"]) / 100.0 if has_word(hyp, lang) else 0.0
         for hyp, s in zip(hyps, scores)
     ]

@@ -64,18 +64,19 @@ def _rewards(hyps: Sequence[str], refs: References, stats: dict[str, list]) -> n
     """`100 * rvlf.rl.rewards.translation_reward(hyps, refs, lang)` (Eq. 15, lambda 0.5), reusing the
     sentence statistics: where the reference has >= 4 tokens the reward's short-sentence padding
     changes nothing, so it is 0.5 sentence BLEU-4 (effective order) + 0.5 ROUGE-L of those statistics
-    (0 for a hypothesis without tokens); the few short references are scored by the reward itself.
+    (0 for a hypothesis without a word token, `rvlf.rl.rewards.has_word`); the few short references are
+    scored by the reward itself.
     Tests check equality with `translation_reward` sentence by sentence."""
     from sacrebleu.metrics.bleu import BLEU
 
-    from rvlf.rl.rewards import translation_reward
+    from rvlf.rl.rewards import has_word, translation_reward
 
     out = np.zeros(len(refs))
     short = []
     for i, (b, rouge, ref_tokens) in enumerate(zip(stats["bleu"], stats["rouge_l"], refs.tokens)):
         if len(ref_tokens) < MAX_ORDER:
             short.append(i)
-        elif b[0] > 0:
+        elif b[0] > 0 and has_word(hyps[i], refs.lang):
             bleu4 = BLEU.compute_bleu(b[2:2 + MAX_ORDER], b[2 + MAX_ORDER:], b[0], b[1], smooth_method="none",
                                       effective_order=True).score
             out[i] = 0.5 * bleu4 + 50.0 * rouge
