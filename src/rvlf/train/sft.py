@@ -20,9 +20,8 @@ from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.train.common import finish_run, load_samples
 from rvlf.train.configs import SFTConfig
 from rvlf.train.loop import Trainer
-from rvlf.train.reproducibility import seed_everything
-from rvlf.train.sign_lm import (SignLMStage, assemble, build_language_model, encoder_from_stage1, keep_base_lm,
-                                prepare_data)
+from rvlf.train.reproducibility import main_process_first, seed_everything
+from rvlf.train.sign_lm import SignLMStage, assemble, build_language_model, encoder_from_stage1, prepare_data
 
 log = logging.getLogger("rvlf.sft")
 
@@ -67,9 +66,11 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
                                          base_lm_dir=src / "base_lm" if src else None,
                                          tokenizer_dir=src / "llm_tokenizer" if src else None)
     base_lm_dir = None
-    if cfg.llm.tiny:  # a random LM exists nowhere else: keep its weights with every checkpoint, and train
-        base_lm_dir = out_dir / "base_lm"  # the copy a checkpoint reloads
-        lm = keep_base_lm(lm, cfg.llm, base_lm_dir)
+    if cfg.llm.tiny:  # a random LM exists nowhere else: keep its weights with every checkpoint
+        base_lm_dir = out_dir / "base_lm"
+        with main_process_first():
+            if not (base_lm_dir / "config.json").is_file():
+                lm.save_pretrained(str(base_lm_dir))
     model = assemble(cfg, encoder, lm, tokenizer)
     model.cache_encoder_outputs(cfg.cache_encoder_outputs)
     stage = SignLMStage(cfg, model, base_lm_dir)

@@ -63,20 +63,6 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
     return lm, tokenizer
 
 
-def keep_base_lm(lm, llm: LLMConfig, directory: Path):
-    """Save a random (tiny) base LM in `directory` (once, by the main process) and return it as every
-    checkpoint reloads it, `load_causal_lm(directory, llm.dtype)`: training that copy rather than the
-    built one makes the trained model exactly the one `load_sft` rebuilds. (A model cast with `.to()`
-    is not: it keeps RoPE's `inv_freq` buffer in the cast dtype, which `from_pretrained` recomputes in
-    float32, and its bfloat16 logits differ.)"""
-    from rvlf.train.reproducibility import main_process_first
-
-    with main_process_first():
-        if not (directory / "config.json").is_file():
-            lm.save_pretrained(str(directory))
-    return load_causal_lm(str(directory), dtype=llm.dtype)
-
-
 def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLanguageLM:
     """The SFT model: LoRA on `lm` (Table 10), fusion + projector (Eqs. 12-13) sized to `encoder` and `lm`."""
     lm = add_lora(lm, r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha, dropout=cfg.llm.lora_dropout,
