@@ -315,3 +315,26 @@ def test_how2sign_official_layout_features_are_found_wherever_extracted_from(fix
     found = {find_feature_file(s, feats) for s in samples}
     assert found == {job.out for job in jobs} and all(p.is_file() for p in found)
     assert check_feature_set({"all": samples}, feats).problems == []
+
+
+@pytest.mark.parametrize("arrays", [
+    {"keypoints": np.zeros((10, 77), np.float32)},                          # keypoints only, wrong shape
+    {"keypoints": np.zeros((10, 77), np.float32), "meta": np.array("{}")},   # with a meta that says nothing
+    {"keypoints": np.zeros((4, 77, 3), np.float32),                          # meta fields of the wrong type
+     "meta": np.array(json.dumps({"num_frames": None, "detection_rates": {"body": None}}))},
+])
+def test_data_check_names_a_malformed_feature_file_on_the_phoenix_layout(fixtures_dir, tmp_path, arrays):
+    """A feature file with wrongly shaped keypoints (or a meta of the wrong types) is listed by
+    `rvlf data check` as unreadable, naming it: not "internal error: IndexError"."""
+    from rvlf.data.extract import find_jobs
+
+    base = fixtures_dir / "real_formats" / "phoenix2014t" / "PHOENIX-2014-T"
+    feats = tmp_path / "F"
+    for job in find_jobs([base / "features" / "fullFrame-210x260px"], feats):
+        save_video_features(job.out, np.full((4, 77, 3), 50, np.float32), None, {"width": 210, "height": 260})
+    bad = feats / "test" / "27January_2013_Sunday_tagesschau-3.npz"
+    np.savez(bad, **arrays)
+    rc, out, err = _cli(["data", "check", "--dataset", "phoenix", "--root", base, "--features", feats])
+    assert "internal error" not in err and "Traceback" not in err, err
+    if arrays["keypoints"].ndim == 2:  # training could not read it: listed, naming the file
+        assert rc == 2 and f"test/27January_2013_Sunday_tagesschau-3: {bad}: " in out, (out, err)

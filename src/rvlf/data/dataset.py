@@ -89,10 +89,12 @@ def feature_summary(path: str | Path) -> tuple[int, float]:
                     return int(meta["num_frames"]), float(rates["body"])
                 if "keypoints" in z.files:
                     kp = z["keypoints"]
+                    if kp.ndim != 3 or kp.shape[1:] != (77, 3) or not np.issubdtype(kp.dtype, np.number):
+                        raise InputFileError(path, f"`keypoints` is {kp.dtype} {list(kp.shape)}, expected float [T,77,3]")
                     size = (meta.get("width"), meta.get("height")) if isinstance(meta, dict) else (None, None)
                     frame = size if all(isinstance(v, int) for v in size) else None
                     return int(kp.shape[0]), body_share(kp, frame)
-        except (OSError, ValueError, KeyError) as err:
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputFileError(path, f"not a readable .npz file ({err})") from None
     from rvlf.data.poses import read_keypoints
 
