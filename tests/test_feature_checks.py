@@ -338,3 +338,22 @@ def test_data_check_names_a_malformed_feature_file_on_the_phoenix_layout(fixture
     assert "internal error" not in err and "Traceback" not in err, err
     if arrays["keypoints"].ndim == 2:  # training could not read it: listed, naming the file
         assert rc == 2 and f"test/27January_2013_Sunday_tagesschau-3: {bad}: " in out, (out, err)
+
+
+@pytest.mark.parametrize("dataset, root, lang", [
+    ("csl-daily", "csl_daily", "zh"),
+    ("phoenix", "phoenix2014t/PHOENIX-2014-T", "de"),
+])
+def test_a_config_in_another_language_than_the_dataset_stops_before_step_1(fixtures_dir, tmp_path, dataset, root,
+                                                                            lang):
+    """The demo configs say `lang: en`; pointed at CSL-Daily they would tokenise and score Chinese by
+    words and label the model English. The run stops naming the language to set."""
+    run = tmp_path / "run"
+    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.dataset={dataset}",
+                       f"data.root={fixtures_dir / 'real_formats' / root}", f"data.features_dir={tmp_path}"])
+    assert rc == 2 and err.count("\n") == 1 and "data.lang is 'en'" in err and f"set data.lang={lang}" in err, err
+    _nothing_trained(run)
+    # with the dataset's language the check passes (and the missing features are what stops it)
+    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.dataset={dataset}", "data.lang=",
+                       f"data.root={fixtures_dir / 'real_formats' / root}", f"data.features_dir={tmp_path}"])
+    assert rc == 2 and "data.lang" not in err and "feature file not found" in err, err

@@ -40,6 +40,7 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
         raise ConfigError("data.lang is empty: label files do not say their language; set data.lang=de|zh|en|...")
     samples = read_dataset(kind, data.root, video_root=data.video_root or None,
                            lang=data.language() if kind == "labels" else None)
+    _check_language(data, kind, samples)
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)
@@ -55,6 +56,23 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
             log.warning("data.skip_bad_samples=true: left out %d of %d samples (%s) whose text or feature file is "
                         "unusable; `rvlf data check` lists them", len(report.bad()), report.checked, per_split)
     return by_split
+
+
+def _check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> None:
+    """The texts' language (each sample's, from the release or the manifest) must be the run's
+    `data.language()`: it decides the tokenizer, the metrics (Chinese by character) and the model
+    card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
+    train and score with the wrong protocol, silently."""
+    want = data.language().strip().lower()
+    other = next((s for s in samples if s.lang.strip().lower() != want), None)
+    if other is None:
+        return
+    langs = sorted({s.lang for s in samples})
+    set_by = f"data.lang is {data.lang!r}" if data.lang else f"data.lang is empty (so {want!r} for {data.dataset!r})"
+    raise ConfigError(f"{set_by}, but the {kind} texts under {data.root} are in {', '.join(map(repr, langs))} "
+                      f"(e.g. {other.split}/{other.id}, {other.source or other.lang}): set data.lang={other.lang}"
+                      + (" or leave it empty for the dataset's own language" if kind in ("phoenix2014t", "csl-daily",
+                                                                                        "how2sign", "openasl") else ""))
 
 
 def _count_by_split(report) -> dict[str, int]:
