@@ -193,3 +193,39 @@ def test_report_chrf_columns_and_significance_of_differences(runs, tmp_path):
     assert main(["report", str(s1), str(sft), "--out", str(out)]) == 0
     row = next(line for line in out.read_text().splitlines() if line.startswith("| SLT-SFT |"))
     assert [c.strip() for c in row.split("|")[1:-1]][9:11] == ["–", "–"]
+
+
+def test_translate_says_when_face_hand_features_are_zeros_and_only_then(runs, fixtures_dir, tmp_path, capsys, caplog):
+    """A keypoint file, or a feature file extracted with --no-features, gives a DINOv2 checkpoint zero
+    face/hand features: one warning says so (it was silent for feature files). A checkpoint without
+    DINOv2 gets no such warning, and an unreadable keypoint file is one error line, no warning first."""
+    import logging
+
+    from rvlf.data.features import save_video_features
+    from rvlf.data.poses import read_keypoints
+
+    pose = fixtures_dir / "holistic_97frames.pose"
+    no_features = tmp_path / "holistic_97frames_kp.npz"  # what `rvlf extract --no-features` writes
+    save_video_features(no_features, read_keypoints(pose), None, {"width": 320, "height": 240, "num_frames": 97})
+    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+        assert main(["translate", str(no_features), str(pose), "--checkpoint", str(runs / "sft" / "last"),
+                     "--num-beams", "1"]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.name == "rvlf.translate"]
+    assert len(warned) == 2 and str(no_features) in warned[0] and "--no-features" in warned[0], warned
+    assert str(pose) in warned[1] and "zeros" in warned[1], warned
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+        assert main(["translate", str(no_features), str(pose), "--checkpoint", str(runs / "sft_nodino" / "last"),
+                     "--num-beams", "1"]) == 0
+    assert not [r for r in caplog.records if r.name == "rvlf.translate"]
+
+    cut = tmp_path / "cut.pose"
+    cut.write_bytes(pose.read_bytes()[:1000])
+    caplog.clear()
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+        assert main(["translate", str(cut), "--checkpoint", str(runs / "sft" / "last")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"rvlf translate: error: {cut}: ")
+    assert not [r for r in caplog.records if r.name == "rvlf.translate"]

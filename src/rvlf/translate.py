@@ -63,12 +63,17 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         meta = feats["meta"]
         size = (meta["width"], meta["height"]) if isinstance(meta.get("width"), int) and isinstance(
             meta.get("height"), int) else None
+        if feats.get("dino") is None and dino_model is not None:
+            log.warning("%s: a feature file without DINOv2 features (extracted with --no-features): the face/hand "
+                        "features are zeros; re-extract it with --dino for this checkpoint", path)
         return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size)
-    if path.is_file() and (path.suffix in KEYPOINT_SUFFIXES or path.suffix == ".npz"):
+    if path.is_file() and path.suffix.lower() in (*KEYPOINT_SUFFIXES, ".npz"):
         from rvlf.data.poses import read_keypoints
 
-        log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", path)
-        return Prepared(path.stem, read_keypoints(path), None, path)
+        keypoints = read_keypoints(path)  # an unreadable file: one error line, no warning before it
+        if dino_model is not None:
+            log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", path)
+        return Prepared(path.stem, keypoints, None, path)
     from rvlf.data.extract import Job, encode_crops, prepare
 
     prep = prepare(Job(source=path, out=Path(path.stem + ".npz")), with_crops=dino_model is not None, margin=margin,
