@@ -47,7 +47,7 @@ def test_readme_example_runs_as_written(tiny_grpo_run, fixtures_dir, tmp_path, m
     model = namespace["model"]
     printed = capsys.readouterr().out
     prepared = model.prepare("signer.mp4")
-    [nbest] = model.translate_prepared([prepared], return_scores=True)  # num_beams=5, as in the README
+    [nbest] = model.translate_prepared([prepared], return_scores=True)  # the checkpoint's num_beams, as the README
     text = nbest[0].text
     assert text and printed.startswith(text + "\n")
     assert f"Hypothesis(text={text!r}, score=" in printed
@@ -194,3 +194,19 @@ def assert_same_nbest(a: list[Hypothesis], b: list[Hypothesis]) -> None:
     """Same texts in the same order; scores equal up to float rounding (a merged LoRA adds ~1e-7)."""
     assert [h.text for h in a] == [h.text for h in b]
     assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
+
+
+def test_default_beam_width_is_the_checkpoints_as_in_rvlf_translate(grpo, tiny_grpo_run, fixtures_dir, capsys):
+    """`rvlf translate` decodes with the checkpoint's `train.num_beams`; so does `translate()` by
+    default (it used 5 whatever the checkpoint said: other texts than the CLI's for `rvlf demo --quick`)."""
+    from rvlf.cli import main
+
+    pose = fixtures_dir / "holistic_97frames.pose"
+    assert grpo.config.train.num_beams != 5  # this tiny run decodes greedily (tests' CHEAP settings)
+    text = grpo.translate(pose)
+    assert text == grpo.translate(pose, num_beams=grpo.config.train.num_beams)
+    [nbest] = grpo.translate([pose], return_scores=True)
+    assert len(nbest) == grpo.config.train.num_beams and nbest[0].text == text
+    capsys.readouterr()
+    assert main(["translate", str(pose), "--checkpoint", str(tiny_grpo_run / "best")]) == 0
+    assert capsys.readouterr().out == f"holistic_97frames\t{text}\n"

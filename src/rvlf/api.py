@@ -205,7 +205,7 @@ class SignTranslator:
         return p
 
     # ---- decoding -------------------------------------------------------------------------------
-    def translate(self, inputs: Any | Sequence[Any], num_beams: int = 5, return_scores: bool = False, *,
+    def translate(self, inputs: Any | Sequence[Any], num_beams: int | None = None, return_scores: bool = False, *,
                   max_new_tokens: int | None = None, batch_size: int = 8):
         """Translate one input or a list of inputs (see `prepare` for what an input can be).
 
@@ -214,7 +214,8 @@ class SignTranslator:
         hypotheses as `Hypothesis(text, score)`, best first, one per distinct text (score: mean
         natural-log probability per token, higher is better; `n_best[0].text` is the text
         `return_scores=False` gives).
-        `num_beams`: beam width (5 in the paper, Sec. 4.1; 1 = greedy). `max_new_tokens`: default
+        `num_beams`: beam width (1 = greedy); default the checkpoint's `train.num_beams` (5 in the paper,
+        Sec. 4.1), as `rvlf translate` and `rvlf evaluate`, so the texts are theirs. `max_new_tokens`: default
         the checkpoint's `train.max_new_tokens`. Inputs longer than the checkpoint's
         `data.max_frames` lose frames as in training (`data.long_inputs`: truncate or subsample; a
         warning says how many). Inputs are decoded `batch_size` at a time.
@@ -228,13 +229,15 @@ class SignTranslator:
                                       max_new_tokens=max_new_tokens, batch_size=batch_size)
         return out[0] if single else out
 
-    def translate_prepared(self, prepared: list, *, num_beams: int = 5, return_scores: bool = False,
+    def translate_prepared(self, prepared: list, *, num_beams: int | None = None, return_scores: bool = False,
                            max_new_tokens: int | None = None, batch_size: int = 8) -> list:
         """`translate` for inputs already `prepare`d (a list of `rvlf.translate.Prepared`)."""
         from rvlf.data.dataset import check_long_inputs, long_input_note
         from rvlf.translate import no_signer
         from rvlf.translate import translate as decode
 
+        if num_beams is None:
+            num_beams = self.config.train.num_beams
         if num_beams < 1:
             raise RvlfError(f"num_beams must be >= 1, got {num_beams}")
         if batch_size < 1:

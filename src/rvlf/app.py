@@ -304,7 +304,7 @@ def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = No
 
 
 def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, device: str | None = None,
-          num_beams: int = 5, open_browser: bool = False) -> None:
+          num_beams: int | None = None, open_browser: bool = False) -> None:
     """Load `checkpoint` (any `SignTranslator.from_pretrained` source) and serve the page until interrupted."""
     offline_environment()
     try:
@@ -315,7 +315,8 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
 
     translator = SignTranslator.from_pretrained(checkpoint, device=device)
     workdir = Path(tempfile.mkdtemp(prefix="rvlf-app-"))
-    blocks, theme, css = build_app(translator, num_beams=num_beams, workdir=workdir)
+    blocks, theme, css = build_app(translator, num_beams=num_beams or translator.config.train.num_beams,
+                                   workdir=workdir)
     print(f"rvlf app: {translator!r}", flush=True)
     try:
         blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme, css=css,

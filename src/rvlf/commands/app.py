@@ -14,7 +14,8 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to "
                         "your network)")
-    p.add_argument("--num-beams", type=int, default=5, help="beam width the page starts with (default 5)")
+    p.add_argument("--num-beams", type=int, default=None,
+                   help="beam width the page starts with (default: the checkpoint's train.num_beams, 5)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
     p.set_defaults(func=run)
