@@ -495,3 +495,47 @@ def test_data_check_shared_ids_empty_texts_and_long_samples(real, tmp_path, caps
     main(["data", "check", "--dataset", "manifest", "--root", str(path), "--max-frames", "300"])
     out = capsys.readouterr().out
     assert "over 300 frames" in out and "1 empty texts:\n  train/s1:" in out
+
+
+def test_line_numbers_are_where_a_record_starts(real, tmp_path):
+    """A quoted SENTENCE may hold a line break (CSV quoting): later records' lines, and a bad record's
+    error, name the line the record starts on, not the line the parser reached."""
+    src = (real / "how2sign" / "how2sign_realigned_test.csv").read_text(encoding="utf-8")
+    root = tmp_path / "h2s"
+    for tag in ("train", "val"):
+        write(root / f"how2sign_realigned_{tag}.csv", src)
+    write(root / "how2sign_realigned_test.csv", src.replace("\tHello everybody.", '\t"Hello\neverybody."', 1))
+    test = read_dataset("how2sign", root, ["test"])
+    assert [s.text for s in test] == H2S_TEXTS
+    assert [s.source.rsplit(":", 1)[1] for s in test] == ["2", "4", "5", "6", "7"]
+    # an unclosed quote on line 2 swallows line 3: the error names line 2
+    write(root / "how2sign_realigned_test.csv", src.replace("\tHello everybody.", '\t"Hello everybody.', 1))
+    with pytest.raises(InputFileError, match=r"malformed CSV .*unclosed quote") as err:
+        read_dataset("how2sign", root, ["test"])
+    assert err.value.line == 2
+    # blank lines in a split list keep the numbers of the lines after them (CSL-Daily)
+    csl = tmp_path / "csl" / "sentence_label"
+    shutil.copytree(real / "csl_daily" / "sentence_label", csl)
+    lines = (csl / "split_1.txt").read_text(encoding="utf-8").split("\n")
+    (csl / "split_1.txt").write_text("\r\n".join(lines[:3] + [""] + lines[3:]) + "\r\n\r\n", encoding="utf-8")
+    notes = ReadNotes()
+    read_dataset("csl-daily", csl.parent, notes=notes)
+    assert notes.missing == [("train", "S000005_P0004_T00", "split_1.txt:5")]
+
+
+def test_frame_counts_stored_as_numpy_integers_are_read(real, tmp_path):
+    """A label file / CSL-Daily pkl written from NumPy holds `length` as np.int64: still a frame count."""
+    data = pickle.loads(gzip.decompress((real / "labels.test").read_bytes()))
+    for rec in data.values():
+        rec["length"] = np.int64(rec["length"])
+    [s] = read_dataset("labels", _labels(tmp_path / "labels.test", data), lang="de")
+    assert s.num_frames == 4 and isinstance(s.num_frames, int)
+    csl = tmp_path / "csl" / "sentence_label"
+    shutil.copytree(real / "csl_daily" / "sentence_label", csl)
+    pkl = pickle.loads((csl / "csl2020ct_v2.pkl").read_bytes())
+    expected = {e["name"]: e["length"] for e in pkl["info"]}
+    for e in pkl["info"]:
+        e["length"] = np.int64(e["length"])
+    (csl / "csl2020ct_v2.pkl").write_bytes(pickle.dumps(pkl))
+    samples = read_dataset("csl-daily", csl.parent)
+    assert samples and all(s.num_frames == expected[s.id] for s in samples)

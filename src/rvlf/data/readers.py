@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import numbers
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,6 +114,8 @@ def _need_file(path: Path, hint: str = "") -> Path:
 def _rows(path: Path, delimiter: str, columns: Iterable[str], *, quoting: bool) -> Iterator[tuple[int, dict[str, str]]]:
     """(line number, row) of a delimited text file with a header; checks columns and widths.
 
+    The line number is the one a record starts on (a quoted field may hold line breaks).
+
     `quoting=True`: standard CSV quoting (a field holding the delimiter or `"` is wrapped in quotes,
     inner quotes doubled), as Python's csv / pandas write How2Sign and OpenASL; `False`: none, a `"`
     is literal (PHOENIX-2014T).
@@ -122,19 +125,24 @@ def _rows(path: Path, delimiter: str, columns: Iterable[str], *, quoting: bool) 
             reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL, strict=True)
         else:
             reader = csv.reader(f, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+        start = 1
         try:
             header = [h.strip() for h in next(reader, [])]
             for col in columns:
                 if col not in header:
                     raise InputFileError(path, f"missing column {col!r} (header: {delimiter.join(header)})", 1, col)
+            start = reader.line_num + 1
             for row in reader:
+                line, start = start, reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) != len(header):
-                    raise InputFileError(path, f"{len(row)} fields, the header has {len(header)}", reader.line_num)
-                yield reader.line_num, dict(zip(header, row))
+                    raise InputFileError(path, f"{len(row)} fields, the header has {len(header)}", line)
+                yield line, dict(zip(header, row))
         except csv.Error as err:
-            raise InputFileError(path, f"malformed CSV ({err})", reader.line_num) from None
+            end = f"; the record runs on to line {reader.line_num}" if reader.line_num > start else ""
+            raise InputFileError(path, f"malformed CSV ({err}{end}; an unclosed quote?)"
+                                 if '"' in str(err) or end else f"malformed CSV ({err})", start) from None
         except UnicodeDecodeError as err:
             raise InputFileError(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
 
@@ -239,7 +247,7 @@ def read_csl_daily(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | 
         out.append(SignSample(
             id=name, split=split, lang="zh", text="".join(text.split()),
             video=base / "sentence" / "frames_512x512" / name,
-            num_frames=int(length) if isinstance(length, (int, float)) and not isinstance(length, bool) else None,
+            num_frames=int(length) if isinstance(length, numbers.Real) and not isinstance(length, bool) else None,
             signer=str(entry["signer"]) if entry.get("signer") is not None else None,
             source=f"{split_file}:{line}",
         ))
@@ -408,7 +416,8 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
             lang = opts.lang or ("zh" if _CJK.search(text) else "und")
             out.append(SignSample(
                 id=sample_id, split=split, lang=lang, text="".join(text.split()) if lang == "zh" else text,
-                video=video, num_frames=int(frames) if isinstance(frames, int) and frames >= 0 else None,
+                video=video, num_frames=int(frames) if isinstance(frames, numbers.Integral) and not isinstance(
+                    frames, bool) and frames >= 0 else None,
                 signer=str(rec["signer"]) if rec.get("signer") is not None else None, source=f"{path} [{key!r}]",
             ))
     return out
