@@ -325,3 +325,17 @@ def test_empty_signers_fail_unless_allowed(run, fixtures_dir):
     assert rc == 0 and "1 done" in stdout and "written without a signer" in stdout and str(blank) in stdout
     meta = load_video_features(out / "blank" / "blank.npz")["meta"]
     assert meta["detection_rates"]["body"] == 0.0
+
+
+def test_a_keypoint_file_given_as_input_says_what_to_do(fixtures_dir, tmp_path):
+    """`rvlf extract X.pose` (or a Uni-Sign .pkl) blamed "not a readable video (Invalid data found ...)";
+    it now says the file is a keypoint file and how to use it, one line each, exit 1."""
+    inputs = [fixtures_dir / "holistic_97frames.pose", fixtures_dir / "real_formats" / "unisign_pose_lists.pkl"]
+    rc, out, err = _cli("extract", *inputs, "--out", tmp_path / "out", "--no-features")
+    assert rc == 1 and "2 failed" in out
+    failures = [line for line in err.splitlines() if "failed:" in line]
+    assert len(failures) == 2
+    for path, line in zip(inputs, failures):
+        assert line == (f"rvlf extract: failed: {path}: a keypoint file, not a video: extraction needs the video or "
+                        "frames it was made from (rvlf extract VIDEO --keypoints FILE); rvlf translate reads it as "
+                        "it is")

@@ -182,6 +182,9 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
     """
     source = job.source
     start, total, file_units = 0, None, "pixels"
+    if job.keypoints is None and source.is_file() and source.suffix.lower() in KEYPOINT_SUFFIXES:
+        raise InputFileError(source, "a keypoint file, not a video: extraction needs the video or frames it was "
+                                     "made from (rvlf extract VIDEO --keypoints FILE); rvlf translate reads it as it is")
     if job.keypoints is None:
         kp, size = _holistic(source)
         kp_source = "mediapipe-holistic (model_complexity=1)"
