@@ -357,3 +357,13 @@ def test_a_config_in_another_language_than_the_dataset_stops_before_step_1(fixtu
     rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.dataset={dataset}", "data.lang=",
                        f"data.root={fixtures_dir / 'real_formats' / root}", f"data.features_dir={tmp_path}"])
     assert rc == 2 and "data.lang" not in err and "feature file not found" in err, err
+
+
+def test_a_language_the_protocol_does_not_know_stops_before_step_1(corpus, tmp_path):
+    """`data.lang=fr` trained a step and then failed at the first evaluation ("unknown language")."""
+    manifest = corpus.read_text(encoding="utf-8").replace('"lang": "en"', '"lang": "fr"')
+    corpus.write_text(manifest, encoding="utf-8")
+    run = tmp_path / "run"
+    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.root={corpus}", "data.lang=fr"])
+    assert rc == 2 and err.startswith("rvlf pretrain: error: data.lang 'fr': ") and err.count("\n") == 1, err
+    _nothing_trained(run)

@@ -59,11 +59,16 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
 
 
 def _check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> None:
-    """The texts' language (each sample's, from the release or the manifest) must be the run's
-    `data.language()`: it decides the tokenizer, the metrics (Chinese by character) and the model
+    """The run's `data.language()` must be one the protocol knows, and the texts' language (each
+    sample's, from the release or the manifest) must be it: it decides the tokenizer, the metrics (Chinese by character) and the model
     card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
     train and score with the wrong protocol, silently."""
+    from rvlf.text.metrics import LANGS
+
     want = data.language().strip().lower()
+    if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
+        raise ConfigError(f"data.lang {data.language()!r}: rvlf's tokenizers and evaluation protocol know "
+                          f"{', '.join(LANGS)} (docs/evaluation.md)")
     other = next((s for s in samples if s.lang.strip().lower() != want), None)
     if other is None:
         return
