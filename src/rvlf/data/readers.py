@@ -439,7 +439,8 @@ def read_manifest(path: str | Path, splits: Iterable[str] = SPLITS, opts: _Optio
             try:
                 rec = json.loads(raw)
             except json.JSONDecodeError as err:
-                raise InputFileError(path, f"invalid JSON ({err.msg} at character {err.pos + 1})", line) from None
+                raise InputFileError(path, f"invalid JSON: {err.msg.removesuffix(' at')} at character {err.pos + 1}",
+                                     line) from None
             if not isinstance(rec, dict):
                 raise InputFileError(path, "each line must be a JSON object", line)
             for key in ("id", "split", "text", "lang"):
