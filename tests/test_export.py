@@ -146,3 +146,24 @@ def test_export_refusals_are_one_line(tiny_grpo_run, tmp_path, capsys):
     assert cli(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "m2")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "nothing" in err[0]
+
+
+def test_a_run_folder_means_its_best_checkpoint_in_evaluate_and_translate(tiny_grpo_run, fixtures_dir, tmp_path,
+                                                                         capsys):
+    """`--checkpoint RUN` is RUN/best in `rvlf evaluate` and `rvlf translate`, as in `from_pretrained`,
+    `rvlf export` and `rvlf app` (evaluate and translate took RUN/last: other scores for the same run)."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best").symlink_to(tiny_grpo_run / "best", target_is_directory=True)
+    (run / "last").symlink_to(tiny_grpo_run.parent / "s1" / "best", target_is_directory=True)  # another model
+    hyps = {}
+    for name, checkpoint in (("run", run), ("best", run / "best"), ("last", run / "last")):
+        out = tmp_path / f"{name}.tsv"
+        assert cli(["evaluate", "--checkpoint", str(checkpoint), "--translations", str(out)]) == 0
+        hyps[name] = out.read_text(encoding="utf-8")
+    assert hyps["best"] != hyps["last"]  # the two checkpoints translate differently
+    assert hyps["run"] == hyps["best"]
+    pose = fixtures_dir / "holistic_97frames.pose"
+    capsys.readouterr()
+    assert cli(["translate", str(pose), "--checkpoint", str(run)]) == 0
+    assert capsys.readouterr().out == f"holistic_97frames\t{SignTranslator.from_pretrained(run).translate(pose)}\n"

@@ -5,7 +5,9 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a split (BLEU-1..4, ROUGE-L, reward; beam search 5)",
                        description="Decode a split with a stage-1, SFT or GRPO checkpoint and print its scores as "
                                    "JSON (the paper's protocol, see docs/evaluation.md).")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder (RUN/best or RUN/last) or a run folder")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder (RUN/best or RUN/last), exported model folder, or a run folder (its best "
+                        "checkpoint, else its last)")
     p.add_argument("--split", default="test", help="train, dev or test (default: test)")
     p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the config's, 5)")
     p.add_argument("--batch-size", type=int, default=None,
@@ -30,7 +32,9 @@ def run(args) -> int:
     from rvlf.train.inference import load_stage
     from rvlf.train.evaluation import evaluate_stage
 
-    stage, model, cfg = load_stage(args.checkpoint)
+    from rvlf.export import checkpoint_dir
+
+    stage, model, cfg = load_stage(checkpoint_dir(args.checkpoint))  # a run folder: its best, as from_pretrained
     data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
     if len(data_over) != len(args.overrides):
         from rvlf.errors import ConfigError

@@ -10,7 +10,9 @@ def register(sub) -> None:
                                    "data.max_frames (how many frames data.long_inputs dropped).")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
-    p.add_argument("--checkpoint", required=True, help="checkpoint folder of any stage (RUN/best)")
+    p.add_argument("--checkpoint", required=True,
+                   help="checkpoint folder of any stage (RUN/best), exported model folder, or a run folder (its best "
+                        "checkpoint, else its last)")
     p.add_argument("--dino", default=None,
                    help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
     p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the checkpoint's, 5)")
@@ -29,14 +31,14 @@ def run(args) -> int:
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.errors import RvlfError
     from rvlf.text.files import one_line
-    from rvlf.train.checkpoint import resolve_checkpoint
+    from rvlf.export import checkpoint_dir
     from rvlf.train.inference import load_stage
     from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ckpt_dir = resolve_checkpoint(args.checkpoint)
+    ckpt_dir = checkpoint_dir(args.checkpoint)  # a run folder: its best, as SignTranslator.from_pretrained
     stage, model, cfg = load_stage(ckpt_dir)
     model.to(device)
     uses_dino = hasattr(cfg, "fusion") and (cfg.fusion.use_face or cfg.fusion.use_hand)
