@@ -29,6 +29,8 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
         assert (out / stage / "learning_curve.png").stat().st_size > 1000
         assert (out / stage / "best" / "model.safetensors").is_file()
     assert set(results["seconds"]) >= {"corpus", "pretrain", "sft", "grpo", "total"}
+    assert results["seed"] == 0 and results["grpo_config"] == "grpo"
+    assert results["machine"]["cores"] >= 1 and results["machine"]["torch_threads"] >= 1
     # each stage against the one before, on the same test sentences (rvlf.text.significance)
     for pair in ("slt_sft_vs_vlp", "slt_grpo_vs_slt_sft"):
         for m in ("bleu4", "rouge_l", "chrf", "reward"):
@@ -65,3 +67,40 @@ def test_demo_table_shows_each_stage_against_the_one_before(tmp_path):
     assert rows[4].endswith("| +0.00 [+0.00, +0.00] (n.s.) | +0.00 [+0.00, +0.00] (n.s.) |")
     assert "95% interval" in significance_line({"significance": sig})
     assert "Δ" not in format_table({"vlp": scores})  # results.json of older demos: the paper's columns only
+
+
+def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
+    import dataclasses
+    import math
+
+    from rvlf.config import load_config, to_dict
+    from rvlf.demo import DemoSize, demo_config
+    from rvlf.train.configs import GRPOConfig
+
+    base = to_dict(load_config(GRPOConfig, demo_config("grpo")))
+    long = to_dict(load_config(GRPOConfig, demo_config("grpo_long")))
+    assert long["train"]["epochs"] == 2 and long["train"]["eval_every_steps"] == 50
+    size = DemoSize()
+    assert math.ceil(size.n_train / long["train"]["batch_size"]) * long["train"]["epochs"] == 500  # steps
+    assert math.ceil(size.n_train / base["train"]["batch_size"]) * base["train"]["epochs"] == 50
+    for cfg in (base, long):
+        del cfg["train"]["epochs"], cfg["train"]["eval_every_steps"]
+    assert long == base  # same sampling, reward, KL, lr, LoRA and dev subset as the default demo
+    assert size.with_long().long and not size.long
+    assert dataclasses.replace(size.with_long(), grpo_config="grpo") == size
+
+
+def test_demo_long_flag_runs_the_long_grpo_into_its_own_folder(monkeypatch, tmp_path):
+    import rvlf.demo
+
+    calls = []
+    monkeypatch.setattr(rvlf.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
+    monkeypatch.chdir(tmp_path)
+    assert cli(["demo", "--long", "--seed", "2"]) == 0
+    assert cli(["demo"]) == 0
+    assert cli(["demo", "--quick", "--long", "--out", "x"]) == 0
+    (long_out, long_kw), (out, kw), (quick_out, quick_kw) = calls
+    assert long_out == "runs/demo-long" and long_kw["seed"] == 2 and long_kw["size"].grpo_config == "grpo_long"
+    assert long_kw["size"].n_train == 2000 and not long_kw["size"].overrides
+    assert out == "runs/demo" and kw["seed"] == 0 and kw["size"].grpo_config == "grpo"
+    assert quick_out == "x" and quick_kw["size"].long and quick_kw["size"].n_train == 64

@@ -8,8 +8,11 @@ and example translations, like Table 8) and the learning-curve PNGs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import os
+import platform
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -29,18 +32,28 @@ DIFF_METRICS = (("bleu4", "ΔB@4 [95% CI]"), ("reward", "Δreward [95% CI]"))
 
 
 def demo_config(stage: str) -> Path:
-    """Path of the packaged demo config of `stage` (pretrain, sft, grpo)."""
+    """Path of the packaged demo config `stage` (pretrain, sft, grpo, grpo_long)."""
     return Path(str(resources.files("rvlf") / "demo_configs" / f"{stage}.yaml"))
 
 
 @dataclass
 class DemoSize:
-    """How big the demo is; `quick` is for tests and smoke runs."""
+    """How big the demo is; `quick` is for tests and smoke runs, `long` (`rvlf demo --long`) gives
+    SLT-GRPO the paper's 2 epochs (`demo_configs/grpo_long.yaml`) on the same corpus, stage 1 and SFT."""
 
     n_train: int = 2000
     n_dev: int = 200
     n_test: int = 200
     overrides: tuple[str, ...] = ()
+    grpo_config: str = "grpo"  # the packaged stage-3 config (`grpo_long` for --long)
+
+    @property
+    def long(self) -> bool:
+        return self.grpo_config == "grpo_long"
+
+    def with_long(self) -> "DemoSize":
+        """The same size with the long GRPO stage."""
+        return dataclasses.replace(self, grpo_config="grpo_long")
 
     @classmethod
     def quick(cls) -> "DemoSize":
@@ -154,10 +167,10 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
 
-    def stage(name: str, module, config_class, init: Path | None, label: str, step: str) -> dict:
+    def stage(name: str, module, config_class, init: Path | None, label: str, step: str, config: str = "") -> dict:
         t = time.time()
         print(f"[demo] {step} {label}", flush=True)
-        cfg = load_config(config_class, demo_config(name), common)
+        cfg = load_config(config_class, demo_config(config or name), common)
         summary = module.run(cfg, out / name, init=str(init) if init else None)
         timings[name] = time.time() - t
         png = out / name / "learning_curve.png"
@@ -167,7 +180,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
 
     s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training", "2/4")
     s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT", "3/4")
-    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO", "4/4")
+    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + (" (long)" if size.long else ""),
+               "4/4", config=size.grpo_config)
     results = {
         "vlp": s1["test"],
         "slt_sft": s2["test"],
@@ -176,13 +190,17 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
                 "slt_grpo_baseline": s3.get("baseline_dev")},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
+        "seed": seed,
+        "grpo_config": size.grpo_config,
+        "machine": machine(),
         "significance": significance(out, seed=seed),
     }
     write_json(out / "results.json", results)
     table = format_table(results)
     dev_line = grpo_dev_line(results["dev"])
     sig_line = significance_line(results, seed)
-    text = (f"# rvlf demo results (test split, beam search 5)\n\n{table}\n\n"
+    title = "rvlf demo --long" if size.long else "rvlf demo"
+    text = (f"# {title} results (seed {seed}; test split, beam search 5)\n\n{table}\n\n"
             f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100. {sig_line}\n\n{dev_line}\n\n"
             f"## Example translations\n\n{examples(out)}\n")
     (out / "results.md").write_text(text, encoding="utf-8")
@@ -190,6 +208,23 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
     return results
+
+
+def machine() -> dict:
+    """Where the demo ran: CPU model, cores, torch's threads and version (timings depend on them, and so do
+    the last digits of the scores: a different thread count sums in a different order)."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def load_results(path: str | Path) -> dict:
