@@ -80,12 +80,15 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
     base = to_dict(load_config(GRPOConfig, demo_config("grpo")))
     long = to_dict(load_config(GRPOConfig, demo_config("grpo_long")))
     assert long["train"]["epochs"] == 2 and long["train"]["eval_every_steps"] == 50
+    assert long["train"]["scheduler"] == "cosine" and long["data"]["dev_max_samples"] == 0  # whole dev split
     size = DemoSize()
     assert math.ceil(size.n_train / long["train"]["batch_size"]) * long["train"]["epochs"] == 500  # steps
     assert math.ceil(size.n_train / base["train"]["batch_size"]) * base["train"]["epochs"] == 50
     for cfg in (base, long):
-        del cfg["train"]["epochs"], cfg["train"]["eval_every_steps"]
-    assert long == base  # same sampling, reward, KL, lr, LoRA and dev subset as the default demo
+        for key in ("epochs", "eval_every_steps", "lr", "scheduler"):
+            del cfg["train"][key]
+        del cfg["data"]["dev_max_samples"]
+    assert long == base  # same sampling, reward, KL, LoRA, batch and model as the default demo
     assert size.with_long().long and not size.long
     assert dataclasses.replace(size.with_long(), grpo_config="grpo") == size
 
