@@ -84,6 +84,33 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
+def qwen06b_sign_lm(layers: int, lora: dict, texts: list[str]):
+    """A `SignLanguageLM` over a random Qwen3 of Qwen3-0.6B's width and vocabulary (151,936 ids) with
+    `layers` layers and the LoRA `lora` (`add_lora` keywords), a small skeleton encoder and the fusion of
+    Eq. 12 (DINOv2-base width 768); the chat tokenizer is built from `texts`."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from rvlf.models.fusion import FusionConfig, SignFusion
+    from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
+    from rvlf.models.slt_lm import SignLanguageLM, _stop_ids, add_lora, tiny_chat_tokenizer
+
+    tok = tiny_chat_tokenizer(texts, "en")
+    config = Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
+                         num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
+                         rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=_stop_ids(tok)[0],
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    torch.manual_seed(0)
+    lm = Qwen3ForCausalLM(config)
+    # the tokenizer covers ids < len(tok): sampling never leaves them, and never stops early
+    lm.generation_config.suppress_tokens = list(range(len(tok), config.vocab_size))
+    lm = add_lora(lm, **lora)
+    enc = SkeletonEncoder(SkeletonEncoderConfig(gcn_channels=[16, 32], d_model=64, num_layers=1, num_heads=2,
+                                                ff_dim=128, dropout=0.0))
+    fusion = SignFusion(FusionConfig(dino_dim=768, sign_dim=64), lm.config.hidden_size)
+    return SignLanguageLM(enc, fusion, lm, tok)
+
+
 def timed(fn: Callable[[], object], sizes: Sizes, warmup_fn: Callable[[], object] | None = None) -> list[float]:
     """Wall seconds of `fn()` for each timed run, after the warm-up(s) (`warmup_fn` or `fn`)."""
     for _ in range(sizes.warmup):

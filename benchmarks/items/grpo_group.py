@@ -6,32 +6,13 @@ from __future__ import annotations
 import statistics
 import time
 
-from benchmarks.harness import GIB, WORDS, Row, Section, Sizes, fmt
+from benchmarks.harness import GIB, WORDS, Row, Section, Sizes, fmt, qwen06b_sign_lm
 
 
 def _policy(layers: int, texts: list[str]):
     """A `SignLanguageLM` over a random Qwen3 of Qwen3-0.6B's width and vocabulary with `layers` layers, the
     GRPO adapter of Table 11 (r 64, alpha 128, dropout 0.05, q/v), frozen encoder and fusion."""
-    import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from rvlf.models.fusion import FusionConfig, SignFusion
-    from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
-    from rvlf.models.slt_lm import SignLanguageLM, _stop_ids, add_lora, tiny_chat_tokenizer
-
-    tok = tiny_chat_tokenizer(texts, "en")
-    config = Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
-                         num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
-                         rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=_stop_ids(tok)[0],
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
-    torch.manual_seed(0)
-    lm = Qwen3ForCausalLM(config)
-    lm.generation_config.suppress_tokens = list(range(len(tok), config.vocab_size))  # the tokenizer's ids only
-    lm = add_lora(lm, r=64, alpha=128, dropout=0.05)
-    enc = SkeletonEncoder(SkeletonEncoderConfig(gcn_channels=[16, 32], d_model=64, num_layers=1, num_heads=2,
-                                                ff_dim=128, dropout=0.0))
-    fusion = SignFusion(FusionConfig(dino_dim=768, sign_dim=64), lm.config.hidden_size)
-    model = SignLanguageLM(enc, fusion, lm, tok)
+    model = qwen06b_sign_lm(layers, dict(r=64, alpha=128, dropout=0.05), texts)
     for p in model.fusion.parameters():
         p.requires_grad_(False)
     return model
@@ -143,7 +124,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         Row("GRPO step speed-up (before / after)", [a / b for a, b in zip(times["before"], times["after"])], "x",
             "per run pair"),
         Row(f"GRPO step, after, micro-batches of {micro} sequences", times["micro"], "s"),
-        Row(f"micro-batched step / un-split step (time)", [a / b for a, b in zip(times["micro"], times["after"])], "x",
+        Row("micro-batched step / un-split step (time)", [a / b for a, b in zip(times["micro"], times["after"])], "x",
             "per run pair; above 1 = slower"),
         Row("activations kept for backward, un-split (64 sequences)", [acts["after"] / GIB], "GiB",
             "largest over the step's policy forwards"),

@@ -6,32 +6,13 @@ from __future__ import annotations
 import statistics
 import time
 
-from benchmarks.harness import GIB, WORDS, PeakRSS, Row, Section, Sizes, count_flops, timed, training_step
+from benchmarks.harness import (GIB, WORDS, PeakRSS, Row, Section, Sizes, count_flops, qwen06b_sign_lm, timed,
+                                training_step)
 
 
 def _qwen_sign_lm(sizes: Sizes, lora: dict, tokenizer_texts: list[str]):
-    import torch
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
-    from rvlf.models.fusion import FusionConfig, SignFusion
-    from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
-    from rvlf.models.slt_lm import SignLanguageLM, _stop_ids, add_lora, tiny_chat_tokenizer
-
-    tok = tiny_chat_tokenizer(tokenizer_texts, "en")
     layers = 4 if sizes.quick or sizes.llm_reduced else 28
-    config = Qwen3Config(vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=layers,
-                         num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
-                         rope_theta=1_000_000.0, tie_word_embeddings=True, eos_token_id=_stop_ids(tok)[0],
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
-    torch.manual_seed(0)
-    lm = Qwen3ForCausalLM(config)
-    # the tokenizer covers ids < len(tok): sampling never leaves them, and never stops early
-    lm.generation_config.suppress_tokens = list(range(len(tok), config.vocab_size))
-    lm = add_lora(lm, **lora)
-    enc = SkeletonEncoder(SkeletonEncoderConfig(gcn_channels=[16, 32], d_model=64, num_layers=1, num_heads=2,
-                                                ff_dim=128, dropout=0.0))
-    fusion = SignFusion(FusionConfig(dino_dim=768, sign_dim=64), lm.config.hidden_size)
-    return SignLanguageLM(enc, fusion, lm, tok), layers
+    return qwen06b_sign_lm(layers, lora, tokenizer_texts), layers
 
 
 def _sign_inputs(n: int, T: int):
