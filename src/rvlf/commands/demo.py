@@ -7,12 +7,13 @@ def register(sub) -> None:
                                    "small models on CPU, and print a paper-style results table (test split, beam 5). "
                                    "See docs/demo-corpus.md for what the corpus is and is not.")
     p.add_argument("--out", default=None, help="run directory (default: runs/demo, with --long runs/demo-long)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the corpus, the initialisations, data order and GRPO sampling (default 0)")
     p.add_argument("--quick", action="store_true", help="a tiny corpus and one epoch a stage (smoke test)")
     p.add_argument("--long", action="store_true",
                    help="give SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps: same corpus, stage 1 "
-                        "and SFT, about 30 minutes on 2 CPU cores; its table shows GRPO's gain with a 95%% interval "
-                        "(docs/demo-grpo.md)")
+                        "and SFT, about 22 minutes on one CPU core (the default demo: 7); its table shows GRPO's gain "
+                        "with a 95%% interval (docs/demo-grpo.md)")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
                    choices=["no_pretrain", "no_dino", "face_only", "hand_only"],
                    help="after (or instead of re-running) the demo, run SLT-SFT ablations (Tables 5-6): "
