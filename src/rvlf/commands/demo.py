@@ -12,8 +12,8 @@ def register(sub) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny corpus and one epoch a stage (smoke test)")
     p.add_argument("--long", action="store_true",
                    help="give SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps: same corpus, stage 1 "
-                        "and SFT, about 22 minutes on one CPU core (the default demo: 7); its table shows GRPO's gain "
-                        "with a 95%% interval (docs/demo-grpo.md)")
+                        "and SFT, about 22 minutes on one CPU thread (the default demo: 8 on two); its table shows "
+                        "GRPO's gain with a 95%% interval (docs/demo-grpo.md)")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
                    choices=["no_pretrain", "no_dino", "face_only", "hand_only"],
                    help="after (or instead of re-running) the demo, run SLT-SFT ablations (Tables 5-6): "
