@@ -339,3 +339,28 @@ def test_a_keypoint_file_given_as_input_says_what_to_do(fixtures_dir, tmp_path):
         assert line == (f"rvlf extract: failed: {path}: a keypoint file, not a video: extraction needs the video or "
                         "frames it was made from (rvlf extract VIDEO --keypoints FILE); rvlf translate reads it as "
                         "it is")
+
+
+def test_without_mediapipe_one_line_says_what_to_install(run, fixtures_dir, tmp_path, monkeypatch):
+    """`make demo` installs rvlf without MediaPipe: extracting a video (or translating one) then said
+    "ModuleNotFoundError: No module named 'mediapipe'" once per video. Now one line before any file, exit 2;
+    keypoints the user already has still work without MediaPipe."""
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mediapipe" else real_find_spec(name, *a))
+    video = fixtures_dir / "signer_58frames.mp4"
+    rc, out, err = _cli("extract", video, fixtures_dir / "human_all_parts.png", "--out", tmp_path / "out",
+                        "--no-features")
+    assert rc == 2 and out == ""
+    assert err.strip().splitlines() == [err.strip()] and "MediaPipe is not installed" in err
+    assert "pip install 'rvlf[mediapipe]'" in err and not (tmp_path / "out").exists()
+    from rvlf.data.holistic import HolisticExtractor
+    from rvlf.errors import RvlfError
+
+    with pytest.raises(RvlfError, match="MediaPipe is not installed"):  # rvlf translate and the app build one
+        HolisticExtractor()
+    rc, out, err = _cli("extract", video, "--out", tmp_path / "kp", "--no-features",
+                        "--keypoints", run["out"] / "signer_58frames.npz")  # made with MediaPipe, before the patch
+    assert rc == 0 and "1 done" in out, err

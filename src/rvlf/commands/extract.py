@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     jobs = find_jobs(args.inputs, args.out, args.keypoints)
     if not jobs:
         raise RvlfError(f"no videos or frame folders found in {' '.join(args.inputs)}")
+    if any(j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
+        from rvlf.data.holistic import require_mediapipe
+
+        require_mediapipe()  # once, before any file: not one failure per video
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
     encoder = None

@@ -37,6 +37,21 @@ def quiet_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+MISSING = ("MediaPipe is not installed: keypoints from video need it (pip install 'rvlf[mediapipe]', "
+           "MediaPipe 0.10.14); keypoints you already have (.pose, .npz, rtmlib .pkl) need no MediaPipe: "
+           "rvlf extract VIDEO --keypoints FILE, or give the file to rvlf translate")
+
+
+def require_mediapipe() -> None:
+    """Raise `RvlfError` (one line: what to install) when MediaPipe cannot be imported."""
+    import importlib.util
+
+    from rvlf.errors import RvlfError
+
+    if importlib.util.find_spec("mediapipe") is None:
+        raise RvlfError(MISSING)
+
+
 class HolisticExtractor:
     """MediaPipe Holistic, one frame at a time; use as a context manager.
 
@@ -46,6 +61,7 @@ class HolisticExtractor:
     """
 
     def __init__(self, model_complexity: int = 1, static_image_mode: bool = False):
+        require_mediapipe()
         with quiet_stderr():
             from mediapipe.python.solutions.holistic import Holistic
 
