@@ -47,3 +47,23 @@ def test_overrides_may_follow_options(monkeypatch):
     assert seen == {"overrides": ["data.root=x", "train.lr=0.5", "pretrained_encoder=false"], "max_steps": 3}
     with pytest.raises(SystemExit):
         main(["pretrain", "--config", "c.yaml", "--out", "o", "data.root=x", "--max-steps", "3", "stray"])
+
+
+@pytest.mark.parametrize("argv", [
+    ["translate", "x.mp4", "--checkpoint", "ckpt", "--num-beams", "-3"],
+    ["translate", "x.mp4", "--checkpoint", "ckpt", "--num-beams", "0"],
+    ["evaluate", "--checkpoint", "ckpt", "--num-beams", "-1"],
+    ["evaluate", "--checkpoint", "ckpt", "--batch-size", "0"],
+    ["evaluate", "--checkpoint", "ckpt", "--max-samples", "-2"],
+    ["extract", "x.mp4", "--out", "o", "--batch-size", "0"],
+    ["app", "--checkpoint", "ckpt", "--num-beams", "0"],
+])
+def test_counts_out_of_range_are_one_usage_line(argv, capsys):
+    """A beam width or batch size below 1 used to reach torch ('internal error: RuntimeError: Trying to
+    create tensor with negative dimension') or be taken silently as the default."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" not in err
+    assert "must be >= " in err.strip().splitlines()[-1]

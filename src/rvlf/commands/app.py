@@ -1,5 +1,7 @@
 """`rvlf app`: try a trained model in the browser (a local Gradio page)."""
 
+from rvlf.commands._common import positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("app", help="try a model in the browser: upload a video, see keypoints and the translation",
@@ -14,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this computer only; 0.0.0.0 opens it to "
                         "your network)")
-    p.add_argument("--num-beams", type=int, default=None,
+    p.add_argument("--num-beams", type=positive_int, default=None,
                    help="beam width the page starts with (default: the checkpoint's train.num_beams, 5)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")

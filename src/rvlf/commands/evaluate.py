@@ -1,5 +1,7 @@
 """`rvlf evaluate`: score a checkpoint of any stage on a split (beam search 5)."""
 
+from rvlf.commands._common import non_negative_int, positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a split (BLEU-1..4, ROUGE-L, reward; beam search 5)",
@@ -9,11 +11,12 @@ def register(sub) -> None:
                    help="checkpoint folder (RUN/best or RUN/last), exported model folder, or a run folder (its best "
                         "checkpoint, else its last)")
     p.add_argument("--split", default="test", help="train, dev or test (default: test)")
-    p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the config's, 5)")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the config's, 5)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
                    help="inputs decoded together (default: the run's train.batch_size, as its dev evaluations: "
                         "padding changes the arithmetic, so this reproduces the logged dev scores exactly)")
-    p.add_argument("--max-samples", type=int, default=0, help="score only the first N samples")
+    p.add_argument("--max-samples", type=non_negative_int, default=0,
+                   help="score only the first N samples (default: 0, all)")
     p.add_argument("--translations", default=None, help="also write id<TAB>hypothesis<TAB>reference lines here")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="data overrides, e.g. data.root=/data/csl data.features_dir=/data/feats")

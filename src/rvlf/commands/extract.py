@@ -1,10 +1,11 @@
 """`rvlf extract`: keypoints, hand/face crops and DINOv2 features from videos (Sec. 3.2, 6.1-6.2)."""
-
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from rvlf.commands._common import positive_int
 
 
 def register(sub) -> None:
@@ -29,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="write videos in which no signer's body is found in any frame (all-zero keypoints) "
                    "instead of failing on them")
-    p.add_argument("--batch-size", type=int, default=32, help="crops per DINOv2 forward pass (default: 32)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="crops per DINOv2 forward pass (default: 32)")
     p.add_argument("--margin", type=float, default=0.25,
                    help="crop boxes grow by this fraction of their side on each side (default: 0.25)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None,

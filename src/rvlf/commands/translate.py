@@ -1,5 +1,7 @@
 """`rvlf translate`: videos, frame folders, images, keypoint or feature files -> text."""
 
+from rvlf.commands._common import positive_int
+
 
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate videos, frame folders or keypoint files with a checkpoint",
@@ -15,7 +17,7 @@ def register(sub) -> None:
                         "checkpoint, else its last)")
     p.add_argument("--dino", default=None,
                    help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
-    p.add_argument("--num-beams", type=int, default=None, help="beam width (default: the checkpoint's, 5)")
+    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the checkpoint's, 5)")
     p.add_argument("--show", default=None, metavar="OUT.mp4",
                    help="write the (single) input video with keypoints, crop boxes and the translation drawn on it")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
