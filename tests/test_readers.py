@@ -539,3 +539,29 @@ def test_frame_counts_stored_as_numpy_integers_are_read(real, tmp_path):
     (csl / "csl2020ct_v2.pkl").write_bytes(pickle.dumps(pkl))
     samples = read_dataset("csl-daily", csl.parent)
     assert samples and all(s.num_frames == expected[s.id] for s in samples)
+
+
+def test_data_check_stops_where_training_would_before_step_1(tmp_path, capsys, fixtures_dir):
+    """`rvlf data check` said nothing (exit 0) about a manifest in a language the protocol does not know,
+    a manifest mixing languages, an empty manifest and label files without --lang: training stops on
+    each before step 1, and so does the check now, in one line."""
+    pose = str(fixtures_dir / "holistic_97frames.pose")
+    row = {"split": "train", "keypoints": pose, "num_frames": 97}
+    cases = {
+        "fr.jsonl": ([{"id": "a", "text": "bonjour", "lang": "fr", **row}], "data.lang 'fr': rvlf's tokenizers"),
+        "mix.jsonl": ([{"id": "a", "text": "hello", "lang": "en", **row},
+                       {"id": "b", "text": "hallo", "lang": "de", **row}], "are in 'de', 'en'"),
+        "empty.jsonl": ([], "no samples in the train, dev, test split(s)"),
+    }
+    for name, (rows, message) in cases.items():
+        path = manifest(tmp_path / name, rows)
+        assert main(["data", "check", "--dataset", "manifest", "--root", str(path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err, err
+    labels = fixtures_dir / "real_formats" / "labels.test"
+    assert main(["data", "check", "--dataset", "labels", "--root", str(labels)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "label files do not say their language" in err and "--lang" in err
+    assert main(["data", "check", "--dataset", "labels", "--root", str(labels), "--lang", "de"]) in (0, 1)
+    path = manifest(tmp_path / "en.jsonl", cases["mix.jsonl"][0][:1])  # one language, none given: the manifest's
+    assert main(["data", "check", "--dataset", "manifest", "--root", str(path)]) == 0

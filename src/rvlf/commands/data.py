@@ -30,7 +30,7 @@ from rvlf.data.checks import dino_problems, sample_feature_file
 from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
 from rvlf.data.poses import read_keypoints
 from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample, read_dataset
-from rvlf.errors import InputFileError
+from rvlf.errors import ConfigError, InputFileError
 
 
 def register(sub) -> None:
@@ -291,9 +291,25 @@ def exit_code(report: dict) -> int:
 
 
 def run(args) -> int:
-    notes = ReadNotes()
-    samples = read_dataset(args.dataset, args.root, args.splits, video_root=args.video_root, lang=args.lang,
-                           notes=notes)
+    from rvlf.config import DataConfig
+    from rvlf.data.checks import check_language, require_labels_lang
+    from rvlf.data.readers import dataset_kind
+
+    # what stops training before step 1 stops the check too (data.lang is --lang here)
+    data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "")
+    try:
+        require_labels_lang(data, dataset_kind(args.dataset))
+        notes = ReadNotes()
+        samples = read_dataset(args.dataset, args.root, args.splits, video_root=args.video_root, lang=args.lang,
+                               notes=notes)
+        if not samples:
+            raise InputFileError(args.root, f"no samples in the {', '.join(args.splits)} split(s)")
+        langs = {s.lang for s in samples}
+        if not data.lang and dataset_kind(args.dataset) == "manifest" and len(langs) == 1:
+            data.lang = langs.pop()  # a manifest says its language; training takes it from data.lang
+        check_language(data, dataset_kind(args.dataset), samples)
+    except ConfigError as err:
+        raise ConfigError(f"{err} (training stops on this; here data.lang is --lang)") from None
     if args.features and not Path(args.features).is_dir():
         raise InputFileError(args.features, "features folder not found")
     report = check_samples(samples, args.features, max_frames=(args.max_frames,), notes=notes)

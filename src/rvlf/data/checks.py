@@ -26,10 +26,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rvlf.config import DataConfig
 from rvlf.data.features import FeatureHeader, read_feature_header
 from rvlf.data.readers import SignSample
 from rvlf.data.video import is_video
-from rvlf.errors import InputFileError, RvlfError
+from rvlf.errors import ConfigError, InputFileError, RvlfError
 
 log = logging.getLogger("rvlf.data")
 
@@ -195,3 +196,31 @@ def drop_bad_samples(by_split: dict[str, list[SignSample]], report: FeatureSetRe
     """`by_split` without the samples `report` found at fault."""
     bad = report.bad()
     return {split: [s for s in samples if (split, s.id) not in bad] for split, samples in by_split.items()}
+
+
+def require_labels_lang(data: DataConfig, kind: str) -> None:
+    """Label files (`labels.*`) do not say their language: `data.lang` must (ConfigError otherwise)."""
+    if kind == "labels" and not data.lang:
+        raise ConfigError("data.lang is empty: label files do not say their language; set data.lang=de|zh|en|...")
+
+
+def check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> None:
+    """The run's `data.language()` must be one the protocol knows, and the texts' language (each
+    sample's, from the release or the manifest) must be it: it decides the tokenizer, the metrics (Chinese by character) and the model
+    card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
+    train and score with the wrong protocol, silently."""
+    from rvlf.text.metrics import LANGS
+
+    want = data.language().strip().lower()
+    if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
+        raise ConfigError(f"data.lang {data.language()!r}: rvlf's tokenizers and evaluation protocol know "
+                          f"{', '.join(LANGS)} (docs/evaluation.md)")
+    other = next((s for s in samples if s.lang.strip().lower() != want), None)
+    if other is None:
+        return
+    langs = sorted({s.lang for s in samples})
+    set_by = f"data.lang is {data.lang!r}" if data.lang else f"data.lang is empty (so {want!r} for {data.dataset!r})"
+    raise ConfigError(f"{set_by}, but the {kind} texts under {data.root} are in {', '.join(map(repr, langs))} "
+                      f"(e.g. {other.split}/{other.id}, {other.source or other.lang}): set data.lang={other.lang}"
+                      + (" or leave it empty for the dataset's own language" if kind in ("phoenix2014t", "csl-daily",
+                                                                                        "how2sign", "openasl") else ""))

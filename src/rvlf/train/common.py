@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rvlf.config import DataConfig
-from rvlf.data.checks import FeatureSetError, check_feature_set, drop_bad_samples
+from rvlf.data.checks import (FeatureSetError, check_feature_set, check_language, drop_bad_samples,
+                              require_labels_lang)
 from rvlf.data.dataset import SignDataset
 from rvlf.data.readers import SignSample, dataset_kind, read_dataset
 from rvlf.errors import ConfigError
@@ -36,11 +37,10 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
     if not data.root:
         raise ConfigError("data.root is empty: set it in the config or as data.root=PATH")
     kind = dataset_kind(data.dataset)
-    if kind == "labels" and not data.lang:
-        raise ConfigError("data.lang is empty: label files do not say their language; set data.lang=de|zh|en|...")
+    require_labels_lang(data, kind)
     samples = read_dataset(kind, data.root, video_root=data.video_root or None,
                            lang=data.language() if kind == "labels" else None)
-    _check_language(data, kind, samples)
+    check_language(data, kind, samples)
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)
@@ -56,28 +56,6 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
             log.warning("data.skip_bad_samples=true: left out %d of %d samples (%s) whose text or feature file is "
                         "unusable; `rvlf data check` lists them", len(report.bad()), report.checked, per_split)
     return by_split
-
-
-def _check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> None:
-    """The run's `data.language()` must be one the protocol knows, and the texts' language (each
-    sample's, from the release or the manifest) must be it: it decides the tokenizer, the metrics (Chinese by character) and the model
-    card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
-    train and score with the wrong protocol, silently."""
-    from rvlf.text.metrics import LANGS
-
-    want = data.language().strip().lower()
-    if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
-        raise ConfigError(f"data.lang {data.language()!r}: rvlf's tokenizers and evaluation protocol know "
-                          f"{', '.join(LANGS)} (docs/evaluation.md)")
-    other = next((s for s in samples if s.lang.strip().lower() != want), None)
-    if other is None:
-        return
-    langs = sorted({s.lang for s in samples})
-    set_by = f"data.lang is {data.lang!r}" if data.lang else f"data.lang is empty (so {want!r} for {data.dataset!r})"
-    raise ConfigError(f"{set_by}, but the {kind} texts under {data.root} are in {', '.join(map(repr, langs))} "
-                      f"(e.g. {other.split}/{other.id}, {other.source or other.lang}): set data.lang={other.lang}"
-                      + (" or leave it empty for the dataset's own language" if kind in ("phoenix2014t", "csl-daily",
-                                                                                        "how2sign", "openasl") else ""))
 
 
 def _count_by_split(report) -> dict[str, int]:
