@@ -229,3 +229,17 @@ def test_translate_says_when_face_hand_features_are_zeros_and_only_then(runs, fi
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"rvlf translate: error: {cut}: ")
     assert not [r for r in caplog.records if r.name == "rvlf.translate"]
+
+
+def test_translate_says_when_the_model_generated_no_words(runs, fixtures_dir, capsys, monkeypatch):
+    """An empty translation (a one-frame folder with the demo's model) printed 'NAME<TAB>' and nothing else;
+    now a note on stderr says the model generated no words; the line on stdout stays (one a file)."""
+    import rvlf.translate
+
+    monkeypatch.setattr(rvlf.translate, "translate", lambda stage, prepared, **kw: [" " for _ in prepared])
+    pose = fixtures_dir / "holistic_97frames.pose"
+    capsys.readouterr()
+    rc = main(["translate", str(pose), "--checkpoint", str(runs / "s1" / "last")])
+    out, err = capsys.readouterr()
+    assert rc == 0 and out == "holistic_97frames\t\n"
+    assert f"rvlf translate: {pose}: the model generated no words for its 97 frames" in err

@@ -67,6 +67,9 @@ def run(args) -> int:
                           long_inputs=policy)
     for p, text in zip(prepared, texts):
         print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
+        if not text.strip():
+            print(f"rvlf translate: {p.source}: the model generated no words for its {len(p.keypoints)} frames "
+                  "(the line above is empty)", file=sys.stderr, flush=True)
     if args.show and prepared:
         p = prepared[0]
         if Path(p.source).suffix.lower() in (".npz", ".pose", ".pkl"):
