@@ -196,19 +196,11 @@ def run_item(name: str, fn: Callable[[Sizes, dict], Section], sizes: Sizes, ctx:
 # ---------------------------------------------------------------- the machine
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine() -> dict[str, str]:
     import torch
     import transformers
+
+    from rvlf.train.reproducibility import cpu_model
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     flags = ""

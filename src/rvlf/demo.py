@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import platform
 import time
 from dataclasses import dataclass
 from importlib import resources
@@ -215,15 +214,9 @@ def machine() -> dict:
     the last digits of the scores: a different thread count sums in a different order)."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+    from rvlf.train.reproducibility import cpu_model
+
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 

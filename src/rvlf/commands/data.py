@@ -297,17 +297,18 @@ def run(args) -> int:
 
     # what stops training before step 1 stops the check too (data.lang is --lang here)
     data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "")
+    kind = dataset_kind(args.dataset)
     try:
-        require_labels_lang(data, dataset_kind(args.dataset))
+        require_labels_lang(data, kind)
         notes = ReadNotes()
         samples = read_dataset(args.dataset, args.root, args.splits, video_root=args.video_root, lang=args.lang,
                                notes=notes)
         if not samples:
             raise InputFileError(args.root, f"no samples in the {', '.join(args.splits)} split(s)")
         langs = {s.lang for s in samples}
-        if not data.lang and dataset_kind(args.dataset) == "manifest" and len(langs) == 1:
+        if not data.lang and kind == "manifest" and len(langs) == 1:
             data.lang = langs.pop()  # a manifest says its language; training takes it from data.lang
-        check_language(data, dataset_kind(args.dataset), samples)
+        check_language(data, kind, samples)
     except ConfigError as err:
         raise ConfigError(f"{err} (training stops on this; here data.lang is --lang)") from None
     if args.features and not Path(args.features).is_dir():

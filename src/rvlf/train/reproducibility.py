@@ -7,7 +7,9 @@ iterator exists (see `rvlf.train.loop`).
 
 from __future__ import annotations
 
+import platform
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
@@ -34,3 +36,14 @@ def main_process_first():
 def rng_devices() -> list[int]:
     """The CUDA devices whose RNG `torch.random.fork_rng` must save and restore (none on CPU)."""
     return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux `/proc/cpuinfo`, else `platform`): results and timings depend on it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
