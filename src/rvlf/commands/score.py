@@ -15,7 +15,8 @@ def register(sub) -> None:
     p = sub.add_parser("score", help="BLEU-1..4, ROUGE-L, chrF and chrF++ of hypothesis and reference files",
                        description="Score hypotheses against references with the SLRT/signjoey protocol "
                                    "(0-100; see docs/evaluation.md), plus sacrebleu chrF and chrF++ on the "
-                                   "protocol's tokens. Files are UTF-8 (BOM allowed), one sentence a line.")
+                                   "protocol's tokens. Files are UTF-8 (BOM allowed), one sentence a line. "
+                                   "Prints JSON, scores rounded to 4 decimals.")
     p.add_argument("--hyp", required=True, help="hypothesis file")
     p.add_argument("--ref", required=True, help="reference file (same number of lines)")
     p.add_argument("--lang", required=True, metavar="{" + ",".join(LANGS) + "}",
@@ -33,7 +34,12 @@ def run(args) -> int:
         raise InputFileError(args.ref, "no sentences")
     if args.sentence:
         for scores in batch_sentence_scores(hyps, refs, lang):
-            print(json.dumps(scores))
+            print(json.dumps(_rounded(scores)))
     else:
-        print(json.dumps(corpus_scores(hyps, refs, lang)))
+        print(json.dumps(_rounded(corpus_scores(hyps, refs, lang))))
     return 0
+
+
+def _rounded(scores: dict[str, float]) -> dict[str, float]:
+    """Scores to 4 decimals (0-100 scale): float noise such as 100.00000000000004 is not a digit of the score."""
+    return {k: round(v, 4) for k, v in scores.items()}
