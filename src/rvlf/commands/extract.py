@@ -78,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         for source in summary.empty:
             print(f"  {source}")
     if summary.failed:
-        print(f"failed ({len(summary.failed)}):")
-        for _, message in summary.failed:
-            print(f"  {message}")
+        if len(jobs) > 1:  # one input: its error line (stderr, as it failed) is the whole story
+            print(f"failed ({len(summary.failed)}):")
+            for _, message in summary.failed:
+                print(f"  {message}")
         return 1
     return 0
