@@ -119,7 +119,7 @@ def test_bad_inputs_are_one_clear_line(grpo, tmp_path):
         grpo.translate(tmp_path / "nope.mp4")
     notes = tmp_path / "notes.txt"
     notes.write_text("not a video\n")
-    with pytest.raises(InputFileError, match="notes.txt: not a readable video"):
+    with pytest.raises(InputFileError, match="notes.txt: a text file, not a video"):
         grpo.translate(notes)
     with pytest.raises(RvlfError, match=r"shape \[10, 543, 3\].*\[T,77,3\].*from_holistic"):
         grpo.translate(np.zeros((10, 543, 3), np.float32))

@@ -60,7 +60,7 @@ def test_a_keypoint_file_is_drawn_as_a_skeleton(translator, fixtures_dir, tmp_pa
 
 
 @pytest.mark.parametrize("name, content, problem", [
-    ("notes.txt", b"meeting notes\n", "not a readable video"),
+    ("notes.txt", b"meeting notes\n", "a text file, not a video"),
     ("clip.mp4", b"\x00\x01 not really an mp4", "not a readable video"),
     ("frames.zip", b"PK\x03\x04 torn", "not a readable zip file"),
     ("keypoints.pose", b"\x00" * 64, "keypoints.pose"),

@@ -236,7 +236,7 @@ def test_app_says_which_file_it_cannot_read(app_url, browser, proxy, tmp_path):
     shown, status = _outcome(browser, timeout=120)
     status = " ".join(status.split())
     assert shown == ""
-    assert "Cannot read notes.txt" in status and "not a readable video" in status, status
+    assert "Cannot read notes.txt" in status and "a text file, not a video" in status, status
     assert "Traceback" not in status and "Internal error" not in status
     shot = tmp_path / "app_error.png"
     assert browser.save_screenshot(str(shot))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rvlf.data.video import FRAME_FOLDER_FPS, iter_frames, read_frames
+from rvlf.data.video import FRAME_FOLDER_FPS, count_frames, iter_frames, read_frames
 from rvlf.errors import InputFileError
 
 
@@ -54,7 +54,14 @@ def _bad_inputs(tmp_path, fixtures_dir):
     (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
     (tmp_path / "no_frames").mkdir()
+    # FFmpeg's "tty" demuxer plays a long text file as ANSI-art frames (then "no signer found")
+    (tmp_path / "transcript.txt").write_text("".join(f"line {i} of a transcript\n" for i in range(600)))
+    (tmp_path / "numbers.dat").write_text("".join(f"{i}\n" for i in range(500)))  # av.error.EOFError (no OSError)
+    np.save(tmp_path / "keypoints.npy", np.zeros((10, 77, 3), np.float32))
     return {
+        "transcript.txt": "a text file, not a video",
+        "numbers.dat": "not a readable video",
+        "keypoints.npy": "a bare NumPy array, not a video: rvlf reads keypoints from .npz",
         "empty.mp4": "empty",
         "text.mp4": "not a readable video",
         "truncated.mp4": "truncated",
@@ -66,10 +73,12 @@ def _bad_inputs(tmp_path, fixtures_dir):
 
 def test_bad_inputs_one_clear_line(tmp_path, fixtures_dir):
     for name, problem in _bad_inputs(tmp_path, fixtures_dir).items():
-        with pytest.raises(InputFileError) as err:
-            read_frames(tmp_path / name)
-        msg = str(err.value)
-        assert msg.startswith(str(tmp_path / name) + ":") and problem in msg and "\n" not in msg, msg
+        # decoding and counting (rvlf data check) say the same; an image counts 1 unread
+        for read in (read_frames,) if name.endswith(".png") else (read_frames, count_frames):
+            with pytest.raises(InputFileError) as err:
+                read(tmp_path / name)
+            msg = str(err.value)
+            assert msg.startswith(str(tmp_path / name) + ":") and problem in msg and "\n" not in msg, (read, msg)
 
 
 def test_folder_with_mixed_frame_sizes(tmp_path):

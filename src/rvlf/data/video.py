@@ -28,6 +28,23 @@ IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp
 FRAME_FOLDER_FPS = 25.0
 
 
+# Files given by mistake where a video belongs, and what to say: FFmpeg opens almost anything (its
+# "tty" demuxer plays a long text file as frames of ANSI art, which then has "no signer").
+_TEXT_EXTS = frozenset({".txt", ".csv", ".tsv", ".json", ".jsonl", ".yaml", ".yml", ".md", ".srt", ".vtt", ".xml"})
+NOT_A_VIDEO = {
+    ".npy": "a bare NumPy array, not a video: rvlf reads keypoints from .npz (key 'keypoints', [T,77,3]: "
+            "numpy.savez(FILE.npz, keypoints=ARRAY)), .pose or .pkl files",
+    **{ext: "a text file, not a video" for ext in _TEXT_EXTS},
+}
+
+
+def not_a_video(path: Path) -> None:
+    """Raise `InputFileError` for a file whose name says it is not a video (`NOT_A_VIDEO`)."""
+    reason = NOT_A_VIDEO.get(path.suffix.lower())
+    if reason and path.is_file():
+        raise InputFileError(path, reason)
+
+
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTS
 
@@ -72,6 +89,12 @@ def video_fps(path: str | Path) -> float:
     try:
         import av
 
+        errors: tuple = (OSError, ValueError, av.error.FFmpegError)
+    except ImportError:
+        errors = (OSError, ValueError)
+    try:
+        import av
+
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputFileError(path, "no video stream")
@@ -83,7 +106,7 @@ def video_fps(path: str | Path) -> float:
             return float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         finally:
             cap.release()
-    except (OSError, ValueError) as err:  # av.error.FFmpegError subclasses these
+    except errors as err:
         raise InputFileError(path, f"cannot open video ({_short(err)})") from None
 
 
@@ -120,11 +143,14 @@ def _decode_pyav(path: Path) -> Iterator:
     than its header lists is (it was cut short)."""
     import av
 
+    errors = (OSError, ValueError, av.error.FFmpegError)  # some (av.error.EOFError) are no OSError
     try:
         container = av.open(str(path))
-    except (OSError, ValueError) as err:
+    except errors as err:
         raise InputFileError(path, f"not a readable video ({_short(err)})") from None
     with container:
+        if container.format.name == "tty":  # FFmpeg's text demuxer: a text file shown as ANSI art
+            raise InputFileError(path, NOT_A_VIDEO[".txt"])
         if not container.streams.video:
             raise InputFileError(path, "no video stream")
         stream = container.streams.video[0]
@@ -137,7 +163,7 @@ def _decode_pyav(path: Path) -> Iterator:
                 for frame in packet.decode():
                     count += 1
                     yield frame
-        except (OSError, ValueError) as err:
+        except errors as err:
             raise InputFileError(path, f"corrupt or truncated video after {count} frames ({_short(err)})") from None
         if count == 0:
             raise InputFileError(path, "video has no frames")
@@ -191,9 +217,15 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
             yield read_image(f)
     elif is_image(path):
         yield read_image(path)
-    elif path.stat().st_size == 0:
+    else:
+        yield from _iter_video_file(path)
+
+
+def _iter_video_file(path: Path) -> Iterator[np.ndarray]:
+    not_a_video(path)
+    if path.stat().st_size == 0:
         raise InputFileError(path, "empty file")
-    elif _has_pyav():
+    if _has_pyav():
         yield from _iter_pyav(path)
     else:
         yield from _iter_opencv(path)
@@ -212,6 +244,7 @@ def count_frames(path: str | Path) -> int:
         return n
     if is_image(path):
         return 1
+    not_a_video(path)
     if path.stat().st_size == 0:
         raise InputFileError(path, "empty file")
     if _has_pyav():
