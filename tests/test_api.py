@@ -172,7 +172,8 @@ def test_hub_id_without_network_is_one_line(tmp_path, monkeypatch):
     assert "cannot be reached" in msg or "could not be asked" in msg
 
 
-def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch):
+def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fixtures_dir, tmp_path, monkeypatch,
+                                                               capsys):
     """A model downloaded earlier loads by its hub id without the network: the cache layout of
     `huggingface_hub` (models--OWNER--NAME/refs/main -> snapshots/COMMIT/<files>)."""
     local = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
@@ -188,6 +189,18 @@ def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fi
     pose = fixtures_dir / "holistic_130frames.pose"
     assert_same_nbest(hub.translate(pose, num_beams=3, return_scores=True),
                       local.translate(pose, num_beams=3, return_scores=True))
+    # `rvlf translate --checkpoint OWNER/NAME` reads the same snapshot (the default hub cache, here redirected)
+    import huggingface_hub.constants as hub_constants
+
+    from rvlf.cli import main
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    capsys.readouterr()
+    assert main(["translate", "--checkpoint", "someone/tiny-rvlf", str(pose), "--num-beams", "3"]) == 0
+    assert capsys.readouterr().out == f"{pose.stem}\t{local.translate(pose, num_beams=3)}\n"
+    assert main(["translate", "--checkpoint", "someone/tiny-rvlf", "--revision", "no-such-branch", str(pose)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "someone/tiny-rvlf" in err, err
 
 
 def assert_same_nbest(a: list[Hypothesis], b: list[Hypothesis]) -> None:

@@ -13,8 +13,10 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint folder of any stage (RUN/best), exported model folder, or a run folder (its best "
-                        "checkpoint, else its last)")
+                   help="checkpoint folder of any stage (RUN/best), exported model folder, a run folder (its best "
+                        "checkpoint, else its last), or a Hugging Face hub id owner/name (from the hub cache when "
+                        "HF_HUB_OFFLINE is set or the hub cannot be reached)")
+    p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id --checkpoint")
     p.add_argument("--dino", default=None,
                    help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
     p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the checkpoint's, 5)")
@@ -33,6 +35,7 @@ def run(args) -> int:
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.errors import RvlfError
     from rvlf.text.files import one_line
+    from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
     from rvlf.train.inference import load_stage
     from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
@@ -40,7 +43,8 @@ def run(args) -> int:
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    ckpt_dir = checkpoint_dir(args.checkpoint)  # a run folder: its best, as SignTranslator.from_pretrained
+    # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
+    ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
     stage, model, cfg = load_stage(ckpt_dir)
     model.to(device)
     uses_dino = hasattr(cfg, "fusion") and (cfg.fusion.use_face or cfg.fusion.use_hand)
