@@ -56,6 +56,27 @@ def test_readme_example_runs_as_written(tiny_grpo_run, fixtures_dir, tmp_path, m
     assert SignTranslator.from_pretrained(saved, device="cpu").translate_prepared([prepared]) == [text]
 
 
+def test_dinov2_is_loaded_once_for_many_videos(grpo, fixtures_dir, tmp_path, monkeypatch):
+    """`rvlf translate a.mp4 b.mp4`, the API and the app loaded DINOv2 again for every video."""
+    from rvlf.data import features
+    from rvlf.translate import dino_encoder
+
+    loads = []
+    original = features.DinoEncoder.__init__
+
+    def counting(self, *args, **kwargs):
+        loads.append(args[0] if args else kwargs.get("model"))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(features.DinoEncoder, "__init__", counting)
+    dino_encoder.cache_clear()
+    shutil.copy(fixtures_dir / "signer_58frames.mp4", tmp_path / "again.mp4")
+    a = grpo.prepare(fixtures_dir / "signer_58frames.mp4")
+    b = grpo.prepare(tmp_path / "again.mp4")
+    assert loads == [grpo.dino_model]
+    np.testing.assert_array_equal(a.dino, b.dino)  # the same encoder, the same features
+
+
 def test_nbest_scores_are_the_beams_mean_token_log_probabilities(grpo, video_prepared):
     [text] = grpo.translate_prepared([video_prepared], num_beams=5)
     [nbest] = grpo.translate_prepared([video_prepared], num_beams=5, return_scores=True)

@@ -8,6 +8,7 @@ input in which no signer's body is found in any frame is not translated (`no_sig
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,19 @@ def _is_feature_file(path: Path) -> bool:
     return path.is_file() and is_feature_file(path)  # an unreadable .npz: InputFileError naming it
 
 
+@functools.lru_cache(maxsize=2)
+def dino_encoder(model: str, device: str):
+    """The `DinoEncoder` of `model` (hub id or folder) on `device`, loaded once per process: `rvlf
+    translate` with many inputs, `SignTranslator` and `rvlf app` reuse it instead of loading DINOv2
+    for every video."""
+    from rvlf.data.features import DinoEncoder
+
+    return DinoEncoder(model, device=device)
+
+
 def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25) -> Prepared:
     """Keypoints and DINOv2 features of one input (computed, or read from a file)."""
-    from rvlf.data.features import DinoEncoder, load_video_features
+    from rvlf.data.features import load_video_features
 
     path = Path(path)
     if not path.exists():
@@ -80,8 +91,7 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
                    allow_empty=True)  # an input without a signer is reported by the caller, not raised
     dino = None
     if dino_model is not None:
-        encoder = DinoEncoder(dino_model, device=device)
-        dino = encode_crops(encoder, prep.crops, prep.found)
+        dino = encode_crops(dino_encoder(str(dino_model), device), prep.crops, prep.found)
     from rvlf.data.crops import crop_boxes
 
     size = (prep.meta["width"], prep.meta["height"])
