@@ -38,6 +38,35 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
             assert r["ci95"][0] <= r["ci95"][1] and 0 < r["p_value"] <= 1
     assert "ΔB@4 [95% CI]" in stdout and "95% interval from paired bootstrap" in stdout
 
+    # `rvlf demo --long` on this finished demo keeps its corpus, stage 1 and SFT and runs only the long GRPO
+    weights = {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in ("pretrain", "sft")}
+    grpo_before = (out / "grpo" / "best" / "model.safetensors").stat().st_mtime_ns
+    assert cli(["demo", "--quick", "--long", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.count(": kept from an earlier run") == 2 and "stage 3: SLT-GRPO (long)" in stdout
+    assert {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
+    assert (out / "grpo" / "best" / "model.safetensors").stat().st_mtime_ns != grpo_before
+    long = json.loads((out / "results.json").read_text())
+    assert long["grpo_config"] == "grpo_long"
+    assert long["vlp"] == results["vlp"] and long["slt_sft"] == results["slt_sft"]
+
+
+def test_a_demo_stage_is_kept_only_when_finished_with_the_same_stamp(tmp_path):
+    from rvlf.demo import STAMP_FILE, finished_stage
+
+    run = tmp_path / "sft"
+    stamp = {"config": {"train": {"lr": 0.003}}, "code": "abc", "torch_threads": 2}
+    assert finished_stage(run, stamp) is None  # nothing there
+    (run / "best").mkdir(parents=True)
+    (run / STAMP_FILE).write_text(json.dumps(stamp))
+    assert finished_stage(run, stamp) is None  # cut short: no results.json
+    (run / "results.json").write_text(json.dumps({"test": {"bleu4": 1.0}}))
+    assert finished_stage(run, stamp) == {"test": {"bleu4": 1.0}}
+    for other in ({**stamp, "torch_threads": 1}, {**stamp, "code": "abd"}, {**stamp, "config": {"train": {"lr": 0.001}}}):
+        assert finished_stage(run, other) is None
+    (run / STAMP_FILE).write_text("{not json")
+    assert finished_stage(run, stamp) is None
+
 
 def test_grpo_dev_line_reports_before_and_after():
     dev = {"slt_grpo_baseline": {"reward": 40.27, "bleu4": 31.3}, "slt_grpo": {"reward": 41.42, "bleu4": 32.5}}

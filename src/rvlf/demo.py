@@ -166,11 +166,23 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
 
+    upstream = {"corpus": json.loads((corpus / "corpus.json").read_text(encoding="utf-8"))}
+
     def stage(name: str, module, config_class, init: Path | None, label: str, step: str, config: str = "") -> dict:
         t = time.time()
-        print(f"[demo] {step} {label}", flush=True)
         cfg = load_config(config_class, demo_config(config or name), common)
-        summary = module.run(cfg, out / name, init=str(init) if init else None)
+        stamp = stage_stamp(cfg, upstream)
+        kept = finished_stage(out / name, stamp)
+        if kept is not None:
+            print(f"[demo] {step} {label}: kept from an earlier run with the same config, code and torch threads "
+                  f"({out / name}; delete it to run the stage again)", flush=True)
+            summary = kept
+        else:
+            print(f"[demo] {step} {label}", flush=True)
+            (out / name / STAMP_FILE).unlink(missing_ok=True)
+            summary = module.run(cfg, out / name, init=str(init) if init else None)
+            write_json(out / name / STAMP_FILE, stamp)  # last: a stage cut short is never kept
+        upstream[name] = stamp
         timings[name] = time.time() - t
         png = out / name / "learning_curve.png"
         if not png.exists():
@@ -207,6 +219,40 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
     return results
+
+
+STAMP_FILE = "demo_stage.json"
+
+
+def stage_stamp(cfg, upstream: dict) -> dict:
+    """What a demo stage's result depends on: its resolved config, the stamps of the corpus and of
+    the stages before it, rvlf's source code (a digest of its .py files), torch and its thread
+    count (a different count sums in another order: other last digits)."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    config = dataclasses.asdict(cfg)
+    config["train"].pop("progress", None)  # a progress bar changes no number
+    return json.loads(json.dumps({"config": config, "upstream": upstream, "code": digest.hexdigest(),
+                                  "torch": torch.__version__, "torch_threads": torch.get_num_threads()}, default=str))
+
+
+def finished_stage(run_dir: Path, stamp: dict) -> dict | None:
+    """The summary (`results.json`) of a stage finished earlier in `run_dir` with exactly `stamp`,
+    else None: `rvlf demo` run again (after an interruption, or with `--long` on a finished demo)
+    keeps those stages and runs the rest."""
+    try:
+        if json.loads((run_dir / STAMP_FILE).read_text(encoding="utf-8")) != stamp:
+            return None
+        summary = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if (run_dir / "best").is_dir() and "test" in summary else None
 
 
 def machine() -> dict:

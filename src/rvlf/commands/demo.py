@@ -5,6 +5,9 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run all three stages on the bundled demo corpus (CPU, no downloads)",
                        description="Generate the embedded synthetic corpus, run stage 1, SLT-SFT and SLT-GRPO with "
                                    "small models on CPU, and print a paper-style results table (test split, beam 5). "
+                                   "Run again with the same --out, it keeps the stages that finished with the same "
+                                   "config, code and torch thread count (an interrupted demo starts again at the stage "
+                                   "it was in). "
                                    "See docs/demo-corpus.md for what the corpus is and is not.")
     p.add_argument("--out", default=None, help="run directory (default: runs/demo, with --long runs/demo-long)")
     p.add_argument("--seed", type=int, default=0,
@@ -13,7 +16,8 @@ def register(sub) -> None:
     p.add_argument("--long", action="store_true",
                    help="give SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps: same corpus, stage 1 "
                         "and SFT, about 22 minutes on one CPU thread (the default demo: 8 on two); its table shows "
-                        "GRPO's gain with a 95%% interval (docs/demo-grpo.md)")
+                        "GRPO's gain with a 95%% interval (docs/demo-grpo.md). With --out of a finished `rvlf demo` "
+                        "of the same seed it keeps that run's corpus, stage 1 and SFT and runs only the long GRPO")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
                    choices=["no_pretrain", "no_dino", "face_only", "hand_only"],
                    help="after (or instead of re-running) the demo, run SLT-SFT ablations (Tables 5-6): "
