@@ -126,15 +126,12 @@ class SignTranslator:
         DINOv2 (hub id or folder) for the face/hand crops than the model's own (`dinov2/`) or its
         config's `data.dino_model`. Raises `RvlfError` / `InputFileError` with one line for a folder
         that is not a model, a hub id it cannot get, a device that does not exist."""
-        import torch
-
+        from rvlf.device import resolve_device
         from rvlf.export import checkpoint_dir
         from rvlf.train.exported import dino_source
         from rvlf.train.inference import load_stage
 
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise RvlfError(f"device {device!r}: CUDA is not available on this machine")
+        device = resolve_device(device, what="device")
         directory = checkpoint_dir(resolve_pretrained(path_or_hub_id, revision=revision, cache_dir=cache_dir,
                                                       token=token))
         stage, _, cfg = load_stage(directory)

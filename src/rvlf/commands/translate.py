@@ -30,9 +30,8 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
-    import torch
-
     from rvlf.data.dataset import check_long_inputs, long_input_note
+    from rvlf.device import resolve_device
     from rvlf.errors import RvlfError
     from rvlf.text.files import one_line
     from rvlf.api import resolve_pretrained
@@ -42,7 +41,7 @@ def run(args) -> int:
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(args.device)
     # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
     stage, model, cfg = load_stage(ckpt_dir)

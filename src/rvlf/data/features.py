@@ -63,8 +63,9 @@ class DinoEncoder:
     ):
         from transformers import Dinov2Model
 
-        if str(device).startswith("cuda") and not torch.cuda.is_available():
-            raise RvlfError(f"--device {device}: CUDA is not available on this machine")
+        from rvlf.device import resolve_device
+
+        device = resolve_device(device)
         if batch_size < 1:
             raise RvlfError(f"batch size must be >= 1, got {batch_size}")
         local = Path(name_or_path).expanduser()
