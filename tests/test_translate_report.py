@@ -39,6 +39,48 @@ def test_translate_real_video_with_overlay(runs, fixtures_dir, tmp_path, capsys)
     while cap.read()[0]:
         n += 1
     assert n == 58
+    import av
+
+    with av.open(str(show)) as container:  # a codec browsers play (was mp4v), at the video's frame rate
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+    assert not list(tmp_path.glob(".show*"))  # no temporary file left
+
+
+def test_translate_show_refuses_a_keypoint_input_before_translating(runs, fixtures_dir, tmp_path, capsys):
+    capsys.readouterr()
+    rc = main(["translate", str(fixtures_dir / "holistic_97frames.pose"), "--checkpoint", str(runs / "s1" / "last"),
+               "--show", str(tmp_path / "o.mp4")])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and "--show needs a video" in err and len(err.strip().splitlines()) == 1
+
+
+def test_translate_carries_on_past_a_bad_input(runs, fixtures_dir, tmp_path, capsys):
+    """One unreadable file among several lost every translation (exit 2, nothing printed)."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are meeting notes\n" * 200)
+    pose, ckpt = fixtures_dir / "holistic_97frames.pose", str(runs / "s1" / "last")
+    capsys.readouterr()
+    rc = main(["translate", str(pose), str(notes), str(fixtures_dir / "holistic_130frames.pose"), "--checkpoint", ckpt,
+               "--num-beams", "2"])
+    out, err = capsys.readouterr()
+    assert rc == 1
+    assert [line.split("\t")[0] for line in out.strip().splitlines()] == ["holistic_97frames", "holistic_130frames"]
+    assert f"failed: {notes}: a text file, not a video" in err and "1 of 3 inputs could not be read" in err
+    # every input bad: exit 2, each named
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    rc = main(["translate", str(notes), str(empty), "--checkpoint", ckpt])
+    out, err = capsys.readouterr()
+    assert rc == 2 and out == "" and str(notes) in err and f"{empty}: empty file" in err
+    assert "none of the 2 inputs could be read" in err
+    # a folder of videos is not a frame folder: say what to give instead
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes((fixtures_dir / "signer_58frames.mp4").read_bytes())
+    rc = main(["translate", str(videos), "--checkpoint", ckpt])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no frame images but 1 video file(s) (a.mp4): give the videos themselves" in err
 
 
 def test_translate_feature_and_keypoint_files(runs, fixtures_dir, capsys):

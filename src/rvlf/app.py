@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from rvlf.data.video import write_browser_video  # noqa: F401 - the app's videos (and tests)
 from rvlf.errors import InputFileError, RvlfError
 
 log = logging.getLogger("rvlf.app")
@@ -90,40 +91,6 @@ def unpack_frames(archive: Path, into: Path) -> Path:
 
 
 # ---------------------------------------------------------------- drawing
-
-
-def _even(n: int) -> int:
-    return max(2, n - n % 2)
-
-
-def write_browser_video(frames, fps: float, out: Path) -> Path:
-    """RGB frames `uint8 [H,W,3]` -> a video every browser plays: H.264 (yuv420p, faststart) in mp4
-    through PyAV, else VP9 in WebM. Returns the path written (its suffix tells the format)."""
-    import av
-
-    frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        raise RvlfError("no frames to draw")
-    h, w = _even(first.shape[0]), _even(first.shape[1])
-    for codec, suffix, options in (("libx264", ".mp4", {"crf": "23", "preset": "veryfast"}),
-                                   ("libvpx-vp9", ".webm", {"crf": "32", "b": "0", "deadline": "realtime"})):
-        try:
-            av.codec.Codec(codec, "w")
-        except Exception:  # noqa: BLE001 - this PyAV build lacks the encoder: try the next one
-            continue
-        path = out.with_suffix(suffix)
-        with av.open(str(path), "w", options={"movflags": "faststart"} if suffix == ".mp4" else {}) as container:
-            stream = container.add_stream(codec, rate=int(round(fps)) or 25, options=options)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            for frame in (first, *frames):
-                img = np.ascontiguousarray(frame[:h, :w])
-                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        return path
-    raise RvlfError("this PyAV build has neither an H.264 nor a VP9 encoder")
 
 
 def skeleton_frames(keypoints: np.ndarray, size: int = 480):
@@ -238,22 +205,11 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
 
 
 def _draw(prepared, source: Path, keypoint_file: bool, text: str, job: Path) -> Path:
-    from rvlf.data.video import iter_frames, video_fps
     from rvlf.translate import draw_overlay
 
     if keypoint_file or prepared.boxes is None:
         return write_browser_video(skeleton_frames(prepared.keypoints), 25.0, job / "skeleton")
-    caption = " ".join(text.split())
-    if not caption.isascii():  # OpenCV's fonts draw ASCII only; the page shows the text anyway
-        caption = ""
-    raw = draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay_raw.mp4", caption)
-    try:
-        fps = video_fps(source) or 25.0
-    except Exception:  # noqa: BLE001 - a frame folder or image has no rate of its own
-        fps = 25.0
-    out = write_browser_video(iter_frames(raw), fps, job / "overlay")
-    raw.unlink(missing_ok=True)
-    return out
+    return draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay.mp4", text)
 
 
 # ---------------------------------------------------------------- the page

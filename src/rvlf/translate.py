@@ -132,40 +132,49 @@ def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_toke
         return stage.translate(batch, num_beams, max_new_tokens)
 
 
-def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "") -> Path:
-    """Write `out` (mp4) with the keypoints, crop boxes and the translation drawn over each frame."""
+def overlay_frames(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, text: str = ""):
+    """RGB frames of `source` with the keypoints, crop boxes and `text` (on a dark band at the
+    bottom; OpenCV draws ASCII only, so other text is left off) drawn over each frame."""
     import cv2
 
-    from rvlf.data.video import iter_frames, video_fps
+    from rvlf.data.video import iter_frames
+
+    caption = " ".join(text.split())[:80]
+    if not caption.isascii():
+        caption = ""
+    for t, frame in enumerate(iter_frames(source)):
+        img = np.ascontiguousarray(frame)
+        if t < len(keypoints):
+            for name, sl in PARTS.items():
+                for x, y, c in keypoints[t, sl]:
+                    if c > 0.3:
+                        cv2.circle(img, (int(x), int(y)), 2, PART_COLOURS[name], -1)
+            if boxes is not None:
+                for (x0, y0, x1, y1), colour in zip(boxes[t], BOX_COLOURS):
+                    if x1 > x0:
+                        cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), colour, 2)
+        if caption:
+            h = img.shape[0]
+            cv2.rectangle(img, (0, h - 30), (img.shape[1], h), (0, 0, 0), -1)
+            cv2.putText(img, caption, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        yield img
+
+
+def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "") -> Path:
+    """Write `source` with the keypoints, crop boxes and the translation drawn over each frame as a
+    video every browser plays (`write_browser_video`: H.264 mp4, else VP9 WebM; the returned path's
+    suffix says which), at the source's frame rate (25 for images). Written under a temporary name,
+    then renamed."""
+    from rvlf.data.video import video_fps, write_browser_video
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    writer = None
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    fps = video_fps(source) or 25.0
+    frames = overlay_frames(source, keypoints, boxes, text)
     try:
-        for t, frame in enumerate(iter_frames(source)):
-            img = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
-            if writer is None:
-                h, w = img.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), video_fps(source) or 25.0, (w, h))
-            if t < len(keypoints):
-                for name, sl in PARTS.items():
-                    colour = PART_COLOURS[name][::-1]
-                    for x, y, c in keypoints[t, sl]:
-                        if c > 0.3:
-                            cv2.circle(img, (int(x), int(y)), 2, colour, -1)
-                if boxes is not None:
-                    for (x0, y0, x1, y1), colour in zip(boxes[t], BOX_COLOURS):
-                        if x1 > x0:
-                            cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), colour[::-1], 2)
-            if text:
-                cv2.putText(img, text[:80], (8, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3)
-                cv2.putText(img, text[:80], (8, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1)
-            writer.write(img)
-    finally:
-        if writer is not None:
-            writer.release()
-    if writer is None:
-        raise InputFileError(source, "no frames to draw on")
-    tmp.replace(out)
-    return out
+        written = write_browser_video(frames, fps, out.with_name(f".{out.stem}.tmp"))
+    except RvlfError:
+        raise InputFileError(source, "no frames to draw on") from None
+    final = out.with_suffix(written.suffix)
+    written.replace(final)
+    return final

@@ -8,7 +8,8 @@ def register(sub) -> None:
                        description="Keypoints (MediaPipe Holistic), face/hand crops and DINOv2 features are computed "
                                    "as `rvlf extract` does, then the checkpoint decodes with beam search. Prints one "
                                    "line per input: NAME<TAB>TRANSLATION. On stderr: inputs in which no signer is "
-                                   "found (not translated; exit code 1) and inputs longer than the checkpoint's "
+                                   "found (not translated; exit code 1), inputs it cannot read (the others are still "
+                                   "translated; exit code 1) and inputs longer than the checkpoint's "
                                    "data.max_frames (how many frames data.long_inputs dropped).")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
@@ -21,7 +22,8 @@ def register(sub) -> None:
                    help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
     p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the checkpoint's, 5)")
     p.add_argument("--show", default=None, metavar="OUT.mp4",
-                   help="write the (single) input video with keypoints, crop boxes and the translation drawn on it")
+                   help="write the (single) input video with keypoints, crop boxes and the translation drawn on it "
+                        "(H.264 mp4 that browsers play; WebM where PyAV lacks an H.264 encoder)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(func=run)
 
@@ -32,7 +34,7 @@ def run(args) -> int:
 
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.device import resolve_device
-    from rvlf.errors import RvlfError
+    from rvlf.errors import InputFileError, RvlfError
     from rvlf.text.files import one_line
     from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
@@ -41,6 +43,9 @@ def run(args) -> int:
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
+    if args.show and Path(args.inputs[0]).suffix.lower() in (".npz", ".pose", ".pkl"):
+        raise RvlfError(f"{args.inputs[0]}: --show needs a video, frame folder or image input (a keypoint or "
+                        "feature file has no frames to draw on)")
     device = resolve_device(args.device)
     # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
@@ -51,9 +56,16 @@ def run(args) -> int:
     if uses_dino:
         dino = args.dino or (str(ckpt_dir / "dinov2") if (ckpt_dir / "dinov2").is_dir() else cfg.data.dino_model)
     policy = check_long_inputs(cfg.data.long_inputs)
-    prepared, empty = [], []
+    prepared, empty, failed = [], [], []
     for path in args.inputs:
-        p = prepare_input(path, dino, device=device)
+        try:
+            p = prepare_input(path, dino, device=device)
+        except InputFileError as err:  # this input only: the others are still translated (as rvlf extract)
+            if len(args.inputs) == 1:
+                raise
+            print(f"rvlf translate: failed: {err}", file=sys.stderr, flush=True)
+            failed.append(err)
+            continue
         problem = no_signer(p)
         if problem:
             print(f"rvlf translate: {problem}", file=sys.stderr, flush=True)
@@ -75,8 +87,11 @@ def run(args) -> int:
                   "(the line above is empty)", file=sys.stderr, flush=True)
     if args.show and prepared:
         p = prepared[0]
-        if Path(p.source).suffix.lower() in (".npz", ".pose", ".pkl"):
-            raise RvlfError(f"{p.source}: --show needs a video, frame folder or image input")
         out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0])
         print(f"wrote {out}", flush=True)
-    return 1 if empty else 0
+    if failed and not prepared and not empty:
+        raise RvlfError(f"none of the {len(args.inputs)} inputs could be read (each is named above)")
+    if failed:
+        print(f"rvlf translate: {len(failed)} of {len(args.inputs)} inputs could not be read (named above); "
+              "the others are translated", file=sys.stderr, flush=True)
+    return 1 if empty or failed else 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rvlf.errors import InputFileError
+from rvlf.errors import InputFileError, RvlfError
 
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -204,6 +204,15 @@ def _has_pyav() -> bool:
     return True
 
 
+def _no_frames(folder: Path) -> str:
+    """Why a folder is no video: no frame images, and what it holds instead when that says more."""
+    videos = sorted(p.name for p in folder.iterdir() if p.is_file() and is_video(p))
+    if videos:
+        return (f"folder holds no frame images but {len(videos)} video file(s) ({', '.join(videos[:3])}"
+                f"{', ...' if len(videos) > 3 else ''}): give the videos themselves (e.g. {folder}/*{Path(videos[0]).suffix})")
+    return "folder holds no frame images"
+
+
 def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Stream RGB frames of a video file, a folder of frame images, or a single image."""
     path = Path(path)
@@ -212,7 +221,7 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     if path.is_dir():
         files = frame_files(path)
         if not files:
-            raise InputFileError(path, "folder holds no frame images")
+            raise InputFileError(path, _no_frames(path))
         for f in files:
             yield read_image(f)
     elif is_image(path):
@@ -240,7 +249,7 @@ def count_frames(path: str | Path) -> int:
     if path.is_dir():
         n = len(frame_files(path))
         if n == 0:
-            raise InputFileError(path, "folder holds no frame images")
+            raise InputFileError(path, _no_frames(path))
         return n
     if is_image(path):
         return 1
@@ -270,3 +279,37 @@ def read_frames(path: str | Path) -> tuple[np.ndarray, float]:
     if len(shapes) != 1:
         raise InputFileError(path, f"frames differ in size: {sorted(shapes)[:3]}")
     return np.stack(frames), video_fps(path)
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+def write_browser_video(frames, fps: float, out: Path) -> Path:
+    """RGB frames `uint8 [H,W,3]` -> a video every browser plays: H.264 (yuv420p, faststart) in mp4
+    through PyAV, else VP9 in WebM. Returns the path written (its suffix tells the format)."""
+    import av
+
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise RvlfError("no frames to draw")
+    h, w = _even(first.shape[0]), _even(first.shape[1])
+    for codec, suffix, options in (("libx264", ".mp4", {"crf": "23", "preset": "veryfast"}),
+                                   ("libvpx-vp9", ".webm", {"crf": "32", "b": "0", "deadline": "realtime"})):
+        try:
+            av.codec.Codec(codec, "w")
+        except Exception:  # noqa: BLE001 - this PyAV build lacks the encoder: try the next one
+            continue
+        path = out.with_suffix(suffix)
+        with av.open(str(path), "w", options={"movflags": "faststart"} if suffix == ".mp4" else {}) as container:
+            stream = container.add_stream(codec, rate=int(round(fps)) or 25, options=options)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            for frame in (first, *frames):
+                img = np.ascontiguousarray(frame[:h, :w])
+                for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        return path
+    raise RvlfError("this PyAV build has neither an H.264 nor a VP9 encoder")
