@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 
@@ -221,7 +222,12 @@ def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fi
     assert capsys.readouterr().out == f"{pose.stem}\t{local.translate(pose, num_beams=3)}\n"
     assert main(["translate", "--checkpoint", "someone/tiny-rvlf", "--revision", "no-such-branch", str(pose)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "someone/tiny-rvlf" in err, err
+    assert "\n" not in err and "someone/tiny-rvlf: revision 'no-such-branch' is not in the Hugging Face cache" in err
+    assert "(other revisions of this model are)" in err, err
+    # rvlf evaluate takes the hub id too (it said "not a checkpoint folder (no trainer_state.json)")
+    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["split"] == "dev" and "bleu4" in json.dumps(scores)
 
 
 def assert_same_nbest(a: list[Hypothesis], b: list[Hypothesis]) -> None:

@@ -71,6 +71,10 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
                                  local_files_only=offline, library_name="rvlf", library_version=__version__)
     except LocalEntryNotFoundError:
         why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+        if revision and _cached_repo(text, cache_dir).is_dir():
+            raise RvlfError(f"{text}: revision {revision!r} is not in the Hugging Face cache (other revisions of this "
+                            f"model are) while {why}; download it once with network "
+                            f"(`hf download {text} --revision {revision}`) or pass another revision") from None
         raise RvlfError(f"{text}: no such local folder, and the hub model is not in the Hugging Face cache while "
                         f"{why}; download it once with network (`hf download {text}`) or pass a local folder") from None
     except RevisionNotFoundError:
@@ -85,6 +89,13 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
                         f"({type(err).__name__}: {(str(err).splitlines() or [''])[0]}); pass a local folder, or "
                         "set HF_HUB_OFFLINE=1 to use the cache") from None
     return Path(path)
+
+
+def _cached_repo(repo_id: str, cache_dir: str | os.PathLike | None) -> Path:
+    """The hub cache's folder of model `repo_id` (`models--OWNER--NAME`), whether or not it exists."""
+    from huggingface_hub import constants
+
+    return Path(cache_dir or constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
 
 
 class SignTranslator:

@@ -8,8 +8,9 @@ def register(sub) -> None:
                        description="Decode a split with a stage-1, SFT or GRPO checkpoint and print its scores as "
                                    "JSON (the paper's protocol, see docs/evaluation.md).")
     p.add_argument("--checkpoint", required=True,
-                   help="checkpoint folder (RUN/best or RUN/last), exported model folder, or a run folder (its best "
-                        "checkpoint, else its last)")
+                   help="checkpoint folder (RUN/best or RUN/last), exported model folder, a run folder (its best "
+                        "checkpoint, else its last), or a Hugging Face hub id owner/name")
+    p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id --checkpoint")
     p.add_argument("--split", default="test", help="train, dev or test (default: test)")
     p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the config's, 5)")
     p.add_argument("--batch-size", type=positive_int, default=None,
@@ -35,9 +36,11 @@ def run(args) -> int:
     from rvlf.train.inference import load_stage
     from rvlf.train.evaluation import evaluate_stage
 
+    from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
 
-    stage, model, cfg = load_stage(checkpoint_dir(args.checkpoint))  # a run folder: its best, as from_pretrained
+    # a run folder: its best; a hub id: its snapshot (as from_pretrained, rvlf translate and rvlf app)
+    stage, model, cfg = load_stage(checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision)))
     data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
     if len(data_over) != len(args.overrides):
         from rvlf.errors import ConfigError
