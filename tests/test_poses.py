@@ -135,6 +135,10 @@ def test_unknown_suffix_and_missing_file(tmp_path):
     (tmp_path / "broken.pose").write_bytes(b"\x00\x01garbage")
     with pytest.raises(InputFileError, match="broken.pose"):
         read_keypoints(tmp_path / "broken.pose")
+    for name in ("empty.pose", "empty.pkl", "empty.npz"):  # .pose said "unpack_from requires a buffer ..."
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(InputFileError, match=f"{name}: empty file$"):
+            read_keypoints(tmp_path / name)
 
 
 # --- Uni-Sign's rtmlib pose lists (real_formats/unisign_pose_lists.pkl) -----------------------------------------

@@ -193,7 +193,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
         reward = [t.row("SLT-GRPO", r, grpo0, ("✓" if r.reward in ("bleu", "both") else "×",
                                                 "✓" if r.reward in ("rouge", "both") else "×"))
                   for r in rs if r.stage == "grpo"]
-        parts.append(_table("Reward functions (Table 7)", ("BLEU-4", "ROUGE"), reward))
+        parts.append(_table("Reward functions (Table 7)", ("BLEU-4 reward", "ROUGE reward"), reward))
     parts.append(
         f"chrF, chrF++: sacrebleu on the protocol's tokens (not in the paper). Δ: the row minus its baseline row "
         f"(main results: SLT-SFT vs stage 1, SLT-GRPO vs SLT-SFT; Table 5 vs SLT-GRPO; Table 6 vs SLT-SFT with face "

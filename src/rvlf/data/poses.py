@@ -224,6 +224,8 @@ def load_keypoint_file(path: str | Path) -> KeypointFile:
     suffix = path.suffix.lower()
     if suffix not in readers:
         raise InputFileError(path, f"unknown keypoint file type {suffix!r} (expected {', '.join(SUFFIXES)})")
+    if path.stat().st_size == 0:
+        raise InputFileError(path, "empty file")
     try:
         got = readers[suffix](path)
     except RvlfError as err:
