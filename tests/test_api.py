@@ -57,6 +57,25 @@ def test_readme_example_runs_as_written(tiny_grpo_run, fixtures_dir, tmp_path, m
     assert SignTranslator.from_pretrained(saved, device="cpu").translate_prepared([prepared]) == [text]
 
 
+def test_loading_and_saving_print_no_library_noise(tiny_grpo_run, tmp_path, capfd):
+    """transformers' "Loading weights" / "Writing model shards" bars and peft's FutureWarning on
+    `is_gradient_checkpointing` came with every `from_pretrained` and `save_pretrained`."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
+        model.save_pretrained(tmp_path / "saved")
+    err = capfd.readouterr().err
+    assert "Loading weights" not in err and "Writing model shards" not in err and "it/s]" not in err, err
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]
+    assert hf_logging.is_progress_bar_enabled()  # switched off inside only, then back on
+
+
 def test_dinov2_is_loaded_once_for_many_videos(grpo, fixtures_dir, tmp_path, monkeypatch):
     """`rvlf translate a.mp4 b.mp4`, the API and the app loaded DINOv2 again for every video."""
     from rvlf.data import features

@@ -15,7 +15,7 @@ The SFT loss (Eq. 14) is the token-mean cross-entropy over the target tokens onl
 from __future__ import annotations
 
 import hashlib
-
+import warnings
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
@@ -131,7 +131,9 @@ def add_lora(
     config = LoraConfig(
         task_type="CAUSAL_LM", r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target_modules)
     )
-    return get_peft_model(lm, config)
+    with warnings.catch_warnings():  # peft reads transformers' deprecated `is_gradient_checkpointing`: not ours to fix
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(lm, config)
 
 
 def merge_lora(model: nn.Module) -> nn.Module:

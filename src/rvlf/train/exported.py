@@ -128,6 +128,14 @@ def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = No
     checkpoint or export folder the stage was loaded from). `extra(tmp_dir)` may add files (model
     card, scores). Raises `RvlfError` for a reference to a base LM that no hub has.
     """
+    from rvlf.train.inference import hf_progress_bars_off
+
+    with hf_progress_bars_off():
+        return _save_exported(stage, cfg, out, source=source, base=base, info=info, extra=extra)
+
+
+def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = None, base: str = "merge",
+                   info: dict | None = None, extra=None) -> Path:
     from rvlf.models.slt_lm import merge_lora
 
     if base not in BASES:

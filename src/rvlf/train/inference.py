@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rvlf.config import read_yaml
@@ -9,9 +11,29 @@ from rvlf.errors import InputFileError
 from rvlf.train import checkpoint as ckpt
 
 
+@contextmanager
+def hf_progress_bars_off() -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards") off inside: one bar
+    for every model loaded or written is noise in `rvlf translate`, `rvlf export` and the API."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def load_stage(directory: str | Path):
     """A checkpoint folder of any stage, or an exported model folder (`rvlf.train.exported`) ->
     (stage object with `translate`, its model, its config)."""
+    with hf_progress_bars_off():
+        return _load_stage(directory)
+
+
+def _load_stage(directory: str | Path):
     directory = ckpt.resolve_checkpoint(directory)
     if not (directory / "config.yaml").is_file():
         raise InputFileError(directory, "checkpoint has no config.yaml")
