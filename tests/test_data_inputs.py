@@ -124,7 +124,12 @@ def test_data_check_counts_frames_by_decoding_and_lists_empty_and_long(tmp_path,
     manifest.write_text("".join(json.dumps({"split": "train", "text": "a b", "lang": "en", **r}) + "\n" for r in rows))
     rc = main(["data", "check", "--dataset", "manifest", "--root", str(manifest), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert report["mismatches"] == [] and report["missing_features"] == []
+    assert report["mismatches"] == []
+    # keypoints without `features`: training refuses these lines before step 1, and so does the check
+    assert report["training_problems"] == [
+        f"train/{i}: {manifest}:{n}: no feature file: set data.features_dir or give `features` in the manifest"
+        for i, n in (("unisign", 6), ("masked", 7))]
+    assert [x["id"] for x in report["missing_features"]] == ["unisign", "masked"]
     train = report["splits"]["train"]
     assert train["video_frames"] == {"n": 5, "min": 6, "mean": 34.6, "median": 45, "max": 58}  # 58, 6, 45, 58, 6
     assert sorted(x["id"] for x in report["low_body"]) == ["empty", "masked"]
@@ -135,8 +140,10 @@ def test_data_check_counts_frames_by_decoding_and_lists_empty_and_long(tmp_path,
     assert "2 samples whose body is found in fewer than 50% of their frames" in out
     assert "train/empty: body in 0% of 58 frames" in out and "train/masked: body in 0% of 97 frames" in out
     assert "1 samples longer than 300 frames (cut by data.long_inputs): train 1" in out
-    assert main(["data", "check", "--dataset", "manifest", "--root", str(manifest), "--min-body-share", "0"]) == 0
-    capsys.readouterr()
+    assert "2 missing feature files:\n  train/unisign: " in out
+    rc = main(["data", "check", "--dataset", "manifest", "--root", str(manifest), "--min-body-share", "0", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["low_body"] == [] and rc == 1                       # still: two lines without features
     # a 45-frame video next to 58-frame features is still a mismatch: the count is what plays
     manifest.write_text(json.dumps({"id": "x", "split": "train", "text": "a", "lang": "en", "video": str(cut),
                                     "features": "feats/webm.npz"}) + "\n")

@@ -550,7 +550,7 @@ def test_data_check_stops_where_training_would_before_step_1(tmp_path, capsys, f
     cases = {
         "fr.jsonl": ([{"id": "a", "text": "bonjour", "lang": "fr", **row}], "data.lang 'fr': rvlf's tokenizers"),
         "mix.jsonl": ([{"id": "a", "text": "hello", "lang": "en", **row},
-                       {"id": "b", "text": "hallo", "lang": "de", **row}], "are in 'de', 'en'"),
+                       {"id": "b", "text": "hallo", "lang": "de", **row}], "must hold one language"),
         "empty.jsonl": ([], "no samples in the train, dev, test split(s)"),
     }
     for name, (rows, message) in cases.items():

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rvlf.data.checks import dino_problems, sample_feature_file
+from rvlf.data.checks import check_feature_set, sample_feature_file
 from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
 from rvlf.data.poses import read_keypoints
-from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample, read_dataset
+from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
 from rvlf.errors import ConfigError, InputFileError
 
 
@@ -163,11 +163,16 @@ def sentence_length(sample: SignSample) -> int:
 
 
 def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
-                  max_frames: list[int] | tuple[int, ...] = (300,), notes: ReadNotes | None = None) -> dict:
-    """The report: per split statistics, and every problem sample (see the module docstring)."""
-    report: dict = {"splits": {}, "mismatches": [], "missing_features": [], "unreadable_features": [],
-                    "dino_problems": []}
-    headers: dict[tuple[str, str], FeatureHeader] = {}
+                  max_frames: list[int] | tuple[int, ...] = (300,), notes: ReadNotes | None = None,
+                  splits: list[str] | tuple[str, ...] = SPLITS) -> dict:
+    """The report: per split statistics, and every problem sample (see the module docstring).
+
+    What stops training is found by training's own check (`rvlf.data.checks.check_feature_set`,
+    as `rvlf.train.common.load_samples` runs it before step 1): `training_problems` holds its
+    one-line messages, and `missing_features`, `unreadable_features`, `dino_problems` and
+    `empty_texts` its problems by kind. Without any feature file to check (no `features_dir` and
+    no manifest `features`), only empty texts are checked and `features_checked` is False."""
+    report: dict = {"splits": {}, "mismatches": [], "missing_videos": []}
     for split in SPLITS:
         chosen = [s for s in samples if s.split == split]
         if not chosen:
@@ -177,20 +182,18 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
             ref = s.num_frames if s.num_frames is not None else video_frame_count(s.video)
             if s.video is not None and not s.video.exists():
                 missing_video += 1
+                report["missing_videos"].append({"id": s.id, "split": split, "path": str(s.video),
+                                                 "where": s.source or ""})
             if ref is not None:
                 video_lengths.append(ref)
             n = None
             feat = _feature_file(s, features_dir)
-            if feat is not None and not feat.is_file():
-                report["missing_features"].append({"id": s.id, "split": split, "path": str(feat)})
-            elif feat is not None:
+            if feat is not None and feat.is_file():  # lengths only: problems come from the training check
                 try:
                     header = feature_header(feat)
-                except InputFileError as err:
-                    report["unreadable_features"].append({"id": s.id, "split": split, "path": str(feat),
-                                                          "problem": err.problem})
+                except InputFileError:
+                    pass
                 else:
-                    headers[(split, s.id)] = header
                     n = header.frames
                     feature_lengths.append(n)
                     if ref is not None and covered_frames(feat, n) != ref:
@@ -207,12 +210,38 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
             "missing_videos": missing_video,
             "over_max_frames": over_max_frames(lengths, max_frames),
         }
-    problems, _ = dino_problems({k: h for k, h in headers.items() if h.path.suffix.lower() == ".npz"})
-    report["dino_problems"] = [{"id": p.id, "split": p.split, "path": p.path, "problem": p.problem} for p in problems]
-    report["empty_texts"] = empty_texts(samples)
+    report.update(training_check(samples, features_dir, splits))
     report["shared_ids"] = shared_ids(samples)
     report.update(split_list_report(notes))
     return report
+
+
+def training_check(samples: list[SignSample], features_dir: str | None, splits: list[str] | tuple[str, ...]
+                   ) -> dict:
+    """What training's check before step 1 (`check_feature_set`, the code `load_samples` runs) says
+    about `samples`: `training_problems` (its one-line messages, as training prints them) and the
+    same problems by kind. `features_checked` is False when no sample has a feature file to look
+    for (no `features_dir`, no manifest `features`): a dataset checked before `rvlf extract`."""
+    by_split: dict[str, list[SignSample]] = {}
+    for s in samples:
+        by_split.setdefault(s.split, []).append(s)
+    checked = bool(features_dir) or any(s.features for s in samples)
+    problems = check_feature_set(by_split, features_dir, splits=splits).problems
+    if not checked:
+        problems = [p for p in problems if p.kind == "empty-text"]
+    out: dict = {"features_checked": checked, "training_problems": [p.line() for p in problems],
+                 "missing_features": [], "unreadable_features": [], "dino_problems": [], "empty_texts": []}
+    for p in problems:
+        item = {"id": p.id, "split": p.split, "path": p.path, "problem": p.problem}
+        if p.kind == "empty-text":
+            out["empty_texts"].append({"id": p.id, "split": p.split, "where": p.path})
+        elif p.kind == "missing":
+            out["missing_features"].append(item)
+        elif p.kind == "unreadable":
+            out["unreadable_features"].append(item)
+        else:
+            out["dino_problems"].append(item)
+    return out
 
 
 def over_max_frames(lengths: list[int], thresholds: list[int] | tuple[int, ...]) -> dict[str, int]:
@@ -259,7 +288,9 @@ def _print(report: dict, show: int) -> None:
     sections = (
         ("mismatches", "frame-count mismatches", lambda i: f"{i['split']}/{i['id']}: video {i['video_frames']}, "
                                                            f"features {i['feature_frames']}"),
-        ("missing_features", "missing feature files", lambda i: f"{i['split']}/{i['id']}: {i['path']}"),
+        ("missing_videos", "missing videos", lambda i: f"{i['split']}/{i['id']}: {i['path']}"
+                                                       + (f" ({i['where']})" if i["where"] else "")),
+        ("missing_features", "missing feature files", lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("unreadable_features", "unreadable feature files",
          lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("dino_problems", "inconsistent DINOv2 features", lambda i: f"{i['split']}/{i['id']}: {i['path']}: "
@@ -280,40 +311,39 @@ def _print(report: dict, show: int) -> None:
             print(f"  {fmt(item)}")
         if len(items) > show:
             print(f"  ... and {len(items) - show} more")
+    if not report.get("features_checked", True):
+        print("feature files not checked: no --features and no manifest `features`; training needs a feature "
+              "file for every sample (rvlf extract), give --features FEATS to check them as training will")
+    elif report.get("training_problems"):
+        print(f"training stops before step 1 on {len(report['training_problems'])} problems (listed above; "
+              "the same check as rvlf pretrain/sft/grpo/evaluate)")
 
 
 def exit_code(report: dict) -> int:
     """2: a file cannot be read; 1: training would stop, or counts disagree; 0: usable."""
     if report["unreadable_features"]:
         return 2
-    stops = ("mismatches", "missing_features", "dino_problems", "empty_texts", "low_body")
+    stops = ("training_problems", "mismatches", "missing_features", "dino_problems", "empty_texts", "low_body")
     return 1 if any(report.get(k) for k in stops) else 0
 
 
 def run(args) -> int:
     from rvlf.config import DataConfig
-    from rvlf.data.checks import check_language, require_labels_lang
-    from rvlf.data.readers import dataset_kind
+    from rvlf.data.checks import read_checked
 
-    # what stops training before step 1 stops the check too (data.lang is --lang here)
-    data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "")
-    kind = dataset_kind(args.dataset)
+    # what stops training before step 1 stops the check too, by the same code (data.lang is --lang here)
+    data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "",
+                      video_root=args.video_root or "")
+    notes = ReadNotes()
     try:
-        require_labels_lang(data, kind)
-        notes = ReadNotes()
-        samples = read_dataset(args.dataset, args.root, args.splits, video_root=args.video_root, lang=args.lang,
-                               notes=notes)
-        if not samples:
-            raise InputFileError(args.root, f"no samples in the {', '.join(args.splits)} split(s)")
-        langs = {s.lang for s in samples}
-        if not data.lang and kind == "manifest" and len(langs) == 1:
-            data.lang = langs.pop()  # a manifest says its language; training takes it from data.lang
-        check_language(data, kind, samples)
+        samples = read_checked(data, args.splits, notes=notes, lang_from_manifest=True)
     except ConfigError as err:
         raise ConfigError(f"{err} (training stops on this; here data.lang is --lang)") from None
+    if not samples:
+        raise InputFileError(args.root, f"no samples in the {', '.join(args.splits)} split(s)")
     if args.features and not Path(args.features).is_dir():
         raise InputFileError(args.features, "features folder not found")
-    report = check_samples(samples, args.features, max_frames=(args.max_frames,), notes=notes)
+    report = check_samples(samples, args.features, max_frames=(args.max_frames,), notes=notes, splits=args.splits)
     report.update(signer_and_length_report(samples, args.features, args.min_body_share, args.max_frames))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))

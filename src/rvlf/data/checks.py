@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rvlf.config import DataConfig
 from rvlf.data.features import FeatureHeader, read_feature_header
-from rvlf.data.readers import SignSample
+from rvlf.data.readers import ReadNotes, SignSample, dataset_kind, read_dataset
 from rvlf.data.video import is_video
 from rvlf.errors import ConfigError, InputFileError, RvlfError
 
@@ -215,8 +215,20 @@ def check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> No
     if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
         raise ConfigError(f"data.lang {data.language()!r}: rvlf's tokenizers and evaluation protocol know "
                           f"{', '.join(LANGS)} (docs/evaluation.md)")
+    by_lang: dict[str, list[SignSample]] = {}
+    for s in samples:
+        by_lang.setdefault(s.lang.strip().lower(), []).append(s)
+    if len(by_lang) > 1:  # no data.lang fits them all: naming one would fail on the others
+        per_lang = "; ".join(f"{lang!r} {len(group)} (first {group[0].split}/{group[0].id}, "
+                             f"{group[0].source or group[0].id})"
+                             for lang, group in sorted(by_lang.items(), key=lambda kv: -len(kv[1])))
+        what = "a manifest" if kind == "manifest" else f"a {kind} dataset"
+        raise ConfigError(f"{data.root}: {what} must hold one language (the run's data.lang, which picks the "
+                          f"tokenizer and the metrics), but its texts are in {len(by_lang)}: {per_lang}; fix the odd "
+                          "lines' `lang`, or split it into one manifest per language")
     other = next((s for s in samples if s.lang.strip().lower() != want), None)
     if other is None:
+        _check_script(data, kind, samples, want)
         return
     langs = sorted({s.lang for s in samples})
     set_by = f"data.lang is {data.lang!r}" if data.lang else f"data.lang is empty (so {want!r} for {data.dataset!r})"
@@ -224,3 +236,46 @@ def check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> No
                       f"(e.g. {other.split}/{other.id}, {other.source or other.lang}): set data.lang={other.lang}"
                       + (" or leave it empty for the dataset's own language" if kind in ("phoenix2014t", "csl-daily",
                                                                                         "how2sign", "openasl") else ""))
+
+
+def _check_script(data: DataConfig, kind: str, samples: list[SignSample], want: str) -> None:
+    """The texts' script must fit the language (`rvlf.text.script`): Chinese texts under de/en, or
+    no Chinese under zh, would be tokenized and scored in the wrong units (label files do not say
+    their language: `data.lang` / `--lang` is a guess the texts can contradict)."""
+    from rvlf.text.script import script_mismatch
+
+    m = script_mismatch([s.text for s in samples], want)
+    if m is None:
+        return
+    first = next(s for s in samples if s.text.strip()[:40] == m["example"])
+    where = f"e.g. {first.split}/{first.id}, {first.source or first.id}: {m['example']!r}"
+    if want == "zh":
+        found, fix = "hold no Chinese character", "de or en, the texts' language"
+    else:
+        found, fix = "are Chinese", "zh (Chinese is scored by character)"
+    set_by = f"data.lang is {data.lang!r}" if data.lang else f"the language is {want!r}"
+    field = "their `lang`" if kind == "manifest" else "data.lang"
+    raise ConfigError(f"{set_by}, but {m['wrong']} of {m['of']} {kind} texts under {data.root} {found} ({where}): "
+                      f"set {field} to {fix}")
+
+
+def read_checked(data: DataConfig, splits: Iterable[str] | None = None, *, notes: ReadNotes | None = None,
+                 lang_from_manifest: bool = False) -> list[SignSample]:
+    """The samples of `data`'s dataset (`splits`: default all), after the checks every stage applies
+    before its feature-file checks: `data.root` set, label files given a language, the protocol
+    knows `data.lang`, the texts are in it and in one language (`check_language`).
+
+    Shared by `rvlf.train.common.load_samples` (training, evaluate) and `rvlf data check`, which
+    passes `lang_from_manifest=True`: with no `--lang`, a manifest in one language is checked in
+    that language (training takes it from `data.lang`). Raises ConfigError / InputFileError."""
+    if not data.root:
+        raise ConfigError("data.root is empty: set it in the config or as data.root=PATH")
+    kind = dataset_kind(data.dataset)
+    require_labels_lang(data, kind)
+    samples = read_dataset(kind, data.root, splits, video_root=data.video_root or None,
+                           lang=data.language() if kind == "labels" else None, notes=notes)
+    langs = {s.lang for s in samples}
+    if lang_from_manifest and not data.lang and kind == "manifest" and len(langs) == 1:
+        data.lang = langs.pop()
+    check_language(data, kind, samples)
+    return samples

@@ -36,6 +36,7 @@ from pathlib import Path
 
 from rvlf.data.safe_pickle import safe_load
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.script import has_chinese
 
 log = logging.getLogger("rvlf.data")
 
@@ -336,7 +337,6 @@ def read_openasl(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | No
 
 # ---------------------------------------------------------------- GFSLT-VLP / Uni-Sign label files
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def _label_files(root: Path) -> dict[str, Path]:
@@ -413,7 +413,7 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
             elif isinstance(rec.get("video_path"), str) and rec["video_path"]:
                 video = vroot / rec["video_path"]
             text = _text(rec["text"])
-            lang = opts.lang or ("zh" if _CJK.search(text) else "und")
+            lang = opts.lang or ("zh" if has_chinese(text) else "und")
             out.append(SignSample(
                 id=sample_id, split=split, lang=lang, text="".join(text.split()) if lang == "zh" else text,
                 video=video, num_frames=int(frames) if isinstance(frames, numbers.Integral) and not isinstance(

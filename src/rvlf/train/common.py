@@ -10,10 +10,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rvlf.config import DataConfig
-from rvlf.data.checks import (FeatureSetError, check_feature_set, check_language, drop_bad_samples,
-                              require_labels_lang)
+from rvlf.data.checks import FeatureSetError, check_feature_set, drop_bad_samples, read_checked
 from rvlf.data.dataset import SignDataset
-from rvlf.data.readers import SignSample, dataset_kind, read_dataset
+from rvlf.data.readers import SignSample
 from rvlf.errors import ConfigError
 
 log = logging.getLogger("rvlf.data")
@@ -34,13 +33,7 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
     none, one width; header-only reads). Problems raise one `FeatureSetError` naming every file
     (exit code 2), or with `data.skip_bad_samples=true` the bad samples are left out and counted.
     """
-    if not data.root:
-        raise ConfigError("data.root is empty: set it in the config or as data.root=PATH")
-    kind = dataset_kind(data.dataset)
-    require_labels_lang(data, kind)
-    samples = read_dataset(kind, data.root, video_root=data.video_root or None,
-                           lang=data.language() if kind == "labels" else None)
-    check_language(data, kind, samples)
+    samples = read_checked(data)  # shared with `rvlf data check`
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)

@@ -1,0 +1,48 @@
+"""The script of a text: Chinese characters or not, which decides the protocol's units.
+
+Light on purpose (no sacrebleu): the dataset readers and checks import it. The protocol scores
+Chinese by character and German/English by whitespace tokens (`rvlf.text.metrics`), so a text in
+the wrong script for the run's language is scored in the wrong units, silently, unless caught here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+CHAR_LEVEL = frozenset({"zh"})  # languages scored (and tokenized) by character
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs (unified, extension A, compatibility)
+
+
+def has_chinese(text: str) -> bool:
+    """True if `text` holds a CJK ideograph (Chinese characters)."""
+    return _CJK.search(text) is not None
+
+
+def script_mismatch(texts: Sequence[str], lang: str) -> dict | None:
+    """Whether the script of `texts` contradicts `lang`: the check behind the protocol's units.
+
+    The protocol only differs by script: Chinese is scored by character, German and English by
+    whitespace tokens (de and en are not told apart here). Returns None when at least half of the
+    non-empty texts fit `lang`, else `{"wrong": n, "of": m, "example": text, "segmented": bool}`:
+    `wrong` of the `m` texts hold Chinese characters under de/en, or none under zh; `segmented`:
+    most Chinese texts contain spaces (word-segmented Chinese, scored by words on purpose?)."""
+    texts = [t for t in texts if t.strip()]
+    chinese = [t for t in texts if has_chinese(t)]
+    wrong = [t for t in texts if not has_chinese(t)] if lang in CHAR_LEVEL else chinese
+    if not texts or 2 * len(wrong) <= len(texts):
+        return None
+    segmented = bool(chinese) and 2 * sum(1 for t in chinese if len(t.split()) > 1) > len(chinese)
+    return {"wrong": len(wrong), "of": len(texts), "example": wrong[0].strip()[:40], "segmented": segmented}
+
+
+def script_problem(texts: Sequence[str], lang: str, what: str = "texts") -> str | None:
+    """`script_mismatch` as a phrase for a one-line message (None if the texts fit `lang`)."""
+    m = script_mismatch(texts, lang)
+    if m is None:
+        return None
+    if lang in CHAR_LEVEL:
+        return (f"{m['wrong']} of {m['of']} {what} hold no Chinese character (e.g. {m['example']!r}), but "
+                f"{lang!r} scores by character: give the texts' language (de or en)")
+    return (f"{m['wrong']} of {m['of']} {what} are Chinese (e.g. {m['example']!r}), but {lang!r} scores by "
+            "whitespace tokens: give zh, which scores Chinese by character")
