@@ -64,12 +64,17 @@ def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], l
 
 def run(args) -> int:
     import json
+    import logging
 
     from rvlf.text.metrics import check_lang
+    from rvlf.text.script import check_scoring_lang
     from rvlf.text.significance import TESTS, paired_test
 
     lang = check_lang(args.lang)
     base, sys_, refs = load_pair(args.baseline, args.system, args.ref)
+    warning = check_scoring_lang(refs, lang, args.ref or args.baseline)  # a wrong --lang scores in the wrong units
+    if warning:
+        logging.getLogger("rvlf").warning("warning: %s", warning)
     result = paired_test(base, sys_, refs, lang, resamples=args.resamples, seed=args.seed, test=args.test)
     out: dict = {m: {"baseline": round(r["baseline"], 4), "system": round(r["system"], 4), "diff": round(r["diff"], 4),
                      "ci95": [round(x, 4) for x in r["ci95"]], "p_value": round(r["p_value"], 6)}

@@ -295,7 +295,7 @@ def _print(report: dict, show: int) -> None:
          lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("dino_problems", "inconsistent DINOv2 features", lambda i: f"{i['split']}/{i['id']}: {i['path']}: "
                                                                     f"{i['problem']}"),
-        ("empty_texts", "empty texts", lambda i: f"{i['split']}/{i['id']}: {i['where']}"),
+        ("empty_texts", "empty texts", lambda i: f"{i['split']}/{i['id']}: {i['where']}: empty text"),
         ("shared_ids", "ids in more than one split (train/test leakage?)",
          lambda i: f"{i['id']}: {', '.join(i['splits'])}"),
         ("listed_not_annotated", "names in a split list but not in the annotations (skipped)",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import read_lines
 from rvlf.text.metrics import LANGS, batch_sentence_scores, check_lang, corpus_scores
+from rvlf.text.script import check_scoring_lang
 
 __all__ = ["read_lines", "register", "run"]
 
@@ -32,6 +34,9 @@ def run(args) -> int:
         raise RvlfError(f"{args.hyp} has {len(hyps)} lines but {args.ref} has {len(refs)}")
     if not refs:
         raise InputFileError(args.ref, "no sentences")
+    warning = check_scoring_lang(refs, lang, args.ref)  # a wrong --lang scores in the wrong units
+    if warning:
+        logging.getLogger("rvlf").warning("warning: %s", warning)
     if args.sentence:
         for scores in batch_sentence_scores(hyps, refs, lang):
             print(json.dumps(_rounded(scores)))

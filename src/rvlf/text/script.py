@@ -46,3 +46,31 @@ def script_problem(texts: Sequence[str], lang: str, what: str = "texts") -> str 
                 f"{lang!r} scores by character: give the texts' language (de or en)")
     return (f"{m['wrong']} of {m['of']} {what} are Chinese (e.g. {m['example']!r}), but {lang!r} scores by "
             "whitespace tokens: give zh, which scores Chinese by character")
+
+
+def check_scoring_lang(refs: Sequence[str], lang: str, where: str) -> str | None:
+    """Refuse a `--lang` that would score `refs` (read from `where`) in the wrong units; `rvlf score`
+    and `rvlf compare` call it.
+
+    - `zh` on references that are mostly not Chinese: InputFileError. Character-level scoring of
+      German or English is never the protocol.
+    - `de`/`en` on mostly Chinese references that are not word-segmented: InputFileError (each
+      sentence would be a single token, BLEU 0 or 100).
+    - `de`/`en` on word-segmented Chinese: returned as a warning (word-level BLEU of segmented
+      Chinese is reported by some papers; the protocol scores Chinese by character).
+    Returns None when the references fit `lang`."""
+    from rvlf.errors import InputFileError
+
+    m = script_mismatch(refs, lang)
+    if m is None:
+        return None
+    if lang in CHAR_LEVEL:
+        raise InputFileError(where, f"{m['wrong']} of {m['of']} references hold no Chinese character (e.g. "
+                                    f"{m['example']!r}), but --lang {lang} scores by character: give their "
+                                    "language (--lang de or en)")
+    if not m["segmented"]:
+        raise InputFileError(where, f"{m['wrong']} of {m['of']} references are Chinese without spaces (e.g. "
+                                    f"{m['example']!r}), but --lang {lang} scores whitespace tokens (a sentence would "
+                                    "be one token): give --lang zh, which scores Chinese by character")
+    return (f"{where}: {m['wrong']} of {m['of']} references are word-segmented Chinese (e.g. {m['example']!r}): "
+            f"scored by words as --lang {lang} asks; the protocol scores Chinese by character (--lang zh)")
