@@ -68,6 +68,16 @@ def test_manifest_line_training_refuses_fails_the_check(tmp_path):
     assert report["empty_texts"] == [{"id": "e", "split": "train", "where": f"{corpus}:{base + 4}"}]
 
 
+def test_an_unreadable_keypoint_file_is_named(tmp_path, fixtures_dir):
+    """A manifest's `keypoints` file (frame counts come from it) that cannot be read: exit 2, named."""
+    bad = tmp_path / "bad.pose"
+    bad.write_bytes((fixtures_dir / "holistic_97frames.pose").read_bytes()[:100])
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({"id": "a", "split": "train", "text": "a b", "lang": "en", "keypoints": "bad.pose"}) + "\n")
+    rc, out, err = _cli(["data", "check", "--dataset", "manifest", "--root", path])
+    assert rc == 2 and f"1 unreadable keypoint files:\n  train/a: {bad}: " in out, (out, err)
+
+
 def _write_features_but_one(samples, feats: Path, skip: str) -> None:
     feats.mkdir()
     rng = np.random.default_rng(0)

@@ -7,9 +7,11 @@ folder or video file), counted by decoding as `rvlf extract` does (`rvlf.data.vi
 container headers may lack a count or overcount). Its feature length comes from its feature file
 under `--features` (found as training finds it, `rvlf.data.checks.find_feature_file`), else the
 manifest's `features` or `keypoints` file; `.npz` feature files are read header-only. Also listed:
-frame-count mismatches (features extracted from another cut of the video), missing, unreadable and
-inconsistent (DINOv2 in some files only, another width) feature files, samples whose signer's body
-is found in fewer than `--min-body-share` of their frames, empty texts, ids in more than one split
+frame-count mismatches (features extracted from another cut of the video), missing videos, unreadable
+keypoint files, and everything training's own check before step 1 refuses (`rvlf.data.checks`, the
+same code: `read_checked`, `check_feature_set`; `training_problems` in --json): missing, unreadable and
+inconsistent (DINOv2 in some files only, another width) feature files, empty texts; then samples whose
+signer's body is found in fewer than `--min-body-share` of their frames, ids in more than one split
 (train/test leakage), names a split list holds that the annotations lack and annotations no split
 lists.
 
@@ -39,8 +41,9 @@ def register(sub) -> None:
     c = actions.add_parser(
         "check", help="counts, lengths, and everything that would stop training",
         description="Report per split: sample count, sentence length (characters for zh, words otherwise), "
-                    "video and feature frame lengths, samples over --max-frames; list frame-count mismatches, "
-                    "missing/unreadable/inconsistent feature files, samples with little body, empty texts, ids "
+                    "video and feature frame lengths, samples over --max-frames; list frame-count mismatches, missing "
+                    "videos, everything training's own check before step 1 refuses (missing/unreadable/inconsistent "
+                    "feature files, empty texts, a wrong or mixed language; the same code), samples with little body, ids "
                     "in several splits and split-list/annotation mismatches. Exit code 2 when a file cannot be "
                     "read, 1 when something would stop training or counts disagree, else 0.")
     c.add_argument("--dataset", required=True, metavar="KIND", help=f"one of: {', '.join(READERS)}")
@@ -172,7 +175,7 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
     one-line messages, and `missing_features`, `unreadable_features`, `dino_problems` and
     `empty_texts` its problems by kind. Without any feature file to check (no `features_dir` and
     no manifest `features`), only empty texts are checked and `features_checked` is False."""
-    report: dict = {"splits": {}, "mismatches": [], "missing_videos": []}
+    report: dict = {"splits": {}, "mismatches": [], "missing_videos": [], "unreadable_keypoints": []}
     for split in SPLITS:
         chosen = [s for s in samples if s.split == split]
         if not chosen:
@@ -191,8 +194,10 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
             if feat is not None and feat.is_file():  # lengths only: problems come from the training check
                 try:
                     header = feature_header(feat)
-                except InputFileError:
-                    pass
+                except InputFileError as err:  # a training feature file is listed by training's check
+                    if feat == s.keypoints:
+                        report["unreadable_keypoints"].append({"id": s.id, "split": split, "path": str(feat),
+                                                               "problem": err.problem})
                 else:
                     n = header.frames
                     feature_lengths.append(n)
@@ -293,6 +298,8 @@ def _print(report: dict, show: int) -> None:
         ("missing_features", "missing feature files", lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("unreadable_features", "unreadable feature files",
          lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
+        ("unreadable_keypoints", "unreadable keypoint files",
+         lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("dino_problems", "inconsistent DINOv2 features", lambda i: f"{i['split']}/{i['id']}: {i['path']}: "
                                                                     f"{i['problem']}"),
         ("empty_texts", "empty texts", lambda i: f"{i['split']}/{i['id']}: {i['where']}: empty text"),
@@ -321,7 +328,7 @@ def _print(report: dict, show: int) -> None:
 
 def exit_code(report: dict) -> int:
     """2: a file cannot be read; 1: training would stop, or counts disagree; 0: usable."""
-    if report["unreadable_features"]:
+    if report["unreadable_features"] or report.get("unreadable_keypoints"):
         return 2
     stops = ("training_problems", "mismatches", "missing_features", "dino_problems", "empty_texts", "low_body")
     return 1 if any(report.get(k) for k in stops) else 0
