@@ -254,11 +254,6 @@ def over_max_frames(lengths: list[int], thresholds: list[int] | tuple[int, ...])
     return {str(n): sum(1 for x in lengths if x > n) for n in thresholds}
 
 
-def empty_texts(samples: list[SignSample]) -> list[dict]:
-    """Samples whose translation is empty (training refuses them; scoring against "" means nothing)."""
-    return [{"id": s.id, "split": s.split, "where": s.source or ""} for s in samples if not s.text.strip()]
-
-
 def shared_ids(samples: list[SignSample]) -> list[dict]:
     """Ids found in more than one split: the same clip trained on and scored (train/test leakage)."""
     splits: dict[str, list[str]] = {}
