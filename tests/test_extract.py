@@ -139,10 +139,12 @@ def test_reused_keypoints_and_frame_count_check(run, fixtures_dir):
     first = load_video_features(run["out"] / "signer_58frames.npz")
     np.testing.assert_array_equal(got["keypoints"], first["keypoints"])
     assert "dino" not in got
-    # a 97-frame keypoint file does not fit the 58-frame video
+    # a 97-frame keypoint file of 320x240 frames does not fit the 58-frame 540x720 video (its size is
+    # checked first, before decoding; the frame count check: test_edit_listed_clip_...)
     rc, stdout, stderr = _cli("extract", video, "--out", out, "--overwrite", "--no-features",
                               "--keypoints", fixtures_dir / "holistic_97frames.pose")
-    assert rc == 1 and "97 frames" in stderr and "58" in stderr
+    (line,) = stderr.strip().splitlines()
+    assert rc == 1 and "holistic_97frames.pose: keypoints of 320x240 frames" in line and "are 540x720" in line
     assert (out / "signer_58frames.npz").exists()                       # the earlier good file is kept
 
 
@@ -243,7 +245,8 @@ def test_pixel_keypoints_on_a_smaller_clip_is_one_clear_error(run, fixtures_dir)
 
     frames, _ = read_frames(fixtures_dir / "signer_58frames.mp4")
     small = write_video(run["tmp"] / "small.mp4", np.stack([cv2.resize(f, (48, 64)) for f in frames]))
-    kp_file = run["out"] / "signer_58frames.npz"
+    kp_file = run["tmp"] / "bare_kp.npz"  # keypoints alone: the file states no frame size to scale from
+    np.savez(kp_file, keypoints=load_video_features(run["out"] / "signer_58frames.npz")["keypoints"])
     out = run["tmp"] / "small_out"
     rc, stdout, stderr = _cli("extract", small, "--out", out, "--keypoints", kp_file, "--no-features")
     assert rc == 1 and "1 failed" in stdout
@@ -366,3 +369,80 @@ def test_without_mediapipe_one_line_says_what_to_install(run, fixtures_dir, tmp_
     rc, out, err = _cli("extract", video, "--out", tmp_path / "kp", "--no-features",
                         "--keypoints", run["out"] / "signer_58frames.npz")  # made with MediaPipe, before the patch
     assert rc == 0 and "1 done" in out, err
+
+
+# --- keypoint files that state their frame size; outputs of another source ------------------------------------
+
+
+def test_keypoints_of_a_smaller_copy_are_scaled_with_a_note(run, fixtures_dir):
+    """The 270x360 WebM's rvlf file (meta width/height) on the upright 540x720 phone video: the same
+    aspect ratio, so scaled x2 (one note line), crops where the signer is; the raw 720x540 size: an error."""
+    webm_out = run["tmp"] / "webm"
+    rc, _, stderr = _cli("extract", fixtures_dir / "real_formats" / "signer_58frames.webm", "--out", webm_out,
+                         "--no-features")
+    assert rc == 0, stderr
+    small = webm_out / "signer_58frames.npz"
+    assert (load_video_features(small)["meta"]["width"], load_video_features(small)["meta"]["height"]) == (270, 360)
+    out = run["tmp"] / "scaled"
+    rotated = fixtures_dir / "real_formats" / "signer_rotated90.mp4"
+    rc, stdout, stderr = _cli("extract", rotated, "--out", out, "--keypoints", small, "--no-features")
+    assert rc == 0 and "1 done" in stdout, stderr
+    (note,) = stderr.strip().splitlines()
+    assert f"{small}: keypoints of 270x360 frames scaled to the 540x720 frames of {rotated}" in note
+    got = load_video_features(out / "signer_rotated90.npz")
+    assert got["meta"]["keypoint_file_size"] == [270, 360]
+    original = load_video_features(run["out"] / "signer_58frames.npz")["keypoints"]  # MediaPipe on the 540x720 mp4
+    assert np.median(np.linalg.norm(got["keypoints"][:, 0, :2] - original[:, 0, :2], axis=1)) < 10
+    # a file stating another aspect ratio: one line naming both sizes (and the likely cause, a sideways copy)
+    sideways = run["tmp"] / "sideways.npz"
+    f = load_video_features(run["out"] / "signer_58frames.npz")
+    from rvlf.data.features import save_video_features
+
+    save_video_features(sideways, f["keypoints"][:, :, [1, 0, 2]], None, {**f["meta"], "width": 720, "height": 540})
+    rc, stdout, stderr = _cli("extract", rotated, "--out", out, "--overwrite", "--keypoints", sideways,
+                              "--no-features")
+    (line,) = stderr.strip().splitlines()
+    assert rc == 1 and "keypoints of 720x540 frames" in line and "are 540x720" in line and "sideways" in line
+
+
+def test_pose_header_size_is_used(run, fixtures_dir, tmp_path):
+    """A .pose file states its frame size (header dimensions): 640x480 against 540x720 is an error."""
+    from rvlf.data.poses import load_keypoint_file
+
+    assert load_keypoint_file(fixtures_dir / "lexicon_dsgs" / "essen.pose").size == (640, 480)
+    assert load_keypoint_file(fixtures_dir / "holistic_97frames.pose").size == (320, 240)
+    assert load_keypoint_file(fixtures_dir / "real_formats" / "unisign_pose_lists.pkl").size is None
+    rc, _, stderr = _cli("extract", fixtures_dir / "signer_58frames.mp4", "--out", tmp_path, "--no-features",
+                         "--keypoints", fixtures_dir / "lexicon_dsgs" / "essen.pose")
+    (line,) = stderr.strip().splitlines()
+    assert rc == 1 and "essen.pose: keypoints of 640x480 frames" in line and "sideways" not in line
+
+
+def test_existing_output_of_another_source_is_not_skipped(run, fixtures_dir):
+    """OUT/signer_58frames.npz of the .mp4 is not "already extracted" for the .webm of the same name."""
+    target = run["out"] / "signer_58frames.npz"
+    before = target.stat().st_mtime_ns
+    webm = fixtures_dir / "real_formats" / "signer_58frames.webm"
+    rc, stdout, stderr = _cli("extract", webm, "--out", run["out"], "--no-features")
+    assert rc == 1 and "0 skipped" in stdout and "1 failed" in stdout
+    (line,) = stderr.strip().splitlines()
+    assert f"{target} holds features of {(fixtures_dir / 'signer_58frames.mp4').resolve()}, not of {webm}" in line
+    assert "--overwrite" in line and target.stat().st_mtime_ns == before
+    # an unreadable output (a cut copy) is named, not skipped or crashed on
+    broken = run["tmp"] / "broken_out"
+    broken.mkdir()
+    (broken / "signer_58frames.npz").write_bytes(target.read_bytes()[:500])
+    rc, stdout, stderr = _cli("extract", webm, "--out", broken, "--no-features")
+    (line,) = stderr.strip().splitlines()
+    assert rc == 1 and str(broken / "signer_58frames.npz") in line and "--overwrite" in line
+    assert "Traceback" not in stderr
+    # the same source (given by a relative path from another folder) is still skipped
+    import os
+
+    here = os.getcwd()
+    try:
+        os.chdir(fixtures_dir)
+        rc, stdout, _ = _cli("extract", "signer_58frames.mp4", "--out", run["out"], "--no-features")
+    finally:
+        os.chdir(here)
+    assert rc == 0 and "1 skipped" in stdout

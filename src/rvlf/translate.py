@@ -62,6 +62,25 @@ def dino_encoder(model: str, device: str):
     return DinoEncoder(model, device=device)
 
 
+def warn_other_dino(path: Path, meta: dict, dino_model: str) -> None:
+    """One warning line when a feature file's `meta.dino_model` is not the checkpoint's DINOv2
+    (`dino_model`: its `dinov2/` copy, its `data.dino_model` or --dino), unless both are the same
+    weights (`rvlf.data.dino_id.same_model`). A file that names no model is not compared."""
+    from rvlf.data.dino_id import same_model
+
+    theirs = meta.get("dino_model")
+    if not isinstance(theirs, str) or not theirs:
+        return
+    fp = meta.get("dino_fingerprint") if isinstance(meta.get("dino_fingerprint"), str) else None
+    verdict, why = same_model(str(dino_model), theirs, fingerprint_b=fp)
+    if verdict == "same":
+        return
+    sure = "a different model" if verdict == "differ" else "maybe another model"
+    log.warning("%s: its DINOv2 features were extracted with %s but the checkpoint uses %s (%s: %s); the "
+                "translation may be wrong - re-extract it with --dino %s", path, theirs, dino_model, sure, why,
+                dino_model)
+
+
 def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25) -> Prepared:
     """Keypoints and DINOv2 features of one input (computed, or read from a file)."""
     from rvlf.data.features import load_video_features
@@ -77,6 +96,8 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         if feats.get("dino") is None and dino_model is not None:
             log.warning("%s: a feature file without DINOv2 features (extracted with --no-features): the face/hand "
                         "features are zeros; re-extract it with --dino for this checkpoint", path)
+        elif feats.get("dino") is not None and dino_model is not None:
+            warn_other_dino(path, meta, dino_model)
         return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size)
     if path.is_file() and path.suffix.lower() in (*KEYPOINT_SUFFIXES, ".npz"):
         from rvlf.data.poses import read_keypoints

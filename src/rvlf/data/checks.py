@@ -187,6 +187,41 @@ def dino_problems(headers: dict[tuple[str, str], FeatureHeader]) -> tuple[list[P
     return problems, dim
 
 
+def check_dino_model(headers: dict[tuple[str, str], FeatureHeader], dino_model: str) -> str | None:
+    """Compare the DINOv2 the feature files were extracted with (`meta.dino_model`) with the
+    config's `data.dino_model`, which the checkpoint copies (`dinov2/`) and `rvlf translate VIDEO`
+    encodes crops with. Files that name no model (older or hand-made files) are not compared.
+
+    Returns None when every file names the config's model (after `dino_id.normalise`) or one of
+    the same weights (`dino_id.same_model`), else one warning line naming the config's value, the
+    files' value, how many files and one of them. Raises `ConfigError` before step 1 when the two
+    are different models for sure (other architecture, or the same tensors with other values)."""
+    from rvlf.data.dino_id import normalise, same_model
+
+    by_model: dict[str, list[FeatureHeader]] = {}
+    for h in headers.values():
+        if h.dino_dim is not None and h.dino_model:
+            by_model.setdefault(normalise(h.dino_model), []).append(h)
+    want = normalise(dino_model)
+    lines = []
+    for model, files in sorted(by_model.items(), key=lambda kv: -len(kv[1])):
+        if model == want:
+            continue
+        prints = {h.dino_fingerprint for h in files}
+        verdict, why = same_model(dino_model, model, fingerprint_b=prints.pop() if len(prints) == 1 else None)
+        if verdict == "same":
+            continue
+        what = (f"data.dino_model is {dino_model!r} but {len(files)} of {len(headers)} feature files were extracted "
+                f"with {files[0].dino_model!r} (e.g. {files[0].path})")
+        if verdict == "differ":
+            raise ConfigError(f"{what}: different DINOv2 models ({why}), so the checkpoint would encode video crops "
+                              f"with another model than its training features; set data.dino_model="
+                              f"{files[0].dino_model} or re-extract with --dino {dino_model} (nothing was run)")
+        lines.append(f"{what}; the checkpoint copies data.dino_model and `rvlf translate VIDEO` encodes crops with "
+                     f"it: set data.dino_model={files[0].dino_model} unless it is the same model ({why})")
+    return "; ".join(lines) or None
+
+
 def _check_dino(report: FeatureSetReport) -> None:
     problems, report.dino_dim = dino_problems(report.headers)
     report.problems += problems

@@ -4,7 +4,8 @@ Per video: decode, MediaPipe Holistic -> `[T,77,3]` pixel keypoints (or read a k
 face / hand boxes with the Sec. 6.2 fallback, 224x224 crops, DINOv2 CLS features `[T,3,D]`,
 then `OUT/<name>.npz` written atomically. Workers (processes) decode, run MediaPipe and crop;
 the main process runs DINOv2 (one model, batched across frames) and writes the files.
-A video whose output exists is skipped (resumable); a video that fails is reported in one
+A video whose output exists and names it as its source (`meta.source_path`) is skipped (resumable); an
+output of another source (or unreadable) fails that video with one line (--overwrite replaces it); a video that fails is reported in one
 line and the others carry on. A video (or keypoint file) in which the signer's body is found
 in no frame is such a failure (`NoSignerError`) unless `allow_empty`.
 """
@@ -58,6 +59,7 @@ class Prepared:
     crops: np.ndarray | None
     found: np.ndarray
     meta: dict
+    notes: list[str] = field(default_factory=list)  # one line each, printed when the file is written
 
 
 @dataclass
@@ -181,7 +183,7 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
     body is found in no frame, unless `allow_empty`.
     """
     source = job.source
-    start, total, file_units = 0, None, "pixels"
+    start, total, file_units, notes = 0, None, "pixels", []
     if job.keypoints is None and source.is_file() and source.suffix.lower() in KEYPOINT_SUFFIXES:
         raise InputFileError(source, "a keypoint file, not a video: extraction needs the video or frames it was "
                                      "made from (rvlf extract VIDEO --keypoints FILE); rvlf translate reads it as it is")
@@ -197,7 +199,8 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
         kp, start, total = kf.keypoints, kf.start, kf.total
         first = next(iter_frames(source))
         size = (first.shape[1], first.shape[0])
-        kp, file_units = to_pixels(kp, *size, path=str(job.keypoints), video=str(source))
+        kp, file_units, note = fit_keypoints(kp, kf.size, size, job.keypoints, source)
+        notes += [note] if note else []
         kp_source = str(job.keypoints)
     T = len(kp)
     if not allow_empty:
@@ -222,6 +225,7 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
     detected = np.concatenate([part_found(kp, frame_size=size)[:, :1], found], axis=1)
     meta = {
         "source": str(source),
+        "source_path": str(source.resolve()),
         "fps": video_fps(source),
         "num_frames": T,
         "first_frame": start,
@@ -232,13 +236,41 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
         "keypoints_source": kp_source,
         "keypoint_units": "pixels",
         "keypoint_file_units": file_units if job.keypoints is not None else None,
+        "keypoint_file_size": list(kf.size) if job.keypoints is not None and kf.size else None,
         "crop_size": crop_size,
         "crop_margin": margin,
         "detection_rates": dict(zip(RATE_PARTS, map(float, detected.mean(0)))),
         "missing_parts": missing_parts(found),
         "rvlf_version": __version__,
     }
-    return Prepared(kp, crops, found, meta)
+    return Prepared(kp, crops, found, meta, notes)
+
+
+def fit_keypoints(kp: np.ndarray, file_size: tuple[int, int] | None, size: tuple[int, int], path: Path,
+                  video: Path) -> tuple[np.ndarray, str, str | None]:
+    """A keypoint file's points -> pixels of the (upright) `size` = (W, H) frames of `video`:
+    (keypoints, the file's units, a note line or None).
+
+    When the file states the frame size it was made from (`file_size`, from a `.pose` header or an
+    rvlf feature file) and it is not `size`: the same aspect ratio (within 1%) means a smaller or
+    larger copy of the video, so the points are scaled to `size` (and the note says so); another
+    aspect ratio is an `InputFileError` naming both sizes. Units and fit are checked by `to_pixels`
+    (in the file's own frame when it states one)."""
+    if file_size is None or tuple(file_size) == tuple(size):
+        kp, units = to_pixels(kp, *size, path=str(path), video=str(video))
+        return kp, units, None
+    (fw, fh), (vw, vh) = file_size, size
+    if abs((fw / fh) / (vw / vh) - 1) > 0.01:
+        turned = (fh, fw) == (vw, vh)
+        hint = (" (turned by 90 degrees: keypoints of the stored, sideways frames of a phone video? rvlf "
+                "extracts upright frames)" if turned else "")
+        raise InputFileError(path, f"keypoints of {fw}x{fh} frames but the frames of {video} are {vw}x{vh}: "
+                                   f"another aspect ratio, so not a copy of this video{hint}")
+    kp, units = to_pixels(kp, fw, fh, path=str(path), video=f"the {fw}x{fh} video it states")
+    kp = kp.copy()
+    kp[..., 0] *= vw / fw
+    kp[..., 1] *= vh / fh
+    return kp, units, f"{path}: keypoints of {fw}x{fh} frames scaled to the {vw}x{vh} frames of {video}"
 
 
 def _prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: bool = False) -> Prepared | str:
@@ -299,6 +331,38 @@ def encode_crops(encoder: DinoEncoder, crops: np.ndarray, found: np.ndarray) -> 
     return dino
 
 
+def _same_source(recorded: dict, source: Path) -> bool:
+    """Does a feature file's meta name `source`? By `source_path` (resolved, recorded since rvlf
+    writes it), else by `source` resolved from here (a relative path of an older file whose file
+    name matches is given the benefit of the doubt: the folder it was relative to is unknown)."""
+    here = str(source.resolve())
+    if isinstance(recorded.get("source_path"), str):
+        return recorded["source_path"] == here
+    old = recorded.get("source")
+    if not isinstance(old, str):
+        return False
+    return str(Path(old).resolve()) == here or (not Path(old).is_absolute() and Path(old).name == source.name)
+
+
+def already_extracted(job: Job) -> bool:
+    """True when `job.out` exists and holds features of `job.source` (skip it); False when there is
+    no output yet. Raises `RvlfError` (one line naming the file) when the output holds features of
+    another source, or cannot be read: never silently kept, never silently replaced."""
+    if not job.out.exists():
+        return False
+    from rvlf.data.features import read_feature_meta
+
+    try:
+        meta = read_feature_meta(job.out)
+    except InputFileError as err:
+        raise RvlfError(f"{err} (output for {job.source} already there; --overwrite replaces it)") from None
+    if _same_source(meta, job.source):
+        return True
+    other = meta.get("source_path") or meta.get("source") or "an unknown source"
+    raise RvlfError(f"{job.out} holds features of {other}, not of {job.source}; use --overwrite to replace them "
+                    "or another --out")
+
+
 def extract(
     jobs: list[Job],
     encoder: DinoEncoder | None = None,
@@ -320,10 +384,27 @@ def extract(
     from tqdm.auto import tqdm
 
     summary = Summary()
-    todo = [j for j in jobs if overwrite or not j.out.exists()]
-    summary.skipped = len(jobs) - len(todo)
+    todo, clashes = [], []
+    for job in jobs:
+        try:
+            if not overwrite and already_extracted(job):
+                summary.skipped += 1
+                continue
+        except RvlfError as err:
+            clashes.append((str(job.source), str(err)))
+            continue
+        todo.append(job)
+    dino_meta = {}
+    if encoder is not None:
+        from rvlf.data.dino_id import fingerprint
+
+        dino_meta = {"dino_model": encoder.name, "dino_fingerprint": fingerprint(encoder.name),
+                     "dino_dim": encoder.dim, "dino_token": "cls"}
     bar = tqdm(total=len(todo), unit="video", disable=None if progress is None else not progress, dynamic_ncols=True)
     report = on_failure or bar.write
+    for source, line in clashes:  # an existing output of another source, or unreadable: that video fails
+        summary.failed.append((source, line))
+        report(f"failed: {line}")
     start = time.perf_counter()
     try:
         for job, result in _prepared(todo, workers, encoder is not None, margin, allow_empty):
@@ -334,8 +415,10 @@ def extract(
                 dino = None
                 if encoder is not None:
                     dino = encode_crops(encoder, result.crops, result.found)
-                    meta |= {"dino_model": encoder.name, "dino_dim": encoder.dim, "dino_token": "cls"}
+                    meta |= dino_meta
                 save_video_features(job.out, result.keypoints, dino, meta)
+                for note in result.notes:
+                    report(f"note: {note}")
             except (RvlfError, OSError) as err:
                 summary.failed.append((str(job.source), str(err)))
                 report(f"failed: {err}")

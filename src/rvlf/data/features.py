@@ -187,6 +187,8 @@ class FeatureHeader:
     path: Path
     frames: int
     dino_dim: int | None
+    dino_model: str | None = None        # meta.dino_model: the DINOv2 given to `rvlf extract --dino`
+    dino_fingerprint: str | None = None  # meta.dino_fingerprint (rvlf.data.dino_id.fingerprint)
 
 
 # the header NumPy writes: {'descr': '<f4', 'fortran_order': False, 'shape': (T, 77, 3), } (parsed without `ast`)
@@ -238,6 +240,7 @@ def read_feature_header(path: str | Path) -> FeatureHeader:
                 raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
             kp_shape, kp_dtype = _npy_header(zf, members["keypoints"])
             dino = _npy_header(zf, members["dino"]) if "dino" in members else None
+            meta = _read_meta(zf, members["meta"], path) if dino is not None else {}
     except InputFileError:
         raise
     except _NPZ_ERRORS as err:
@@ -252,7 +255,35 @@ def read_feature_header(path: str | Path) -> FeatureHeader:
         if dtype.kind != "f" or len(shape) != 3 or shape[:2] != (kp_shape[0], 3) or shape[2] < 1:
             raise InputFileError(path, f"dino must be float [{kp_shape[0]},3,D], got {dtype} {list(shape)}")
         dino_dim = shape[2]
-    return FeatureHeader(path, kp_shape[0], dino_dim)
+    model, fp = meta.get("dino_model"), meta.get("dino_fingerprint")
+    return FeatureHeader(path, kp_shape[0], dino_dim, model if isinstance(model, str) else None,
+                         fp if isinstance(fp, str) else None)
+
+
+def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict:
+    """The `meta` JSON object of an open feature file (a small string array; no pickle)."""
+    with zf.open(info) as f:
+        arr = np.lib.format.read_array(f, allow_pickle=False)
+    meta = json.loads(str(arr))
+    if not isinstance(meta, dict):
+        raise InputFileError(path, "meta is not a JSON object")
+    return meta
+
+
+def read_feature_meta(path: str | Path) -> dict:
+    """The `meta` dict of a feature file, reading no other array. Raises `InputFileError` naming the
+    file when it is missing, empty, cut, not an rvlf feature file or its meta is not JSON."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            if "keypoints" not in members or "meta" not in members:
+                raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
+            return _read_meta(zf, members["meta"], path)
+    except InputFileError:
+        raise
+    except _NPZ_ERRORS as err:
+        raise _unreadable(path, err) from None
 
 
 def is_feature_file(path: str | Path) -> bool:

@@ -19,6 +19,7 @@ file describes frames `start .. start+T-1` of a `total`-frame video.
 
 from __future__ import annotations
 
+import json
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -40,7 +41,16 @@ from rvlf.errors import InputFileError, RvlfError
 SUFFIXES = (".pose", ".npz", ".pkl")
 
 
-def _read_pose(path: Path) -> np.ndarray:
+def _size(width, height) -> tuple[int, int] | None:
+    """(width, height) when both are positive whole numbers, else None (the file states no frame size)."""
+    try:
+        w, h = float(width), float(height)
+    except (TypeError, ValueError):
+        return None
+    return (int(w), int(h)) if w >= 1 and h >= 1 and w.is_integer() and h.is_integer() else None
+
+
+def _read_pose(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
     from pose_format import Pose
 
     try:
@@ -55,25 +65,35 @@ def _read_pose(path: Path) -> np.ndarray:
     data = np.ma.filled(pose.body.data[:, 0], 0.0).astype(np.float32)       # [T,N,D]
     conf = np.ma.filled(pose.body.confidence[:, 0], 0.0).astype(np.float32)  # [T,N]
     conf = np.where(np.ma.getmaskarray(pose.body.data[:, 0]).any(-1), 0.0, conf)
-    return select_points(np.concatenate([data, conf[..., None]], axis=-1), index)
+    dims = pose.header.dimensions
+    size = _size(getattr(dims, "width", None), getattr(dims, "height", None))
+    return select_points(np.concatenate([data, conf[..., None]], axis=-1), index), size
 
 
-def _read_npz(path: Path) -> np.ndarray:
+def _read_npz(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
+    size = None
     try:
         with np.load(path, allow_pickle=False) as z:
             if "keypoints" not in z.files:
                 raise InputFileError(path, f"no `keypoints` array (found: {', '.join(z.files) or 'none'})")
             kp = z["keypoints"]
+            if "meta" in z.files:  # an rvlf feature file: its frames' width and height (upright pixels)
+                try:
+                    meta = json.loads(str(z["meta"]))
+                except ValueError:
+                    meta = None
+                if isinstance(meta, dict):
+                    size = _size(meta.get("width"), meta.get("height"))
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # empty, cut, not a zip
         raise InputFileError(path, f"not a readable .npz file ({type(err).__name__}: {err})") from None
     if kp.ndim == 3 and kp.shape[1:] == (NUM_POINTS, 3):
         kp = kp.astype(np.float32)
         kp[~np.isfinite(kp).all(-1)] = 0.0
-        return kp
+        return kp, size
     if kp.ndim == 3 and kp.shape[1:] == (133, 3):
-        return from_coco_wholebody(kp)
+        return from_coco_wholebody(kp), size
     if kp.ndim == 3 and kp.shape[1] in HOLISTIC_LAYOUTS and kp.shape[2] in (3, 4):
-        return from_holistic(kp)
+        return from_holistic(kp), size
     raise InputFileError(
         path, f"`keypoints` has shape {list(kp.shape)}; expected [T,77,3], [T,133,3] or Holistic [T,543|576|178,3|4]"
     )
@@ -205,11 +225,14 @@ def _read_pkl(path: Path) -> tuple[np.ndarray, int, int]:
 @dataclass
 class KeypointFile:
     """A keypoint file read as `keypoints float32 [T,77,3]` (no NaN), the frames `start ..
-    start+T-1` of a `total`-frame video (a Uni-Sign `.pkl` window; else start 0, total T)."""
+    start+T-1` of a `total`-frame video (a Uni-Sign `.pkl` window; else start 0, total T), and
+    `size`, the (width, height) in pixels of the frames it was made from when the file says
+    (a `.pose` header's dimensions, an rvlf feature file's `meta.width/height`; None otherwise)."""
 
     keypoints: np.ndarray
     start: int = 0
     total: int = 0
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         self.total = self.total or len(self.keypoints)
@@ -232,10 +255,13 @@ def load_keypoint_file(path: str | Path) -> KeypointFile:
         if isinstance(err, InputFileError):
             raise
         raise InputFileError(path, str(err)) from None
-    kp, start, total = got if isinstance(got, tuple) else (got, 0, 0)
+    if suffix == ".pkl":
+        (kp, start, total), size = got, None
+    else:
+        (kp, size), start, total = got, 0, 0
     if kp.shape[0] == 0:
         raise InputFileError(path, "no frames")
-    return KeypointFile(kp.astype(np.float32, copy=False), start, total)
+    return KeypointFile(kp.astype(np.float32, copy=False), start, total, size)
 
 
 def read_keypoints(path: str | Path) -> np.ndarray:

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rvlf.config import DataConfig
-from rvlf.data.checks import FeatureSetError, check_feature_set, drop_bad_samples, read_checked
+from rvlf.data.checks import (FeatureSetError, check_dino_model, check_feature_set, drop_bad_samples,
+                              read_checked)
 from rvlf.data.dataset import SignDataset
 from rvlf.data.readers import SignSample
 from rvlf.errors import ConfigError
@@ -23,8 +24,8 @@ def split_name(data: DataConfig, split: str) -> str:
     return {"train": data.train_split, "dev": data.dev_split, "test": data.test_split}.get(split, split)
 
 
-def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check: bool = True
-                 ) -> dict[str, list[SignSample]]:
+def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check: bool = True,
+                 dino_model: str | None = None) -> dict[str, list[SignSample]]:
     """All samples of the configured dataset, by split name, checked before anything is trained.
 
     `splits`: the split names the caller will use (default: `data.train_split`, `dev_split`,
@@ -32,6 +33,9 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
     feature file present and readable, `keypoints [T,77,3]` with T >= 1, DINOv2 in all files or
     none, one width; header-only reads). Problems raise one `FeatureSetError` naming every file
     (exit code 2), or with `data.skip_bad_samples=true` the bad samples are left out and counted.
+    `dino_model` (stages that use DINOv2 features: `data.dino_model`): the model the feature files
+    name must be it (`rvlf.data.checks.check_dino_model`: one warning line, or a `ConfigError` when
+    they are different models for sure).
     """
     samples = read_checked(data)  # shared with `rvlf data check`
     by_split: dict[str, list[SignSample]] = {}
@@ -41,6 +45,10 @@ def load_samples(data: DataConfig, splits: Iterable[str] | None = None, *, check
     if check:
         names = list(dict.fromkeys(splits or (data.train_split, data.dev_split, data.test_split)))
         report = check_feature_set(by_split, data.features_dir or None, splits=names)
+        if dino_model:
+            warning = check_dino_model(report.headers, dino_model)
+            if warning:
+                log.warning("%s", warning)
         if report.problems:
             if not data.skip_bad_samples:
                 raise FeatureSetError(report, data.features_dir or None)

@@ -182,7 +182,8 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
         with main_process_first():
             if not (base_lm_dir / "config.json").is_file():
                 shutil.copytree(src / "base_lm", base_lm_dir)
-    by_split = load_samples(cfg.data)
+    by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
+                            else None)
     train_set, dev_set = prepare_data(cfg, by_split)
     stage = GRPOStage(cfg, model, base_lm_dir, sft_state)
     trainer = Trainer(stage, model=stage.policy, param_groups=stage.param_groups(), train_set=train_set,

@@ -58,7 +58,8 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
         if cfg.pretrained_encoder:
             raise ConfigError("sft needs --init STAGE1_CHECKPOINT (or --no-pretrain for a random encoder)")
         encoder = SkeletonEncoder(cfg.encoder)
-    by_split = load_samples(cfg.data)
+    by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
+                            else None)
     train_set, dev_set = prepare_data(cfg, by_split)
     texts = [s.text for s in train_set.samples]
     src = last if resume and (last / "config.yaml").is_file() else None
