@@ -1,0 +1,125 @@
+"""Feature files record the DINOv2 they were extracted with; training and translation notice another one."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import shutil
+
+import pytest
+
+from conftest import REPO
+from rvlf.cli import main
+from rvlf.config import DataConfig
+from rvlf.data import dino_id
+from rvlf.data.features import load_video_features, save_tiny_dinov2
+from rvlf.errors import ConfigError
+
+TINY = {"hidden_size": 16, "intermediate_size": 32}  # the width of tests/conftest.py's tiny GRPO run
+
+
+def _cli(*argv) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, fixtures_dir):
+    """Tiny DINOv2s A (seed 0, as the tiny GRPO run's), a copy of A, B (seed 1, same config), and
+    real `rvlf extract` files of the Mac frame folder (Uni-Sign pkl keypoints) made with A and B."""
+    tmp = tmp_path_factory.mktemp("dino_id")
+    a = save_tiny_dinov2(tmp / "dino_a", **TINY)
+    b = save_tiny_dinov2(tmp / "dino_b", seed=1, **TINY)
+    copy = shutil.copytree(a, tmp / "copy_of_a")
+    feats = {}
+    for name, model in (("a", a), ("b", b)):
+        rc, _, err = _cli("extract", fixtures_dir / "real_formats" / "frames_macos_copy", "--out", tmp / name,
+                          "--keypoints", fixtures_dir / "real_formats" / "unisign_pose_lists.pkl", "--dino", model)
+        assert rc == 0, err
+        feats[name] = tmp / name / "frames_macos_copy.npz"
+    return {"tmp": tmp, "a": a, "b": b, "copy": copy, "feats": feats}
+
+
+def test_same_model_by_name_weights_or_architecture(models, tmp_path):
+    a, b, copy = str(models["a"]), str(models["b"]), str(models["copy"])
+    meta = load_video_features(models["feats"]["a"])["meta"]
+    assert meta["dino_model"] == a and meta["dino_fingerprint"] == dino_id.fingerprint(a)
+    assert dino_id.same_model(a, a + "/")[0] == "same"
+    assert dino_id.same_model(a, copy) == ("same", "the same weights")          # a copy, e.g. a checkpoint's dinov2/
+    assert dino_id.same_model(a, b) == ("differ", "the same tensors with other values")
+    deeper = save_tiny_dinov2(tmp_path / "deeper", num_hidden_layers=2, **TINY)
+    verdict, why = dino_id.same_model(a, str(deeper))
+    assert verdict == "differ" and "num_hidden_layers 1 vs 2" in why
+    # a hub id that is not in the cache (tests run offline): cannot tell
+    assert dino_id.same_model(a, "facebook/dinov2-small")[0] == "unknown"
+    # the features' recorded fingerprint is enough when the folder they name is gone
+    assert dino_id.same_model(copy, "/nowhere/dino", fingerprint_b=meta["dino_fingerprint"])[0] == "same"
+
+
+def _manifest(models, which: str):
+    root = models["tmp"] / f"corpus_{which}"
+    root.mkdir(exist_ok=True)
+    lines = [json.dumps({"id": f"s{i}", "split": split, "text": "hello there", "lang": "en",
+                         "features": str(models["feats"][which])})
+             for i, split in enumerate(["train", "train", "dev", "test"])]
+    (root / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return root / "manifest.jsonl"
+
+
+def test_training_check_warns_or_stops_before_step_1(models, caplog):
+    from rvlf.train.common import load_samples
+
+    manifest = _manifest(models, "a")
+
+    def load(model):
+        return load_samples(DataConfig(dataset="manifest", root=str(manifest), dino_model=str(model)),
+                            dino_model=str(model))
+
+    for same in (models["a"], models["copy"]):   # its own name, or a copy with the same weights: silent
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+            load(same)
+        assert "dino_model" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+        load("facebook/dinov2-small")            # cannot tell (not cached): one warning line
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"data.dino_model is 'facebook/dinov2-small' but 4 of 4 feature files were extracted "
+                           f"with '{models['a']}' (e.g. {models['feats']['a']})")
+    assert "rvlf translate VIDEO" in line and "\n" not in line
+    with pytest.raises(ConfigError, match="different DINOv2 models .the same tensors with other values"):
+        load(models["b"])                        # another model for sure
+
+
+def test_sft_with_another_dinov2_stops_before_step_1(models, tmp_path):
+    out = tmp_path / "sft"
+    rc, _, err = _cli("sft", "--config", REPO / "configs/demo/sft.yaml", "--no-pretrain", "--out", out,
+                      "--max-steps", "1", f"data.root={_manifest(models, 'a')}", f"data.dino_model={models['b']}")
+    assert rc == 2, err
+    (line,) = err.strip().splitlines()
+    assert f"data.dino_model is '{models['b']}'" in line and str(models["feats"]["a"]) in line
+    assert not (out / "last").exists()
+
+
+def test_translating_features_of_another_dinov2_warns(models, tiny_grpo_run, caplog):
+    from rvlf import SignTranslator
+
+    model = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
+    assert model.dino_model.endswith("dinov2")              # the checkpoint's copy of its seed-0 tiny DINOv2
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+        model.prepare(models["feats"]["a"])                  # the same weights as the checkpoint's: silent
+        assert caplog.text == ""
+        model.prepare(models["feats"]["b"])
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith(f"{models['feats']['b']}: its DINOv2 features were extracted with {models['b']} but "
+                           f"the checkpoint uses {model.dino_model} (a different model")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):   # rvlf translate: the same line
+        rc, out, _ = _cli("translate", models["feats"]["b"], "--checkpoint", tiny_grpo_run / "best", "--device", "cpu")
+    assert rc == 0 and out.startswith("frames_macos_copy\t")
+    assert [r.getMessage() for r in caplog.records] == [line]
