@@ -262,9 +262,13 @@ def read_feature_header(path: str | Path) -> FeatureHeader:
 
 def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict:
     """The `meta` JSON object of an open feature file (a small string array; no pickle)."""
+    shape, dtype = _npy_header(zf, info)  # a 0-d unicode array; decoded by hand, as the header check decodes none
+    if dtype.kind != "U" or math.prod(shape) != 1 or dtype.itemsize > 50_000_000:
+        raise InputFileError(path, f"meta must be one JSON string, got {dtype} {list(shape)}")
     with zf.open(info) as f:
-        arr = np.lib.format.read_array(f, allow_pickle=False)
-    meta = json.loads(str(arr))
+        raw = f.read()[-dtype.itemsize:]
+    text = raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\x00")
+    meta = json.loads(text)
     if not isinstance(meta, dict):
         raise InputFileError(path, "meta is not a JSON object")
     return meta
