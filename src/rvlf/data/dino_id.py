@@ -26,8 +26,9 @@ import functools
 import hashlib
 import json
 import os
-import struct
 from pathlib import Path
+
+import torch
 
 # config.json fields that fix a DINOv2's architecture (compared where both configs have them)
 ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -63,30 +64,20 @@ def _model_file(name: str, filename: str) -> Path | None:
 
 @functools.lru_cache(maxsize=16)
 def _safetensors_digest(path: str, size: int, mtime_ns: int) -> str | None:
-    """`LAYOUT:CONTENT` (16 hex digits each) of one safetensors file; None if it is not one."""
+    """`LAYOUT:CONTENT` (16 hex digits each) of one safetensors file (read with `safetensors`); None
+    if it is not one."""
+    from safetensors import SafetensorError, safe_open
+
     layout, content = hashlib.sha256(), hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if not 2 <= n <= 100_000_000:
-                return None
-            header = json.loads(f.read(n))
-            base = 8 + n
-            for key in sorted(k for k in header if k != "__metadata__"):
-                t = header[key]
-                spec = f"{key}|{t['dtype']}|{list(t['shape'])}\n".encode()
+        with safe_open(path, framework="pt") as f:
+            for key in sorted(f.keys()):
+                tensor = f.get_tensor(key)
+                spec = f"{key}|{tensor.dtype}|{list(tensor.shape)}\n".encode()
                 layout.update(spec)
                 content.update(spec)
-                begin, end = t["data_offsets"]
-                f.seek(base + begin)
-                left = end - begin
-                while left > 0:
-                    chunk = f.read(min(left, 1 << 24))
-                    if not chunk:
-                        return None
-                    content.update(chunk)
-                    left -= len(chunk)
-    except (OSError, ValueError, KeyError, TypeError, struct.error):
+                content.update(tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    except (OSError, ValueError, SafetensorError):
         return None
     return f"{layout.hexdigest()[:16]}:{content.hexdigest()[:16]}"
 
