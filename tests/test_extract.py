@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 
 import cv2
 import numpy as np
@@ -446,3 +447,9 @@ def test_existing_output_of_another_source_is_not_skipped(run, fixtures_dir):
     finally:
         os.chdir(here)
     assert rc == 0 and "1 skipped" in stdout
+    # so is the same file of a dataset moved or mounted elsewhere (resuming on another machine)
+    moved = run["tmp"] / "moved"
+    moved.mkdir(exist_ok=True)
+    shutil.copy(fixtures_dir / "signer_58frames.mp4", moved / "signer_58frames.mp4")
+    rc, stdout, _ = _cli("extract", moved / "signer_58frames.mp4", "--out", run["out"], "--no-features")
+    assert rc == 0 and "1 skipped" in stdout and target.stat().st_mtime_ns == before

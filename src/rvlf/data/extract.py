@@ -332,16 +332,15 @@ def encode_crops(encoder: DinoEncoder, crops: np.ndarray, found: np.ndarray) -> 
 
 
 def _same_source(recorded: dict, source: Path) -> bool:
-    """Does a feature file's meta name `source`? By `source_path` (resolved, recorded since rvlf
-    writes it), else by `source` resolved from here (a relative path of an older file whose file
-    name matches is given the benefit of the doubt: the folder it was relative to is unknown)."""
-    here = str(source.resolve())
-    if isinstance(recorded.get("source_path"), str):
-        return recorded["source_path"] == here
-    old = recorded.get("source")
-    if not isinstance(old, str):
-        return False
-    return str(Path(old).resolve()) == here or (not Path(old).is_absolute() and Path(old).name == source.name)
+    """Does a feature file's meta name `source`? The same resolved path (`source_path`, or `source`
+    resolved from here), or the same file name: a dataset moved or mounted elsewhere resumes, while
+    another file (`clip.webm` for `clip.mp4`'s output) does not."""
+    here = source.resolve()
+    for key in ("source_path", "source"):
+        old = recorded.get(key)
+        if isinstance(old, str) and (Path(old).name == source.name or str(Path(old).resolve()) == str(here)):
+            return True
+    return False
 
 
 def already_extracted(job: Job) -> bool:
