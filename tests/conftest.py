@@ -93,6 +93,19 @@ def cli(argv: list[str]) -> int:
     return main(argv)
 
 
+def cli_output(*argv) -> tuple[int, str, str]:
+    """`rvlf ARGV...` (any path-like arguments) -> (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from rvlf.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main([str(a) for a in argv])
+    return rc, out.getvalue(), err.getvalue()
+
+
 def tiny_runs(root: Path, *, sft_steps: int = 0) -> tuple[Path, Path, Path | None]:
     """(manifest, stage-1 run, SFT run or None): a 16/4/4 toy corpus, 3 stage-1 steps, `sft_steps` SFT steps."""
     manifest = write_toy_corpus(root / "toy", n_train=16, n_dev=4, n_test=4)

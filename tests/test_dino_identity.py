@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 import shutil
 
 import pytest
 
-from conftest import REPO
-from rvlf.cli import main
+from conftest import REPO, cli_output
 from rvlf.config import DataConfig
 from rvlf.data import dino_id
 from rvlf.data.features import load_video_features, save_tiny_dinov2
@@ -21,10 +18,7 @@ TINY = {"hidden_size": 16, "intermediate_size": 32}  # the width of tests/confte
 
 
 def _cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
+    return cli_output(*argv)
 
 
 @pytest.fixture(scope="module")

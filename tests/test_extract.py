@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 
 import cv2
 import numpy as np
 import pytest
 
-from rvlf.cli import main
+from conftest import cli_output
 from rvlf.data.crops import CROP_PARTS, crop_boxes, part_found
 from rvlf.data.extract import find_jobs
 from rvlf.data.features import load_video_features, save_tiny_dinov2
@@ -20,10 +18,7 @@ BAD = ("empty.mp4", "text.mp4", "truncated.mp4", "missing.mp4")
 
 
 def _cli(*argv) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
+    return cli_output(*argv)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ reads agreeing with full reads."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
@@ -15,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
-from rvlf.cli import main
+from conftest import CHEAP, REPO, TINY_STAGE1, cli_output, write_toy_corpus
 from rvlf.data.checks import FeatureSetError, check_feature_set, feature_candidates, find_feature_file
 from rvlf.data.features import load_video_features, read_feature_header, save_video_features
 from rvlf.data.readers import read_dataset, read_manifest
@@ -27,10 +25,7 @@ PRETRAIN = ["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "-
 
 
 def _cli(argv: list) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = main([str(a) for a in argv])
-    return rc, out.getvalue(), err.getvalue()
+    return cli_output(*argv)
 
 
 @pytest.fixture

@@ -235,9 +235,7 @@ def read_feature_header(path: str | Path) -> FeatureHeader:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-            if "keypoints" not in members or "meta" not in members:
-                raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
+            members = _feature_members(zf, path)
             kp_shape, kp_dtype = _npy_header(zf, members["keypoints"])
             dino = _npy_header(zf, members["dino"]) if "dino" in members else None
             meta = _read_meta(zf, members["meta"], path) if dino is not None else {}
@@ -262,16 +260,24 @@ def read_feature_header(path: str | Path) -> FeatureHeader:
 
 def _read_meta(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> dict:
     """The `meta` JSON object of an open feature file (a small string array; no pickle)."""
-    shape, dtype = _npy_header(zf, info)  # a 0-d unicode array; decoded by hand, as the header check decodes none
+    shape, dtype = _npy_header(zf, info)  # a 0-d unicode array, its bytes read here: the header check decodes no array
     if dtype.kind != "U" or math.prod(shape) != 1 or dtype.itemsize > 50_000_000:
         raise InputFileError(path, f"meta must be one JSON string, got {dtype} {list(shape)}")
     with zf.open(info) as f:
         raw = f.read()[-dtype.itemsize:]
-    text = raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\x00")
-    meta = json.loads(text)
+    meta = json.loads(raw.decode("utf-32-be" if dtype.byteorder == ">" else "utf-32-le").rstrip("\x00"))
     if not isinstance(meta, dict):
         raise InputFileError(path, "meta is not a JSON object")
     return meta
+
+
+def _feature_members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The `.npy` members of an open feature file by array name; `InputFileError` unless it holds
+    `keypoints` and `meta`."""
+    members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+    if "keypoints" not in members or "meta" not in members:
+        raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
+    return members
 
 
 def read_feature_meta(path: str | Path) -> dict:
@@ -280,10 +286,7 @@ def read_feature_meta(path: str | Path) -> dict:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
-            if "keypoints" not in members or "meta" not in members:
-                raise InputFileError(path, f"not an rvlf feature file (holds {sorted(members) or 'no arrays'})")
-            return _read_meta(zf, members["meta"], path)
+            return _read_meta(zf, _feature_members(zf, path)["meta"], path)
     except InputFileError:
         raise
     except _NPZ_ERRORS as err:
