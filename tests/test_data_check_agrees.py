@@ -111,6 +111,12 @@ def test_every_kind_data_check_stops_where_training_does(fixtures_dir, tmp_path,
         [f"data.dataset={kind}", f"data.root={root}", f"data.features_dir={feats}", f"data.lang={lang}",
          *train_extra])
     assert len(lines) == 1 and lines[0].startswith(f"{gone.split}/{gone.id}: ") and "feature file not found" in lines[0]
+    # it names where `rvlf extract` writes it (the most specific place, e.g. F/test/NAME.npz) and the others tried
+    from rvlf.data.checks import feature_candidates
+
+    tried = feature_candidates(gone, feats)
+    assert f"{gone.split}/{gone.id}: {tried[0]}: feature file not found" in lines[0], lines[0]
+    assert all(str(p.relative_to(feats)) in lines[0] for p in tried[1:]), lines[0]
 
 
 def test_before_extraction_the_check_says_features_are_not_checked(fixtures_dir, capsys):

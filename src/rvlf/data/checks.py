@@ -156,7 +156,14 @@ def check_feature_set(by_split: dict[str, list[SignSample]], features_dir: str |
                 report.headers[(split, s.id)] = read_feature_header(path)
             except InputFileError as err:
                 kind = "unreadable" if path.exists() else "missing"
-                report.problems.append(Problem(split, s.id, str(path), err.problem, kind))
+                problem = err.problem
+                if kind == "missing" and features_dir:  # name where rvlf extract would have written it
+                    tried = feature_candidates(s, features_dir)
+                    path = tried[0]
+                    others = [os.path.relpath(p, features_dir) for p in tried[1:]]
+                    if others:
+                        problem += f" (nor {', '.join(others)} under {features_dir})"
+                report.problems.append(Problem(split, s.id, str(path), problem, kind))
     _check_dino(report)
     return report
 
