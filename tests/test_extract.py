@@ -448,3 +448,10 @@ def test_existing_output_of_another_source_is_not_skipped(run, fixtures_dir):
     shutil.copy(fixtures_dir / "signer_58frames.mp4", moved / "signer_58frames.mp4")
     rc, stdout, _ = _cli("extract", moved / "signer_58frames.mp4", "--out", run["out"], "--no-features")
     assert rc == 0 and "1 skipped" in stdout and target.stat().st_mtime_ns == before
+    # but another video of the same name is not (train/0001.mp4 and test/0001.mp4 into one --out)
+    other = run["tmp"] / "other"
+    other.mkdir(exist_ok=True)
+    shutil.copy(fixtures_dir / "real_formats" / "signer_rotated90.mp4", other / "signer_58frames.mp4")
+    rc, stdout, stderr = _cli("extract", other / "signer_58frames.mp4", "--out", run["out"], "--no-features")
+    assert rc == 1 and "0 skipped" in stdout and f"not of {other / 'signer_58frames.mp4'}" in stderr
+    assert target.stat().st_mtime_ns == before

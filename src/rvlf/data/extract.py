@@ -35,7 +35,7 @@ from rvlf.data.crops import (
 )
 from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
 from rvlf.data.keypoints import from_holistic, to_pixels
-from rvlf.data.video import display_rotation, is_image, is_video, iter_frames, video_fps
+from rvlf.data.video import display_rotation, frame_files, is_image, is_video, iter_frames, video_fps
 from rvlf.errors import InputFileError, RvlfError
 
 RATE_PARTS = ("body", "face", "left_hand", "right_hand")
@@ -226,6 +226,7 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
     meta = {
         "source": str(source),
         "source_path": str(source.resolve()),
+        "source_bytes": _source_bytes(source),
         "fps": video_fps(source),
         "num_frames": T,
         "first_frame": start,
@@ -331,16 +332,28 @@ def encode_crops(encoder: DinoEncoder, crops: np.ndarray, found: np.ndarray) -> 
     return dino
 
 
+def _source_bytes(source: Path) -> int:
+    """Size of a video file in bytes, or of a frame folder's frame files together: with the file
+    name, what tells the same input moved elsewhere from another input of the same name."""
+    if source.is_dir():
+        return sum(f.stat().st_size for f in frame_files(source))
+    return source.stat().st_size
+
+
 def _same_source(recorded: dict, source: Path) -> bool:
     """Does a feature file's meta name `source`? The same resolved path (`source_path`, or `source`
-    resolved from here), or the same file name: a dataset moved or mounted elsewhere resumes, while
-    another file (`clip.webm` for `clip.mp4`'s output) does not."""
-    here = source.resolve()
-    for key in ("source_path", "source"):
-        old = recorded.get(key)
-        if isinstance(old, str) and (Path(old).name == source.name or str(Path(old).resolve()) == str(here)):
-            return True
-    return False
+    resolved from here), or the same file name and size (`source_bytes`): a dataset moved or mounted
+    elsewhere resumes, while another input of the same name (`a/clip.mp4`'s output for `c/clip.mp4`,
+    `clip.mp4`'s for `clip.webm`) does not. A file from before `source_bytes` was recorded counts
+    as the same on its name alone."""
+    here = str(source.resolve())
+    names = [v for v in (recorded.get("source_path"), recorded.get("source")) if isinstance(v, str)]
+    if any(str(Path(v).resolve()) == here for v in names):
+        return True
+    if not any(Path(v).name == source.name for v in names):
+        return False
+    size = recorded.get("source_bytes")
+    return size is None or size == _source_bytes(source)
 
 
 def already_extracted(job: Job) -> bool:
