@@ -48,6 +48,13 @@ def test_same_model_by_name_weights_or_architecture(models, tmp_path):
     deeper = save_tiny_dinov2(tmp_path / "deeper", num_hidden_layers=2, **TINY)
     verdict, why = dino_id.same_model(a, str(deeper))
     assert verdict == "differ" and "num_hidden_layers 1 vs 2" in why
+    # another image size (other position embeddings), the same width: another model for sure, by config...
+    small = save_tiny_dinov2(tmp_path / "small", image_size=56, **TINY)
+    verdict, why = dino_id.same_model(a, str(small))
+    assert verdict == "differ" and "image_size 224 vs 56" in why
+    # ... and by the tensors' shapes alone (a folder gone, its fingerprint recorded in a feature file)
+    verdict, why = dino_id.same_model(a, "/nowhere/dino", fingerprint_b=dino_id.fingerprint(str(small)))
+    assert (verdict, why) == ("differ", "other tensors (names or shapes)")
     # a hub id that is not in the cache (tests run offline): cannot tell
     assert dino_id.same_model(a, "facebook/dinov2-small")[0] == "unknown"
     # the features' recorded fingerprint is enough when the folder they name is gone
@@ -99,21 +106,26 @@ def test_sft_with_another_dinov2_stops_before_step_1(models, tmp_path):
     assert not (out / "last").exists()
 
 
-def test_translating_features_of_another_dinov2_warns(models, tiny_grpo_run, caplog):
+def test_translating_features_of_another_dinov2_is_refused(models, tiny_grpo_run, caplog):
+    """Features of a DINOv2 that surely is another model translate to garbage: refused, naming both."""
     from rvlf import SignTranslator
+    from rvlf.errors import InputFileError
 
     model = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
     assert model.dino_model.endswith("dinov2")              # the checkpoint's copy of its seed-0 tiny DINOv2
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
         model.prepare(models["feats"]["a"])                  # the same weights as the checkpoint's: silent
-        assert caplog.text == ""
+    assert caplog.text == ""
+    with pytest.raises(InputFileError) as err:
         model.prepare(models["feats"]["b"])
-    (line,) = [r.getMessage() for r in caplog.records]
-    assert line.startswith(f"{models['feats']['b']}: its DINOv2 features were extracted with {models['b']} but "
-                           f"the checkpoint uses {model.dino_model} (a different model")
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):   # rvlf translate: the same line
-        rc, out, _ = _cli("translate", models["feats"]["b"], "--checkpoint", tiny_grpo_run / "best", "--device", "cpu")
-    assert rc == 0 and out.startswith("frames_macos_copy\t")
-    assert [r.getMessage() for r in caplog.records] == [line]
+    line = str(err.value)
+    assert line.startswith(f"{models['feats']['b']}: its DINOv2 features were extracted with {models['b']}, another "
+                           f"model than the checkpoint's {model.dino_model} (")
+    assert f"re-extract it with --dino {model.dino_model}" in line
+    # rvlf translate: the same line, exit 2; among other inputs it is named and the others translated (exit 1)
+    rc, out, stderr = _cli("translate", models["feats"]["b"], "--checkpoint", tiny_grpo_run / "best", "--device", "cpu")
+    assert rc == 2 and out == "" and line in stderr
+    rc, out, stderr = _cli("translate", models["feats"]["b"], models["feats"]["a"], "--checkpoint",
+                           tiny_grpo_run / "best", "--device", "cpu")
+    assert rc == 1 and out.startswith("frames_macos_copy\t") and f"failed: {line}" in stderr

@@ -63,9 +63,11 @@ def dino_encoder(model: str, device: str):
 
 
 def warn_other_dino(path: Path, meta: dict, dino_model: str) -> None:
-    """One warning line when a feature file's `meta.dino_model` is not the checkpoint's DINOv2
-    (`dino_model`: its `dinov2/` copy, its `data.dino_model` or --dino), unless both are the same
-    weights (`rvlf.data.dino_id.same_model`). A file that names no model is not compared."""
+    """A feature file's `meta.dino_model` against the checkpoint's DINOv2 (`dino_model`: its
+    `dinov2/` copy, its `data.dino_model` or --dino), by `rvlf.data.dino_id.same_model`: another
+    model for sure is an `InputFileError` (its features would translate to garbage); one that may be
+    another (a hub id not cached, another dtype) is one warning line; the same weights, or a file
+    that names no model, pass silently."""
     from rvlf.data.dino_id import same_model
 
     theirs = meta.get("dino_model")
@@ -75,7 +77,10 @@ def warn_other_dino(path: Path, meta: dict, dino_model: str) -> None:
     verdict, why = same_model(str(dino_model), theirs, fingerprint_b=fp)
     if verdict == "same":
         return
-    sure = "a different model" if verdict == "differ" else "maybe another model"
+    if verdict == "differ":
+        raise InputFileError(path, f"its DINOv2 features were extracted with {theirs}, another model than the "
+                                   f"checkpoint's {dino_model} ({why}); re-extract it with --dino {dino_model}")
+    sure = "maybe another model"
     log.warning("%s: its DINOv2 features were extracted with %s but the checkpoint uses %s (%s: %s); the "
                 "translation may be wrong - re-extract it with --dino %s", path, theirs, dino_model, sure, why,
                 dino_model)

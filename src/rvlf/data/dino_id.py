@@ -10,14 +10,14 @@ Rules, kept simple enough to explain in one line each:
 - a name is compared after `normalise`: a local folder by its resolved absolute path, a hub id as
   it is;
 - `fingerprint` of a model whose `model.safetensors` can be found without the network (a local
-  folder, or a hub id in the Hugging Face cache) is `LAYOUT:CONTENT`: LAYOUT hashes the sorted
-  tensor names, dtypes and shapes, CONTENT also every tensor's bytes. It does not depend on the
-  file's byte order or metadata, so a copy (`cp -r`, the checkpoint's `dinov2/`, a re-save) has the
-  fingerprint of its original;
+  folder, or a hub id in the Hugging Face cache) is `SHAPES:LAYOUT:CONTENT`: SHAPES hashes the
+  sorted tensor names and shapes, LAYOUT also their dtypes, CONTENT also every tensor's bytes. It
+  does not depend on the file's byte order or metadata, so a copy (`cp -r`, the checkpoint's
+  `dinov2/`, a re-save) has the fingerprint of its original;
 - `same_model(a, b)`: "same" when the normalised names or the fingerprints are equal; "differ"
-  when the config.json architecture fields differ or the layouts are equal and the contents are
-  not (the same tensors with other values: another model for sure); else "unknown" (e.g. a hub id
-  that is not cached, or an fp16 copy of an fp32 model).
+  when the config.json architecture fields differ, the tensors' names or shapes differ (e.g.
+  another image size: other position embeddings), or the same tensors (dtypes too) hold other
+  values; else "unknown" (e.g. a hub id that is not cached, or an fp16 copy of an fp32 model).
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import torch
 
 # config.json fields that fix a DINOv2's architecture (compared where both configs have them)
 ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
-             "mlp_ratio", "patch_size", "num_channels", "use_swiglu_ffn", "num_register_tokens", "qkv_bias")
+             "mlp_ratio", "patch_size", "image_size", "num_channels", "use_swiglu_ffn", "num_register_tokens",
+             "qkv_bias")
 WEIGHTS = "model.safetensors"
 
 
@@ -64,26 +65,27 @@ def _model_file(name: str, filename: str) -> Path | None:
 
 @functools.lru_cache(maxsize=16)
 def _safetensors_digest(path: str, size: int, mtime_ns: int) -> str | None:
-    """`LAYOUT:CONTENT` (16 hex digits each) of one safetensors file (read with `safetensors`); None
+    """`SHAPES:LAYOUT:CONTENT` (16 hex digits each) of one safetensors file (read with `safetensors`); None
     if it is not one."""
     from safetensors import SafetensorError, safe_open
 
-    layout, content = hashlib.sha256(), hashlib.sha256()
+    shapes, layout, content = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()
     try:
         with safe_open(path, framework="pt") as f:
             for key in sorted(f.keys()):
                 tensor = f.get_tensor(key)
+                shapes.update(f"{key}|{list(tensor.shape)}\n".encode())
                 spec = f"{key}|{tensor.dtype}|{list(tensor.shape)}\n".encode()
                 layout.update(spec)
                 content.update(spec)
                 content.update(tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     except (OSError, ValueError, SafetensorError):
         return None
-    return f"{layout.hexdigest()[:16]}:{content.hexdigest()[:16]}"
+    return f"{shapes.hexdigest()[:16]}:{layout.hexdigest()[:16]}:{content.hexdigest()[:16]}"
 
 
 def fingerprint(name: str | os.PathLike | None) -> str | None:
-    """`LAYOUT:CONTENT` of the model's `model.safetensors` (see the module docstring), or None when
+    """`SHAPES:LAYOUT:CONTENT` of the model's `model.safetensors` (see the module docstring), or None when
     it cannot be found offline or is not a safetensors file. Reads the whole file once per process
     (about a second for dinov2-base)."""
     if name is None:
@@ -122,16 +124,18 @@ def same_model(a: str | None, b: str | None, *, fingerprint_a: str | None = None
         return "same", "the same name"
     fa = fingerprint_a or fingerprint(a)
     fb = fingerprint_b or fingerprint(b)
-    if fa and fb:
-        if fa == fb:
-            return "same", "the same weights"
-        if fa.split(":")[0] == fb.split(":")[0]:
-            return "differ", "the same tensors with other values"
+    if fa and fb and fa == fb:
+        return "same", "the same weights"
     arch_a, arch_b = architecture(a), architecture(b)
     if arch_a and arch_b:
         diff = sorted(k for k in set(arch_a) & set(arch_b) if arch_a[k] != arch_b[k])
         if diff:
             return "differ", "other architectures (" + ", ".join(f"{k} {arch_a[k]} vs {arch_b[k]}" for k in diff) + ")"
     if fa and fb:
+        pa, pb = fa.split(":"), fb.split(":")
+        if len(pa) == len(pb) == 3 and pa[0] != pb[0]:
+            return "differ", "other tensors (names or shapes)"
+        if pa[-2] == pb[-2]:
+            return "differ", "the same tensors with other values"
         return "unknown", "weights stored differently (another dtype?)"
     return "unknown", "the weights of one cannot be found on this machine to compare"
