@@ -173,6 +173,10 @@ def test_a_language_the_texts_contradict_is_refused(fixtures_dir, tmp_path):
     labels = fixtures_dir / "real_formats" / "labels.test"
     rc, _, err = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh"])
     assert rc == 2 and err.count("\n") == 1 and "hold no Chinese character" in err and "de or en" in err, err
+    rc, out, err_json = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh", "--json"])
+    assert rc == 2 and json.loads(out) == {"error": err_json.strip().split("error: ", 1)[1]}  # --json: still JSON
+    rc, out, err = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--video-root", tmp_path / "no"])
+    assert rc == 2 and f"{tmp_path / 'no'}: --video-root: no such folder" in err
     run = tmp_path / "run"
     rc, _, err2 = _cli([*PRETRAIN, "--out", run, "data.dataset=labels", f"data.root={labels}", "data.lang=zh"])
     assert rc == 2 and err2.count("\n") == 1 and "hold no Chinese character" in err2, err2

@@ -15,9 +15,11 @@ signer's body is found in fewer than `--min-body-share` of their frames, ids in 
 (train/test leakage), names a split list holds that the annotations lack and annotations no split
 lists.
 
-Exit code: 2 when a file cannot be read; 1 when something would stop training or the counts
-disagree (mismatches, missing or inconsistent feature files, empty texts, samples without enough
-body); else 0.
+Exit code: 2 when a file cannot be read or the dataset or language is refused; 1 when something
+would stop training or the counts disagree (mismatches, missing or inconsistent feature files, empty
+texts, samples without enough body); else 0. Without feature files to check (no --features, no
+manifest `features`) the feature checks are skipped with a note: exit 0 then says "the release reads
+well", not "ready to train".
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from rvlf.data.checks import check_feature_set, sample_feature_file
 from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
 from rvlf.data.poses import read_keypoints
 from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
-from rvlf.errors import ConfigError, InputFileError
+from rvlf.errors import ConfigError, InputFileError, RvlfError
 
 
 def register(sub) -> None:
@@ -45,7 +47,8 @@ def register(sub) -> None:
                     "videos, everything training's own check before step 1 refuses (missing/unreadable/inconsistent "
                     "feature files, empty texts, a wrong or mixed language; the same code), samples with little body, ids "
                     "in several splits and split-list/annotation mismatches. Exit code 2 when a file cannot be "
-                    "read, 1 when something would stop training or counts disagree, else 0.")
+                    "read or the dataset/language is refused, 1 when something would stop training or counts "
+                    "disagree, else 0 (without --features: the feature checks are skipped, with a note).")
     c.add_argument("--dataset", required=True, metavar="KIND", help=f"one of: {', '.join(READERS)}")
     c.add_argument("--root", required=True,
                    help="dataset folder or its annotation file (for `manifest`: the .jsonl file or its folder)")
@@ -330,8 +333,20 @@ def exit_code(report: dict) -> int:
 
 
 def run(args) -> int:
+    try:
+        return _run(args)
+    except RvlfError as err:  # refused before any report: --json still prints one JSON object (and stderr the line)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(err)}, ensure_ascii=False))
+        raise
+
+
+def _run(args) -> int:
     from rvlf.config import DataConfig
     from rvlf.data.checks import read_checked
+
+    if args.video_root and not Path(args.video_root).is_dir():
+        raise InputFileError(args.video_root, "--video-root: no such folder")
 
     # what stops training before step 1 stops the check too, by the same code (data.lang is --lang here)
     data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "",
