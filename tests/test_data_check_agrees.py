@@ -167,6 +167,22 @@ def test_a_manifest_mixing_languages_must_hold_one(tmp_path):
     _nothing_trained(run)
 
 
+def test_a_few_texts_in_another_script_are_named(tmp_path, caplog):
+    """One Chinese line in an English manifest: not refused (most texts fit), but named."""
+    import logging
+
+    corpus = write_toy_corpus(tmp_path / "toy", n_train=4, n_dev=1, n_test=1)
+    rows = corpus.read_text().splitlines()
+    rec = json.loads(rows[1])
+    rec["text"] = "今天天气很好"
+    rows[1] = json.dumps(rec, ensure_ascii=False)
+    corpus.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+        _cli(["data", "check", "--dataset", "manifest", "--root", corpus])
+    (line,) = [r.getMessage() for r in caplog.records if "unlike the rest" in r.getMessage()]
+    assert line.startswith(f"1 of 6 manifest texts under {corpus} are Chinese, unlike the rest") and "train/s1" in line
+
+
 def test_a_language_the_texts_contradict_is_refused(fixtures_dir, tmp_path):
     """`--lang zh` on the German label file scored German by character without a word; `zh` on an
     English manifest and `en` on CSL-Daily-like Chinese manifests likewise. Training stops the same."""

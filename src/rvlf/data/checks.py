@@ -284,10 +284,16 @@ def _check_script(data: DataConfig, kind: str, samples: list[SignSample], want: 
     """The texts' script must fit the language (`rvlf.text.script`): Chinese texts under de/en, or
     no Chinese under zh, would be tokenized and scored in the wrong units (label files do not say
     their language: `data.lang` / `--lang` is a guess the texts can contradict)."""
-    from rvlf.text.script import script_mismatch
+    from rvlf.text.script import CHAR_LEVEL, has_chinese, script_mismatch
 
     m = script_mismatch([s.text for s in samples], want)
     if m is None:
+        odd = [s for s in samples if s.text.strip() and has_chinese(s.text) != (want in CHAR_LEVEL)]
+        if odd:  # a few lines in the wrong script: training goes on, but says which
+            what = "hold no Chinese character" if want in CHAR_LEVEL else "are Chinese"
+            log.warning("%d of %d %s texts under %s %s, unlike the rest (language %r; e.g. %s/%s, %s: %r): they "
+                        "are tokenized and scored as %r", len(odd), len(samples), kind, data.root, what, want,
+                        odd[0].split, odd[0].id, odd[0].source or odd[0].id, odd[0].text.strip()[:40], want)
         return
     first = next(s for s in samples if s.text.strip()[:40] == m["example"])
     where = f"e.g. {first.split}/{first.id}, {first.source or first.id}: {m['example']!r}"
