@@ -130,6 +130,16 @@ def test_reference_export_loads_the_base_lm_by_hub_id(tiny_grpo_run, fixtures_di
 
 def test_export_refusals_are_one_line(tiny_grpo_run, tmp_path, capsys):
     capsys.readouterr()
+    # --checkpoint, as translate/evaluate take it, is the same as the positional; both or neither: one line
+    assert cli(["export", "--checkpoint", str(tiny_grpo_run / "best"), "--out", str(tmp_path / "m"), "--base",
+                "reference"]) == 2
+    assert "random tiny model that no hub has" in capsys.readouterr().err
+    for argv in (["export", "--out", str(tmp_path / "m")],
+                 ["export", str(tiny_grpo_run / "best"), "--checkpoint", str(tiny_grpo_run / "best"), "--out",
+                  str(tmp_path / "m")]):
+        assert cli(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "give the checkpoint once" in err[0], err
     assert cli(["export", str(tiny_grpo_run / "best"), "--out", str(tmp_path / "m"), "--base", "reference"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "random tiny model that no hub has" in err[0] and "--base merge" in err[0]

@@ -9,8 +9,10 @@ def register(sub) -> None:
                                    "--checkpoint OUT`, `rvlf app --checkpoint OUT` and "
                                    "`SignTranslator.from_pretrained(OUT)`; upload it with `hf upload OWNER/NAME OUT` "
                                    "(docs/sharing.md).")
-    p.add_argument("checkpoint", metavar="CHECKPOINT",
+    p.add_argument("checkpoint", metavar="CHECKPOINT", nargs="?", default=None,
                    help="checkpoint folder of any stage (RUN/best), or a run folder (its best checkpoint)")
+    p.add_argument("--checkpoint", dest="checkpoint_option", metavar="CHECKPOINT", default=None,
+                   help="the same, as `rvlf translate` / `rvlf evaluate` take it")
     p.add_argument("--out", required=True, help="folder to write (new, empty, or an earlier export, replaced)")
     p.add_argument("--base", choices=["merge", "reference"], default="merge",
                    help="SFT/GRPO: merge the LoRA adapters into the language model and save it (default), or "
@@ -24,9 +26,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from rvlf.errors import RvlfError
     from rvlf.export import export_model
 
-    out = export_model(args.checkpoint, args.out, base=args.base, license=args.license, dataset=args.dataset,
+    if (args.checkpoint is None) == (args.checkpoint_option is None):
+        raise RvlfError("give the checkpoint once: rvlf export CHECKPOINT --out DIR (or --checkpoint CHECKPOINT)")
+    out = export_model(args.checkpoint or args.checkpoint_option, args.out, base=args.base, license=args.license, dataset=args.dataset,
                        name=args.name)
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())
     print(f"wrote {out}: {', '.join(files)}", flush=True)

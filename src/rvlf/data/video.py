@@ -208,8 +208,10 @@ def _no_frames(folder: Path) -> str:
     """Why a folder is no video: no frame images, and what it holds instead when that says more."""
     videos = sorted(p.name for p in folder.iterdir() if p.is_file() and is_video(p))
     if videos:
+        kinds = sorted({Path(v).suffix for v in videos})
+        pattern = f"{folder}/*{kinds[0]}" if len(kinds) == 1 else f"{folder}/*.{{{','.join(k[1:] for k in kinds)}}}"
         return (f"folder holds no frame images but {len(videos)} video file(s) ({', '.join(videos[:3])}"
-                f"{', ...' if len(videos) > 3 else ''}): give the videos themselves (e.g. {folder}/*{Path(videos[0]).suffix})")
+                f"{', ...' if len(videos) > 3 else ''}): give the videos themselves (e.g. {pattern})")
     return "folder holds no frame images"
 
 
