@@ -418,7 +418,7 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
                 id=sample_id, split=split, lang=lang, text="".join(text.split()) if lang == "zh" else text,
                 video=video, num_frames=int(frames) if isinstance(frames, numbers.Integral) and not isinstance(
                     frames, bool) and frames >= 0 else None,
-                signer=str(rec["signer"]) if rec.get("signer") is not None else None, source=f"{path} [{key!r}]",
+                signer=str(rec["signer"]) if rec.get("signer") is not None else None, source=f"{path}, entry {key}",
             ))
     return out
 
