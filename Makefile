@@ -9,16 +9,18 @@ PYTEST_ARGS ?=
 
 .PHONY: setup demo test bench clean
 
-# the package and what the demo needs (no MediaPipe, Gradio or test tools: a quicker first `make demo`)
+# the package and what the demo needs (no MediaPipe, Gradio or test tools: a quicker first `make demo`).
+# --no-compile: no .pyc for the thousands of modules never imported (torch alone: ~15 s of set-up);
+# Python compiles the ones a run imports on first use.
 $(BASE): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
-	$(PY) -m pip install -q --disable-pip-version-check -e .
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q --no-compile --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --no-compile --disable-pip-version-check -e .
 	@touch $(BASE)
 
 # everything: MediaPipe (extraction), Gradio (rvlf app), the test tools
 $(STAMP): $(BASE)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[all]'
+	$(PY) -m pip install -q --no-compile --disable-pip-version-check -e '.[all]'
 	@touch $(STAMP)
 
 setup: $(STAMP)
