@@ -62,7 +62,7 @@ def dino_encoder(model: str, device: str):
     return DinoEncoder(model, device=device)
 
 
-def warn_other_dino(path: Path, meta: dict, dino_model: str) -> None:
+def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
     """A feature file's `meta.dino_model` against the checkpoint's DINOv2 (`dino_model`: its
     `dinov2/` copy, its `data.dino_model` or --dino), by `rvlf.data.dino_id.same_model`: another
     model for sure is an `InputFileError` (its features would translate to garbage); one that may be
@@ -80,9 +80,8 @@ def warn_other_dino(path: Path, meta: dict, dino_model: str) -> None:
     if verdict == "differ":
         raise InputFileError(path, f"its DINOv2 features were extracted with {theirs}, another model than the "
                                    f"checkpoint's {dino_model} ({why}); re-extract it with --dino {dino_model}")
-    sure = "maybe another model"
-    log.warning("%s: its DINOv2 features were extracted with %s but the checkpoint uses %s (%s: %s); the "
-                "translation may be wrong - re-extract it with --dino %s", path, theirs, dino_model, sure, why,
+    log.warning("%s: its DINOv2 features were extracted with %s but the checkpoint uses %s (maybe another model: "
+                "%s); the translation may be wrong - re-extract it with --dino %s", path, theirs, dino_model, why,
                 dino_model)
 
 
@@ -102,7 +101,7 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
             log.warning("%s: a feature file without DINOv2 features (extracted with --no-features): the face/hand "
                         "features are zeros; re-extract it with --dino for this checkpoint", path)
         elif feats.get("dino") is not None and dino_model is not None:
-            warn_other_dino(path, meta, dino_model)
+            check_features_dino(path, meta, dino_model)
         return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size)
     if path.is_file() and path.suffix.lower() in (*KEYPOINT_SUFFIXES, ".npz"):
         from rvlf.data.poses import read_keypoints
