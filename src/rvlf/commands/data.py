@@ -28,10 +28,9 @@ import json
 import statistics
 from pathlib import Path
 
-import numpy as np
 
 from rvlf.data.checks import check_feature_set, sample_feature_file
-from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
+from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header, read_feature_meta
 from rvlf.data.poses import read_keypoints
 from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
 from rvlf.errors import ConfigError, InputFileError, RvlfError
@@ -99,12 +98,8 @@ def covered_frames(path: Path, frames: int) -> int:
     `frames` for a window of a longer video (a Uni-Sign `.pkl` `start`/`end`, or an `rvlf extract`
     file made from one, whose `meta.video_frames` says so)."""
     if path.suffix.lower() == ".npz":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
-        except (OSError, ValueError) as err:
-            raise InputFileError(path, f"not a readable .npz file ({err})") from None
-        total = meta.get("video_frames") if isinstance(meta, dict) else None
+        meta = read_feature_meta(path) if is_feature_file(path) else {}
+        total = meta.get("video_frames")
         return int(total) if isinstance(total, int) and total >= frames else frames
     if path.suffix.lower() == ".pkl":
         from rvlf.data.poses import load_keypoint_file
@@ -179,6 +174,7 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
     `empty_texts` its problems by kind. Without any feature file to check (no `features_dir` and
     no manifest `features`), only empty texts are checked and `features_checked` is False."""
     report: dict = {"splits": {}, "mismatches": [], "missing_videos": [], "unreadable_keypoints": []}
+    training, headers = training_check(samples, features_dir, splits)
     for split in SPLITS:
         chosen = [s for s in samples if s.split == split]
         if not chosen:
@@ -194,19 +190,20 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
                 video_lengths.append(ref)
             n = None
             feat = _feature_file(s, features_dir)
-            if feat is not None and feat.is_file():  # lengths only: problems come from the training check
+            header = headers.get((split, s.id))  # read by the training check already
+            if header is None and feat is not None and feat.is_file():  # lengths only: problems come from it
                 try:
                     header = feature_header(feat)
                 except InputFileError as err:  # a training feature file is listed by training's check
                     if feat == s.keypoints:
                         report["unreadable_keypoints"].append({"id": s.id, "split": split, "path": str(feat),
                                                                "problem": err.problem})
-                else:
-                    n = header.frames
-                    feature_lengths.append(n)
-                    if ref is not None and covered_frames(feat, n) != ref:
-                        report["mismatches"].append({"id": s.id, "split": split, "video_frames": ref,
-                                                     "feature_frames": n})
+            if header is not None:
+                n = header.frames
+                feature_lengths.append(n)
+                if ref is not None and covered_frames(header.path, n) != ref:
+                    report["mismatches"].append({"id": s.id, "split": split, "video_frames": ref,
+                                                 "feature_frames": n})
             length = n if n is not None else ref
             if length is not None:
                 lengths.append(length)
@@ -218,23 +215,25 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
             "missing_videos": missing_video,
             "over_max_frames": over_max_frames(lengths, max_frames),
         }
-    report.update(training_check(samples, features_dir, splits))
+    report.update(training)
     report["shared_ids"] = shared_ids(samples)
     report.update(split_list_report(notes))
     return report
 
 
 def training_check(samples: list[SignSample], features_dir: str | None, splits: list[str] | tuple[str, ...]
-                   ) -> dict:
+                   ) -> tuple[dict, dict[tuple[str, str], FeatureHeader]]:
     """What training's check before step 1 (`check_feature_set`, the code `load_samples` runs) says
     about `samples`: `training_problems` (its one-line messages, as training prints them) and the
-    same problems by kind. `features_checked` is False when no sample has a feature file to look
-    for (no `features_dir`, no manifest `features`): a dataset checked before `rvlf extract`."""
+    same problems by kind; and the feature headers it read, by (split, id). `features_checked` is
+    False when no sample has a feature file to look for (no `features_dir`, no manifest
+    `features`): a dataset checked before `rvlf extract`."""
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)
     checked = bool(features_dir) or any(s.features for s in samples)
-    problems = check_feature_set(by_split, features_dir, splits=splits).problems
+    feature_set = check_feature_set(by_split, features_dir, splits=splits)
+    problems = feature_set.problems
     if not checked:
         problems = [p for p in problems if p.kind == "empty-text"]
     out: dict = {"features_checked": checked, "training_problems": [p.line() for p in problems],
@@ -249,7 +248,7 @@ def training_check(samples: list[SignSample], features_dir: str | None, splits: 
             out["unreadable_features"].append(item)
         else:
             out["dino_problems"].append(item)
-    return out
+    return out, feature_set.headers
 
 
 def over_max_frames(lengths: list[int], thresholds: list[int] | tuple[int, ...]) -> dict[str, int]:
