@@ -89,12 +89,6 @@ def video_fps(path: str | Path) -> float:
     try:
         import av
 
-        errors: tuple = (OSError, ValueError, av.error.FFmpegError)
-    except ImportError:
-        errors = (OSError, ValueError)
-    try:
-        import av
-
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise InputFileError(path, "no video stream")
@@ -106,8 +100,18 @@ def video_fps(path: str | Path) -> float:
             return float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         finally:
             cap.release()
-    except errors as err:
+    except _av_errors() as err:
         raise InputFileError(path, f"cannot open video ({_short(err)})") from None
+
+
+def _av_errors() -> tuple[type[BaseException], ...]:
+    """What opening or decoding a file with PyAV raises for a file it cannot read: OSError,
+    ValueError and every `av.error.FFmpegError` (some, such as `av.error.EOFError`, are neither)."""
+    try:
+        import av
+    except ImportError:
+        return (OSError, ValueError)
+    return (OSError, ValueError, av.error.FFmpegError)
 
 
 def _short(err: Exception) -> str:
@@ -143,7 +147,7 @@ def _decode_pyav(path: Path) -> Iterator:
     than its header lists is (it was cut short)."""
     import av
 
-    errors = (OSError, ValueError, av.error.FFmpegError)  # some (av.error.EOFError) are no OSError
+    errors = _av_errors()
     try:
         container = av.open(str(path))
     except errors as err:
