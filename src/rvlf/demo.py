@@ -9,6 +9,7 @@ and example translations, like Table 8) and the learning-curve PNGs.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import os
@@ -228,18 +229,24 @@ def stage_stamp(cfg, upstream: dict) -> dict:
     """What a demo stage's result depends on: its resolved config, the stamps of the corpus and of
     the stages before it, rvlf's source code (a digest of its .py files), torch and its thread
     count (a different count sums in another order: other last digits)."""
-    import hashlib
-
     import torch
+
+    config = dataclasses.asdict(cfg)
+    config["train"].pop("progress", None)  # a progress bar changes no number
+    return json.loads(json.dumps({"config": config, "upstream": upstream, "code": code_digest(),
+                                  "torch": torch.__version__, "torch_threads": torch.get_num_threads()}, default=str))
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """SHA-256 of rvlf's .py files (names and contents), read once per process."""
+    import hashlib
 
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    config = dataclasses.asdict(cfg)
-    config["train"].pop("progress", None)  # a progress bar changes no number
-    return json.loads(json.dumps({"config": config, "upstream": upstream, "code": digest.hexdigest(),
-                                  "torch": torch.__version__, "torch_threads": torch.get_num_threads()}, default=str))
+    return digest.hexdigest()
 
 
 def finished_stage(run_dir: Path, stamp: dict) -> dict | None:
