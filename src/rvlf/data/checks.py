@@ -205,10 +205,13 @@ def check_dino_model(headers: dict[tuple[str, str], FeatureHeader], dino_model: 
     are different models for sure (other architecture, or the same tensors with other values)."""
     from rvlf.data.dino_id import normalise, same_model
 
-    by_model: dict[str, list[FeatureHeader]] = {}
+    by_name: dict[str, list[FeatureHeader]] = {}
     for h in headers.values():
         if h.dino_dim is not None and h.dino_model:
-            by_model.setdefault(normalise(h.dino_model), []).append(h)
+            by_name.setdefault(h.dino_model, []).append(h)
+    by_model: dict[str, list[FeatureHeader]] = {}
+    for name, files in by_name.items():  # normalised once a name (a stat), not once a file
+        by_model.setdefault(normalise(name), []).extend(files)
     want = normalise(dino_model)
     lines = []
     for model, files in sorted(by_model.items(), key=lambda kv: -len(kv[1])):
