@@ -45,17 +45,19 @@ def _step(run: Path) -> int:
         return 0
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("batching", ["shuffled", "grouped by length"])
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, batching):
     from rvlf.config import load_config
     from rvlf.train.configs import PretrainConfig
 
+    grouped = (f"train.group_by_length={batching == 'grouped by length'}".lower(),)
     cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml", [a for a in ARGS if "dropout" in a])
     assert cfg.model.dropout > 0 and cfg.model.encoder.dropout > 0  # the RNG restore is exercised
     manifest = write_toy_corpus(tmp_path / "toy")
     full, killed = tmp_path / "full", tmp_path / "killed"
     kw = dict(cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    uninterrupted = subprocess.Popen(_pretrain(full, manifest), **kw)
-    victim = subprocess.Popen(_pretrain(killed, manifest), **kw)
+    uninterrupted = subprocess.Popen(_pretrain(full, manifest, *grouped), **kw)
+    victim = subprocess.Popen(_pretrain(killed, manifest, *grouped), **kw)
     try:
         deadline = time.monotonic() + 240
         while _step(killed) < KILL_AT and victim.poll() is None and time.monotonic() < deadline:
@@ -79,7 +81,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert {p.name for p in killed.iterdir() if p.name.startswith(".")} <= {
         p.name for p in killed.glob(".last.tmp-*")}  # at most a temp folder, never read
 
-    resumed = subprocess.run(_pretrain(killed, manifest, "--resume"), cwd=REPO, env=_env(), capture_output=True,
+    resumed = subprocess.run(_pretrain(killed, manifest, *grouped, "--resume"), cwd=REPO, env=_env(), capture_output=True,
                              text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed from {killed / 'last'} at step {at_kill}" in resumed.stderr

@@ -73,6 +73,10 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | fp16 | bf16 (the paper trained in fp16 on V100s)
     grad_accum: int = 1
     grad_checkpointing: bool = False
+    # batches of similar length (transformers' `group_by_length`): each epoch's order is a random
+    # permutation cut into groups of 50 batches, each group sorted by frame count, so a batch is padded
+    # to little more than its own length (a random batch of 32 demo videos: 1.47x the mean length)
+    group_by_length: bool = False
     progress: bool = True
 
 

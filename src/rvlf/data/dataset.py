@@ -147,6 +147,7 @@ class SignDataset(Dataset):
         self.use_dino = use_dino
         self.preload = preload
         self._cache: dict[int, dict] = {}
+        self._frames: dict[int, int] = {}  # frame counts read by input_report / lengths
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -174,7 +175,7 @@ class SignDataset(Dataset):
         """Count the samples whose body is found in no frame and those longer than `max_frames`
         (from each feature file's `meta`, see `feature_summary`); missing files are only counted."""
         report = InputReport(samples=len(self.samples))
-        for sample in self.samples:
+        for i, sample in enumerate(self.samples):
             try:
                 path = feature_path(sample, self.features_dir)
             except InputFileError:
@@ -184,11 +185,26 @@ class SignDataset(Dataset):
                 report.missing += 1
                 continue
             frames, share = feature_summary(path)
+            self._frames[i] = frames
             if share == 0.0:
                 report.no_body.append(sample.id)
             if frames > self.max_frames:
                 report.long.append(sample.id)
         return report
+
+    def lengths(self) -> list[int]:
+        """Frames each sample gives the model (at most `max_frames`), from the feature files' `meta`
+        or headers, no array decoded (what `train.group_by_length` groups by). Raises `InputFileError`
+        for a missing or unreadable file."""
+        out = []
+        for i, sample in enumerate(self.samples):
+            if i not in self._frames:
+                path = feature_path(sample, self.features_dir)
+                if not path.is_file():
+                    raise InputFileError(path, f"feature file of sample {sample.id!r} not found (run `rvlf extract`)")
+                self._frames[i] = feature_summary(path)[0]
+            out.append(min(self._frames[i], self.max_frames))
+        return out
 
     def log_input_report(self, split: str) -> InputReport:
         """`input_report`, logged as one line (by the main process of a multi-process run)."""

@@ -29,9 +29,10 @@ from typing import Any, Callable, Protocol
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from rvlf.config import TrainConfig
-from rvlf.errors import TrainingError
+from rvlf.errors import ConfigError, TrainingError
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
 from rvlf.train.optim import build_optimizer, make_scheduler
@@ -61,6 +62,27 @@ class Stage(Protocol):
         """Tokenizer, base LM or anything else the checkpoint needs beside the weights."""
 
     def config_yaml(self) -> str: ...
+
+
+def train_lengths(train_set: Dataset) -> list[int]:
+    """Frames of each training sample (`SignDataset.lengths`), for `train.group_by_length`."""
+    if not hasattr(train_set, "lengths"):
+        raise ConfigError(f"train.group_by_length: {type(train_set).__name__} has no lengths(); set it to false")
+    return list(train_set.lengths())
+
+
+class LengthGroupedEpochSampler(LengthGroupedSampler):
+    """transformers' `LengthGroupedSampler` with the order of epoch e drawn from `seed + e`
+    (`set_epoch`, called by accelerate's data loader each epoch), so `--resume` replays the same
+    batches, as accelerate's seedable sampler does for a plain shuffle."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        self.seed = seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.generator.manual_seed(self.seed + epoch)
 
 
 def make_accelerator(cfg: TrainConfig):
@@ -107,8 +129,10 @@ class Trainer:
         self.dev_set = dev_set
         if dev_set is not None and dev_max_samples and len(dev_set) > dev_max_samples:
             self.dev_set = Subset(dev_set, list(range(dev_max_samples)))
+        sampler = LengthGroupedEpochSampler(cfg.batch_size, train_lengths(train_set), cfg.seed) \
+            if cfg.group_by_length else None
         loader = DataLoader(
-            train_set, batch_size=cfg.batch_size, shuffle=True, collate_fn=collate_fn,
+            train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler, collate_fn=collate_fn,
             num_workers=num_workers, drop_last=False,
         )
         optimizer = build_optimizer(param_groups, cfg)
