@@ -38,17 +38,25 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
             assert r["ci95"][0] <= r["ci95"][1] and 0 < r["p_value"] <= 1
     assert "ΔB@4 [95% CI]" in stdout and "95% interval from paired bootstrap" in stdout
 
-    # `rvlf demo --long` on this finished demo keeps its corpus, stage 1 and SFT and runs only the long GRPO
-    weights = {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in ("pretrain", "sft")}
-    grpo_before = (out / "grpo" / "best" / "model.safetensors").stat().st_mtime_ns
+    # run again into the same folder: every stage finished with the same config, code and threads is kept
+    weights = {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns
+               for stage in ("pretrain", "sft", "grpo")}
+    assert cli(["demo", "--quick", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.count(": kept from an earlier run") == 3 and "| SLT-GRPO |" in stdout
+    assert {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
+    assert json.loads((out / "results.json").read_text())["slt_grpo"] == results["slt_grpo"]
+
+    # `rvlf demo --long` into it runs every stage whose config differs (with --quick, whose overrides set every
+    # stage's epochs to 1, only the dev interval of stage 1 and GRPO's schedule differ)
     assert cli(["demo", "--quick", "--long", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert stdout.count(": kept from an earlier run") == 2 and "stage 3: SLT-GRPO (long)" in stdout
-    assert {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
-    assert (out / "grpo" / "best" / "model.safetensors").stat().st_mtime_ns != grpo_before
+    assert ": kept from an earlier run" not in stdout
+    assert "stage 1: visual-language pre-training (long)" in stdout and "stage 3: SLT-GRPO (long)" in stdout
+    assert all((out / stage / "best" / "model.safetensors").stat().st_mtime_ns != weights[stage] for stage in weights)
     long = json.loads((out / "results.json").read_text())
-    assert long["grpo_config"] == "grpo_long"
-    assert long["vlp"] == results["vlp"] and long["slt_sft"] == results["slt_sft"]
+    assert (long["pretrain_config"], long["sft_config"], long["grpo_config"]) == ("pretrain_long", "sft_long",
+                                                                                   "grpo_long")
 
 
 def test_a_demo_stage_is_kept_only_when_finished_with_the_same_stamp(tmp_path):
@@ -119,7 +127,25 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
         del cfg["data"]["dev_max_samples"]
     assert long == base  # same sampling, reward, KL, LoRA, batch and model as the default demo
     assert size.with_long().long and not size.long
-    assert dataclasses.replace(size.with_long(), grpo_config="grpo") == size
+    assert dataclasses.replace(size.with_long(), pretrain_config="pretrain", sft_config="sft", grpo_config="grpo") == size
+
+
+def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
+    """`--long` runs the stage-1 and SFT configs the docs/demo-grpo.md tables were made with: the
+    default demo's for 14 and 16 epochs (dev every 7 and 4); `make demo` runs 12 and 12."""
+    from rvlf.config import load_config, to_dict
+    from rvlf.demo import DemoSize, demo_config
+    from rvlf.train.configs import PretrainConfig, SFTConfig
+
+    long = DemoSize().with_long()
+    assert (long.pretrain_config, long.sft_config) == ("pretrain_long", "sft_long")
+    for cls, name, short_schedule, long_schedule in ((PretrainConfig, "pretrain", (12, 6), (14, 7)),
+                                                     (SFTConfig, "sft", (12, 4), (16, 4))):
+        short = to_dict(load_config(cls, demo_config(name)))
+        longer = to_dict(load_config(cls, demo_config(name + "_long")))
+        for cfg, schedule in ((short, short_schedule), (longer, long_schedule)):
+            assert (cfg["train"].pop("epochs"), cfg["train"].pop("eval_every_epochs")) == schedule
+        assert short == longer
 
 
 def test_demo_long_flag_runs_the_long_grpo_into_its_own_folder(monkeypatch, tmp_path):

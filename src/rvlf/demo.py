@@ -32,28 +32,32 @@ DIFF_METRICS = (("bleu4", "ΔB@4 [95% CI]"), ("reward", "Δreward [95% CI]"))
 
 
 def demo_config(stage: str) -> Path:
-    """Path of the packaged demo config `stage` (pretrain, sft, grpo, grpo_long)."""
+    """Path of the packaged demo config `stage` (pretrain, sft, grpo and their `_long` versions)."""
     return Path(str(resources.files("rvlf") / "demo_configs" / f"{stage}.yaml"))
 
 
 @dataclass
 class DemoSize:
-    """How big the demo is; `quick` is for tests and smoke runs, `long` (`rvlf demo --long`) gives
-    SLT-GRPO the paper's 2 epochs (`demo_configs/grpo_long.yaml`) on the same corpus, stage 1 and SFT."""
+    """How big the demo is; `quick` is for tests and smoke runs. `long` (`rvlf demo --long`) gives
+    SLT-GRPO the paper's 2 epochs (`demo_configs/grpo_long.yaml`) on the same corpus, and stage 1
+    and SFT their longer schedules (`pretrain_long.yaml`, `sft_long.yaml`: more epochs, nothing else)."""
 
     n_train: int = 2000
     n_dev: int = 200
     n_test: int = 200
     overrides: tuple[str, ...] = ()
-    grpo_config: str = "grpo"  # the packaged stage-3 config (`grpo_long` for --long)
+    pretrain_config: str = "pretrain"  # the packaged config of each stage (`*_long` for --long)
+    sft_config: str = "sft"
+    grpo_config: str = "grpo"
 
     @property
     def long(self) -> bool:
         return self.grpo_config == "grpo_long"
 
     def with_long(self) -> "DemoSize":
-        """The same size with the long GRPO stage."""
-        return dataclasses.replace(self, grpo_config="grpo_long")
+        """The same size with the long schedules."""
+        return dataclasses.replace(self, pretrain_config="pretrain_long", sft_config="sft_long",
+                                   grpo_config="grpo_long")
 
     @classmethod
     def quick(cls) -> "DemoSize":
@@ -190,10 +194,13 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
             plot_learning_curve(out / name / "metrics.jsonl", png, title=f"{label} on dev")
         return summary
 
-    s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training", "2/4")
-    s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT", "3/4")
-    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + (" (long)" if size.long else ""),
-               "4/4", config=size.grpo_config)
+    long = " (long)" if size.long else ""
+    s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training" + long, "2/4",
+               config=size.pretrain_config)
+    s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "3/4",
+               config=size.sft_config)
+    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "4/4",
+               config=size.grpo_config)
     results = {
         "vlp": s1["test"],
         "slt_sft": s2["test"],
@@ -203,6 +210,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
         "seed": seed,
+        "pretrain_config": size.pretrain_config,
+        "sft_config": size.sft_config,
         "grpo_config": size.grpo_config,
         "machine": machine(),
         "significance": significance(out, seed=seed),
@@ -287,7 +296,8 @@ ABLATIONS = (
 
 def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("no_pretrain", "no_dino"),
                   size: DemoSize | None = None, seed: int = 0, progress: bool = True) -> dict:
-    """SLT-SFT ablations (Tables 5 and 6) on the demo corpus, from the demo's stage-1 checkpoint.
+    """SLT-SFT ablations (Tables 5 and 6) on the demo corpus, from the demo's stage-1 checkpoint, with
+    the SFT config of the demo in `out` (`sft`, or `sft_long` for a `--long` run).
 
     Needs a finished `run_demo(out)`; writes `out/ablations/<name>/` and `out/ablation.md`."""
     from rvlf.errors import RvlfError
@@ -307,7 +317,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
         if key not in which:
             continue
         print(f"[demo] ablation: SLT-SFT {label}", flush=True)
-        cfg = load_config(SFTConfig, demo_config("sft"), common + extra)
+        cfg = load_config(SFTConfig, demo_config(results.get("sft_config", size.sft_config)), common + extra)
         summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"))
         rows[key] = (f"SLT-SFT {label}", summary["test"])
     lines = ["| Setting | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]

@@ -14,10 +14,11 @@ def register(sub) -> None:
                    help="seed of the corpus, the initialisations, data order and GRPO sampling (default 0)")
     p.add_argument("--quick", action="store_true", help="a tiny corpus and one epoch a stage (smoke test)")
     p.add_argument("--long", action="store_true",
-                   help="give SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps: same corpus, stage 1 "
-                        "and SFT, about 22 minutes on one CPU thread (the default demo: 8 on two); its table shows "
-                        "GRPO's gain with a 95%% interval (docs/demo-grpo.md). With --out of a finished `rvlf demo` "
-                        "of the same seed it keeps that run's corpus, stage 1 and SFT and runs only the long GRPO")
+                   help="the longer schedules: SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps, stage 1 "
+                        "and SFT their longer demo schedules (14 and 16 epochs instead of 11 and 12); same corpus "
+                        "and models, about 25 minutes on one CPU thread (the default demo: about 8 on two); its "
+                        "table shows GRPO's gain with a 95%% interval (docs/demo-grpo.md). Run again with the same "
+                        "--out, it keeps the stages that finished there")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
                    choices=["no_pretrain", "no_dino", "face_only", "hand_only"],
                    help="after (or instead of re-running) the demo, run SLT-SFT ablations (Tables 5-6): "
