@@ -155,10 +155,7 @@ class SignDataset(Dataset):
     def _load(self, i: int) -> dict:
         if i in self._cache:
             return self._cache[i]
-        sample = self.samples[i]
-        path = feature_path(sample, self.features_dir)
-        if not path.is_file():
-            raise InputFileError(path, f"feature file of sample {sample.id!r} not found (run `rvlf extract`)")
+        path = self._feature_file(i)
         feats = load_video_features(path)
         keep = select_frames(feats["keypoints"].shape[0], self.max_frames, self.long_inputs)
         kp = feats["keypoints"][keep]
@@ -170,6 +167,14 @@ class SignDataset(Dataset):
         if self.preload:
             self._cache[i] = item
         return item
+
+    def _feature_file(self, i: int) -> Path:
+        """Sample `i`'s feature file; `InputFileError` naming it when it is not there."""
+        sample = self.samples[i]
+        path = feature_path(sample, self.features_dir)
+        if not path.is_file():
+            raise InputFileError(path, f"feature file of sample {sample.id!r} not found (run `rvlf extract`)")
+        return path
 
     def input_report(self) -> InputReport:
         """Count the samples whose body is found in no frame and those longer than `max_frames`
@@ -193,18 +198,14 @@ class SignDataset(Dataset):
         return report
 
     def lengths(self) -> list[int]:
-        """Frames each sample gives the model (at most `max_frames`), from the feature files' `meta`
-        or headers, no array decoded (what `train.group_by_length` groups by). Raises `InputFileError`
-        for a missing or unreadable file."""
-        out = []
-        for i, sample in enumerate(self.samples):
+        """Frames each sample gives the model (at most `max_frames`; what `train.group_by_length`
+        groups by), as `input_report` counted them: from each feature file's `meta` where `rvlf
+        extract` wrote it, else from its keypoints. Raises `InputFileError` for a missing or
+        unreadable file."""
+        for i in range(len(self.samples)):
             if i not in self._frames:
-                path = feature_path(sample, self.features_dir)
-                if not path.is_file():
-                    raise InputFileError(path, f"feature file of sample {sample.id!r} not found (run `rvlf extract`)")
-                self._frames[i] = feature_summary(path)[0]
-            out.append(min(self._frames[i], self.max_frames))
-        return out
+                self._frames[i] = feature_summary(self._feature_file(i))[0]
+        return [min(self._frames[i], self.max_frames) for i in range(len(self.samples))]
 
     def log_input_report(self, split: str) -> InputReport:
         """`input_report`, logged as one line (by the main process of a multi-process run)."""
