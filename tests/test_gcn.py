@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rvlf.data.keypoints import PART_EDGES, PARTS
@@ -84,3 +85,41 @@ def test_input_norm_uses_real_frames_only_and_standardises():
     assert torch.allclose(real.std(0, unbiased=False), torch.ones(4, 3), atol=1e-3)
     norm.eval()  # running statistics (momentum 1: those of the last batch) give the same result
     assert torch.allclose(norm(x, mask)[mask], real, atol=1e-5)
+
+
+def test_pack_frames_lays_videos_end_to_end_with_gaps():
+    from rvlf.models.gcn import pack_frames
+
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [1, 0, 1, 0]], dtype=torch.bool)
+    src, dst, n = pack_frames(mask, gap=2)
+    # video 0: frames 0-1 -> rows 0-1, gap rows 2-3; video 1: empty, gap rows 4-5; video 2: frames
+    # 0-2 (frame 1 masked inside its span, kept as a masked frame) -> rows 6-8, gap rows 9-10
+    assert n == 11
+    assert src.tolist() == [0, 1, 8, 9, 10] and dst.tolist() == [0, 1, 6, 7, 8]
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+def test_packed_gcn_equals_the_padded_computation(kernel):
+    """Packing the real frames is an implementation detail: outputs and every gradient equal the
+    GCN run on the padded batch, with uneven lengths, a masked frame inside a video, an empty video
+    and padding holding garbage."""
+    gcn = _gcn(temporal_kernel=kernel).train()
+    torch.manual_seed(1)
+    x = torch.randn(4, 11, 77, 3)
+    mask = torch.zeros(4, 11, dtype=torch.bool)
+    mask[0, :11], mask[1, :4], mask[3, :7] = True, True, True
+    mask[3, 2] = False  # a frame without a signer inside the video
+    x[~mask] = 1e3 * torch.randn(int((~mask).sum()), 77, 3)
+    got = gcn(x, mask)
+    grads = torch.autograd.grad(got.pow(2).sum(), list(gcn.parameters()))
+    want = gcn(x, mask, pack=False)
+    ref_grads = torch.autograd.grad(want.pow(2).sum(), list(gcn.parameters()))
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    for (name, _), g, r in zip(gcn.named_parameters(), grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5, msg=name)
+    assert got[2].abs().max() == 0 and got[3, 2].abs().max() == 0
+
+
+def test_gcn_of_an_all_empty_batch_is_zero():
+    out = _gcn(temporal_kernel=1)(torch.randn(2, 5, 77, 3), torch.zeros(2, 5, dtype=torch.bool))
+    assert out.shape == (2, 5, 32) and out.abs().max() == 0

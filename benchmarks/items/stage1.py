@@ -3,6 +3,8 @@ benchmarks/README.md."""
 
 from __future__ import annotations
 
+import time
+
 from benchmarks.harness import Row, Section, Sizes, count_flops, rates, timed, training_step
 
 
@@ -31,6 +33,26 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     sec.rows.append(Row("step time", s, "s"))
     sec.rows.append(Row("model FLOP utilisation", util, "% of matmul peak",
                         f"{flops / 1e9:.0f} GFLOP a step (forward + backward, FlopCounterMode)"))
+    # the grouped GCN on a batch of uneven lengths: real frames packed end to end (what the model
+    # runs) against the padded batch (every padded frame computed), alternating, ratio per run pair
+    gcn = model.encoder.gcn
+    lengths = torch.linspace(T // 3, T, B).round().long()  # padded to ~1.5x the mean length
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    padded_s, packed_s = [], []
+
+    def gcn_step(pack: bool, out: list[float]) -> None:
+        t0 = time.perf_counter()
+        model.zero_grad(set_to_none=True)
+        gcn(kp, mask, pack=pack).pow(2).mean().backward()
+        out.append(time.perf_counter() - t0)
+
+    for i in range(sizes.warmup + sizes.runs):
+        gcn_step(False, padded_s)
+        gcn_step(True, packed_s)
+    padded_s, packed_s = padded_s[sizes.warmup:], packed_s[sizes.warmup:]
+    pad_ratio = T * B / float(lengths.sum())
+    sec.rows.append(Row("GCN forward + backward, padded / packed", [a / b for a, b in zip(padded_s, packed_s)], "x",
+                        f"batch {B} padded to {pad_ratio:.2f}x its mean length; per run pair"))
     sec.notes.append(f"`VLPModel(VLPConfig(), vocab_size={V}, pad_id=1, bos_id=0, eos_id=2)`, {n_params / 1e6:.1f} M "
                      f"parameters, dropout on (train mode), SGD with momentum; random keypoints `[{B},{T},77,3]` and "
                      f"{L}-token targets. The step is forward (skeleton encoder, text encoder, fine-grained "

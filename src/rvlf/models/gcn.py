@@ -8,7 +8,10 @@ start), then a temporal convolution, with LayerNorm and a residual. Node feature
 pooled per frame, the groups concatenated and projected to `out_dim` (512).
 
 Padding never reaches real frames: features are zeroed at padded frames before every temporal
-convolution, so a real frame's output is the same whatever padding follows it.
+convolution, so a real frame's output is the same whatever padding follows it. Padded frames are not
+computed at all: `GroupedGCN` packs the videos of a batch end to end (`pack_frames`), so a batch
+padded to 1.5x its mean length costs its real frames only (forward bit-identical to the padded
+computation; gradients equal up to float summation order).
 """
 
 from __future__ import annotations
@@ -120,14 +123,38 @@ class PartGCN(nn.Module):
         return self.dropout(h.mean(dim=2))
 
 
+def pack_frames(frame_mask: torch.Tensor, gap: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Indices that lay the videos of a padded batch end to end, `gap` empty frames between them.
+
+    `frame_mask [B,T]` (True = real frame). Video `b` keeps its frames `0 .. L_b-1`, `L_b` = its last
+    real frame + 1 (frames masked inside that span stay, as masked frames). Returns `(src, dst, N)`:
+    frame `src[i]` of the flattened `[B*T]` batch goes to row `dst[i]` of a packed sequence of `N`
+    frames; the rows in no `dst` are the gaps. With `gap` >= half the temporal kernel, a convolution
+    over the packed sequence (gaps zero) sees at every real frame exactly what it sees in the padded
+    batch (zeros past either end), so padded frames need not be computed.
+    """
+    b, t = frame_mask.shape
+    pos = torch.arange(t, device=frame_mask.device)
+    lengths = ((pos + 1) * frame_mask).amax(dim=1) if t else frame_mask.new_zeros(b, dtype=torch.long)
+    span = lengths + gap
+    starts = torch.cumsum(span, 0) - span
+    inside = pos[None, :] < lengths[:, None]
+    src = (torch.arange(b, device=frame_mask.device)[:, None] * t + pos[None, :])[inside]
+    dst = (starts[:, None] + pos[None, :])[inside]
+    return src, dst, int(span.sum())
+
+
 class GroupedGCN(nn.Module):
-    """`[B,T,77,C] keypoints, [B,T] frame mask -> [B,T,out_dim]` (zero at padded frames)."""
+    """`[B,T,77,C] keypoints, [B,T] frame mask -> [B,T,out_dim]` (zero at padded frames).
+
+    The groups run on the batch's real frames only, packed end to end (`pack_frames`)."""
 
     def __init__(self, in_channels: int = 3, channels: Sequence[int] = (64, 64, 128), out_dim: int = 512,
                  temporal_kernel: int = 5, dropout: float = 0.1, share_hands: bool = True):
         super().__init__()
         self.parts = dict(PARTS)
         self.share_hands = share_hands
+        self.gap = temporal_kernel // 2  # empty frames between packed videos
 
         def make(part: str) -> PartGCN:
             sl = self.parts[part]
@@ -141,8 +168,24 @@ class GroupedGCN(nn.Module):
         """The module of `part` (the right hand uses the left hand's when hands share weights)."""
         return self.groups["left_hand" if self.share_hands and part == "right_hand" else part]
 
-    def forward(self, keypoints: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        keep = frame_mask[:, :, None, None].to(keypoints.dtype)
-        keypoints = self.input_norm(keypoints, frame_mask)
-        feats = [self.group(p)(keypoints[:, :, sl], keep) for p, sl in self.parts.items()]
-        return self.proj(torch.cat(feats, dim=-1)) * frame_mask[..., None].to(keypoints.dtype)
+    def forward(self, keypoints: torch.Tensor, frame_mask: torch.Tensor, pack: bool = True) -> torch.Tensor:
+        """`keypoints [B,T,77,C]`, `frame_mask [B,T]` -> `[B,T,out_dim]`. `pack=False` runs the groups on
+        the padded batch itself, every padded frame computed: the reference the packed path is tested
+        (tests/test_gcn.py) and timed (benchmarks, item 3) against."""
+        x = self.input_norm(keypoints, frame_mask)  # statistics over the real frames of the padded batch
+        if not pack:
+            keep = frame_mask[:, :, None, None].to(x.dtype)
+            feats = [self.group(p)(x[:, :, sl], keep) for p, sl in self.parts.items()]
+            return self.proj(torch.cat(feats, dim=-1)) * frame_mask[..., None].to(x.dtype)
+        b, t, v, c = x.shape
+        src, dst, n = pack_frames(frame_mask, self.gap)
+        out_dim = self.proj[0].out_features
+        if n == 0:
+            return x.new_zeros(b, t, out_dim)
+        packed = x.new_zeros(n, v, c).index_copy(0, dst, x.reshape(b * t, v, c).index_select(0, src))
+        real = frame_mask.new_zeros(n).index_copy(0, dst, frame_mask.reshape(-1).index_select(0, src))
+        keep = real[None, :, None, None].to(x.dtype)
+        feats = [self.group(p)(packed[None, :, sl], keep) for p, sl in self.parts.items()]
+        h = self.proj(torch.cat(feats, dim=-1))[0]  # [N, out_dim]
+        out = h.new_zeros(b * t, out_dim).index_copy(0, src, h.index_select(0, dst))
+        return out.reshape(b, t, out_dim) * frame_mask[..., None].to(x.dtype)
