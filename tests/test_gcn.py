@@ -118,6 +118,7 @@ def test_packed_gcn_equals_the_padded_computation(kernel):
     for (name, _), g, r in zip(gcn.named_parameters(), grads, ref_grads):
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-5, msg=name)
     assert got[2].abs().max() == 0 and got[3, 2].abs().max() == 0
+    assert torch.equal(gcn(x, mask.float()), got)  # a 0/1 float mask means the same
 
 
 def test_gcn_of_an_all_empty_batch_is_zero():

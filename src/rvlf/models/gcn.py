@@ -172,11 +172,10 @@ class GroupedGCN(nn.Module):
         """`keypoints [B,T,77,C]`, `frame_mask [B,T]` -> `[B,T,out_dim]`. `pack=False` runs the groups on
         the padded batch itself, every padded frame computed: the reference the packed path is tested
         (tests/test_gcn.py) and timed (benchmarks, item 3) against."""
+        frame_mask = frame_mask.bool()
         x = self.input_norm(keypoints, frame_mask)  # statistics over the real frames of the padded batch
         if not pack:
-            keep = frame_mask[:, :, None, None].to(x.dtype)
-            feats = [self.group(p)(x[:, :, sl], keep) for p, sl in self.parts.items()]
-            return self.proj(torch.cat(feats, dim=-1)) * frame_mask[..., None].to(x.dtype)
+            return self._groups(x, frame_mask[:, :, None, None].to(x.dtype)) * frame_mask[..., None].to(x.dtype)
         b, t, v, c = x.shape
         src, dst, n = pack_frames(frame_mask, self.gap)
         out_dim = self.proj[0].out_features
@@ -184,8 +183,10 @@ class GroupedGCN(nn.Module):
             return x.new_zeros(b, t, out_dim)
         packed = x.new_zeros(n, v, c).index_copy(0, dst, x.reshape(b * t, v, c).index_select(0, src))
         real = frame_mask.new_zeros(n).index_copy(0, dst, frame_mask.reshape(-1).index_select(0, src))
-        keep = real[None, :, None, None].to(x.dtype)
-        feats = [self.group(p)(packed[None, :, sl], keep) for p, sl in self.parts.items()]
-        h = self.proj(torch.cat(feats, dim=-1))[0]  # [N, out_dim]
+        h = self._groups(packed[None], real[None, :, None, None].to(x.dtype))[0]  # [N, out_dim]
         out = h.new_zeros(b * t, out_dim).index_copy(0, src, h.index_select(0, dst))
         return out.reshape(b, t, out_dim) * frame_mask[..., None].to(x.dtype)
+
+    def _groups(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Every group's GCN on its nodes of `x [B,T,77,C]`, concatenated and projected: `[B,T,out_dim]`."""
+        return self.proj(torch.cat([self.group(p)(x[:, :, sl], keep) for p, sl in self.parts.items()], dim=-1))
