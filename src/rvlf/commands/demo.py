@@ -16,7 +16,7 @@ def register(sub) -> None:
     p.add_argument("--long", action="store_true",
                    help="the longer schedules: SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps, stage 1 "
                         "and SFT their longer demo schedules (28 and 16 epochs instead of 12 and 12); same corpus "
-                        "and models, about 22 minutes on one CPU thread (the default demo: at most about 10 on two); its "
+                        "and models, about 20 minutes on two CPU threads (the default demo: about 7); its "
                         "table shows GRPO's gain with a 95%% interval (docs/demo-grpo.md). Run again with the same "
                         "--out, it keeps the stages that finished there")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
