@@ -46,7 +46,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         gcn(kp, mask, pack=pack).pow(2).mean().backward()
         out.append(time.perf_counter() - t0)
 
-    for i in range(sizes.warmup + sizes.runs):
+    for _ in range(sizes.warmup + sizes.runs):
         gcn_step(False, padded_s)
         gcn_step(True, packed_s)
     padded_s, packed_s = padded_s[sizes.warmup:], packed_s[sizes.warmup:]
