@@ -28,7 +28,13 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     for stage in ("pretrain", "sft", "grpo"):
         assert (out / stage / "learning_curve.png").stat().st_size > 1000
         assert (out / stage / "best" / "model.safetensors").is_file()
-    assert set(results["seconds"]) >= {"corpus", "pretrain", "sft", "grpo", "total"}
+    assert set(results["seconds"]) >= {"corpus", "pretrain", "lm", "sft", "grpo", "total"}
+    # SLT-SFT adapts the demo's pretrained base LM (rvlf.synth.lm), loaded from its folder like Qwen3
+    assert results["base_lm"] == str(out / "lm") and (out / "lm" / "lm.json").is_file()
+    from rvlf.config import read_yaml
+
+    llm = read_yaml(out / "sft" / "best" / "config.yaml")["llm"]
+    assert llm["name_or_path"] == str(out / "lm") and not llm["tiny"]
     assert results["seed"] == 0 and results["grpo_config"] == "grpo"
     assert results["machine"]["cores"] >= 1 and results["machine"]["torch_threads"] >= 1
     # each stage against the one before, on the same test sentences (rvlf.text.significance)
@@ -39,21 +45,35 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     assert "ΔB@4 [95% CI]" in stdout and "95% interval from paired bootstrap" in stdout
 
     # run again into the same folder: every stage finished with the same config, code and threads is kept
-    weights = {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns
-               for stage in ("pretrain", "sft", "grpo")}
+    def weights_written():
+        return {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns
+                for stage in ("pretrain", "sft", "grpo")} | {"lm": (out / "lm" / "model.safetensors").stat().st_mtime_ns}
+
+    weights = weights_written()
+
+    # the ablations (Tables 5 and 6) train SLT-SFT on the same base LM as the demo's SFT
+    from rvlf.demo import DemoSize, run_ablations
+
+    abl = run_ablations(out, which=("no_dino",), size=DemoSize.quick(), progress=False)
+    assert set(abl) == {"full", "no_dino"} and "| SLT-SFT w/o DINOv2 |" in (out / "ablation.md").read_text()
+    assert read_yaml(out / "ablations" / "no_dino" / "best" / "config.yaml")["llm"]["name_or_path"] == str(out / "lm")
+    capsys.readouterr()
     assert cli(["demo", "--quick", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert stdout.count(": kept from an earlier run") == 3 and "| SLT-GRPO |" in stdout
-    assert {stage: (out / stage / "best" / "model.safetensors").stat().st_mtime_ns for stage in weights} == weights
+    assert stdout.count(": kept from an earlier run") == 4 and "| SLT-GRPO |" in stdout
+    assert weights_written() == weights
     assert json.loads((out / "results.json").read_text())["slt_grpo"] == results["slt_grpo"]
 
     # `rvlf demo --long` into it runs every stage whose config differs (with --quick, whose overrides set every
     # stage's epochs to 1, only the dev interval of stage 1 and GRPO's schedule differ)
     assert cli(["demo", "--quick", "--long", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
-    assert ": kept from an earlier run" not in stdout
+    # (the base LM reads the same text for --long: kept)
+    assert stdout.count(": kept from an earlier run") == 1 and "base LM" in stdout.split(": kept from")[0].splitlines()[-1]
     assert "stage 1: visual-language pre-training (long)" in stdout and "stage 3: SLT-GRPO (long)" in stdout
-    assert all((out / stage / "best" / "model.safetensors").stat().st_mtime_ns != weights[stage] for stage in weights)
+    rewritten = weights_written()
+    assert rewritten.pop("lm") == weights["lm"]
+    assert all(rewritten[stage] != weights[stage] for stage in rewritten)
     long = json.loads((out / "results.json").read_text())
     assert (long["pretrain_config"], long["sft_config"], long["grpo_config"]) == ("pretrain_long", "sft_long",
                                                                                    "grpo_long")

@@ -1,9 +1,11 @@
 """The main job: all three stages on the embedded demo corpus, on CPU, with a results table.
 
 `run_demo(out)` generates the corpus (`rvlf.synth`, tiny random DINOv2 features), runs
-stage 1, SLT-SFT and SLT-GRPO with the small configs of `rvlf/demo_configs/`, evaluates each on
-the test split with beam search 5 and writes `results.json`, `results.md` (the paper-style table
-and example translations, like Table 8) and the learning-curve PNGs.
+stage 1, pretrains the tiny Qwen3 on text of the demo language (`rvlf.synth.lm`: the demo's
+stand-in for Qwen3's pretraining), runs SLT-SFT on that LM and SLT-GRPO with the small configs of
+`rvlf/demo_configs/`, evaluates each stage on the test split with beam search 5 and writes
+`results.json`, `results.md` (the paper-style table and example translations, like Table 8) and
+the learning-curve PNGs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -49,6 +51,7 @@ class DemoSize:
     pretrain_config: str = "pretrain"  # the packaged config of each stage (`*_long` for --long)
     sft_config: str = "sft"
     grpo_config: str = "grpo"
+    lm: dict = field(default_factory=dict)  # `rvlf.synth.lm.LMPretrainConfig` fields for the base LM
 
     @property
     def long(self) -> bool:
@@ -63,7 +66,7 @@ class DemoSize:
     def quick(cls) -> "DemoSize":
         return cls(n_train=64, n_dev=16, n_test=16, overrides=(
             "train.epochs=1", "data.dev_max_samples=8", "train.num_beams=2", "train.max_new_tokens=16",
-        ))
+        ), lm={"n_sentences": 256, "epochs": 1})
 
 
 def format_table(results: dict) -> str:
@@ -155,6 +158,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
              workers: int = 2, progress: bool = True) -> dict:
     """Corpus -> stage 1 -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
     from rvlf.synth.corpus import generate_corpus
+    from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
     from rvlf.train import grpo, pretrain, sft
     from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
     from rvlf.train.plots import plot_learning_curve
@@ -164,7 +168,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     timings: dict[str, float] = {}
-    print(f"[demo] 1/4 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}", flush=True)
+    print(f"[demo] 1/5 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}", flush=True)
     corpus = Path(generate_corpus(out / "corpus", seed=seed, n_train=size.n_train, n_dev=size.n_dev,
                                   n_test=size.n_test, dino="tiny", workers=workers, progress=progress))
     timings["corpus"] = time.time() - t0
@@ -173,9 +177,10 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
 
     upstream = {"corpus": json.loads((corpus / "corpus.json").read_text(encoding="utf-8"))}
 
-    def stage(name: str, module, config_class, init: Path | None, label: str, step: str, config: str = "") -> dict:
+    def stage(name: str, module, config_class, init: Path | None, label: str, step: str, config: str = "",
+              extra: tuple[str, ...] = ()) -> dict:
         t = time.time()
-        cfg = load_config(config_class, demo_config(config or name), common)
+        cfg = load_config(config_class, demo_config(config or name), [*common, *extra])
         stamp = stage_stamp(cfg, upstream)
         kept = finished_stage(out / name, stamp)
         if kept is not None:
@@ -195,11 +200,27 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         return summary
 
     long = " (long)" if size.long else ""
-    s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training" + long, "2/4",
+    s1 = stage("pretrain", pretrain, PretrainConfig, None, "stage 1: visual-language pre-training" + long, "2/5",
                config=size.pretrain_config)
-    s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "3/4",
-               config=size.sft_config)
-    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "4/4",
+    # the LM that SFT adapts: the SFT config's tiny Qwen3, pretrained on demo-language text
+    t = time.time()
+    tiny = load_config(SFTConfig, demo_config(size.sft_config), common).llm.tiny
+    lm_cfg = LMPretrainConfig(**{"seed": seed, **size.lm})
+    upstream["lm"] = lm_stamp(corpus / "manifest.jsonl", tiny, "en", lm_cfg, runtime_stamp())
+    label = (f"base LM: a {tiny.get('num_layers', 2)}-layer, {tiny.get('hidden_size', 64)}-wide Qwen3 reads "
+             f"{lm_cfg.n_sentences} demo-language sentences (the stand-in for Qwen3's pretraining)")
+    if is_finished(out / "lm", upstream["lm"]):
+        print(f"[demo] 3/5 {label}: kept from an earlier run with the same config, code and torch threads "
+              f"({out / 'lm'}; delete it to run the step again)", flush=True)
+    else:
+        print(f"[demo] 3/5 {label}, {lm_cfg.steps} steps -> {out / 'lm'}", flush=True)
+    lm_dir = pretrain_demo_lm(corpus / "manifest.jsonl", out / "lm", shape=tiny, config=lm_cfg,
+                              stamp_extra=runtime_stamp(), progress=progress)
+    timings["lm"] = time.time() - t
+    llm = (f"llm.name_or_path={lm_dir}", "llm.tiny={}")
+    s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "4/5",
+               config=size.sft_config, extra=llm)
+    s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "5/5",
                config=size.grpo_config)
     results = {
         "vlp": s1["test"],
@@ -209,6 +230,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
                 "slt_grpo_baseline": s3.get("baseline_dev")},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
+        "base_lm": str(lm_dir),
         "seed": seed,
         "pretrain_config": size.pretrain_config,
         "sft_config": size.sft_config,
@@ -238,12 +260,17 @@ def stage_stamp(cfg, upstream: dict) -> dict:
     """What a demo stage's result depends on: its resolved config, the stamps of the corpus and of
     the stages before it, rvlf's source code (a digest of its .py files), torch and its thread
     count (a different count sums in another order: other last digits)."""
-    import torch
-
     config = dataclasses.asdict(cfg)
     config["train"].pop("progress", None)  # a progress bar changes no number
-    return json.loads(json.dumps({"config": config, "upstream": upstream, "code": code_digest(),
-                                  "torch": torch.__version__, "torch_threads": torch.get_num_threads()}, default=str))
+    return json.loads(json.dumps({"config": config, "upstream": upstream, **runtime_stamp()}, default=str))
+
+
+def runtime_stamp() -> dict:
+    """rvlf's code digest, torch's version and thread count: what a demo step's numbers depend on
+    besides its config and inputs."""
+    import torch
+
+    return {"code": code_digest(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -312,6 +339,8 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     corpus = Path(results["corpus"])
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
+    if results.get("base_lm"):  # the demo's pretrained base LM, as its SFT stage used it
+        common += [f"llm.name_or_path={results['base_lm']}", "llm.tiny={}"]
     rows = {"full": ("SLT-SFT (full)", results["slt_sft"])}
     for key, label, extra in ABLATIONS:
         if key not in which:
