@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import cli
+from conftest import cli, cli_output
 from rvlf.demo import METRICS, ROWS, grpo_dev_line
 
 
@@ -30,11 +30,13 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
         assert (out / stage / "best" / "model.safetensors").is_file()
     assert set(results["seconds"]) >= {"corpus", "pretrain", "lm", "sft", "grpo", "total"}
     # SLT-SFT adapts the demo's pretrained base LM (rvlf.synth.lm), loaded from its folder like Qwen3
-    assert results["base_lm"] == str(out / "lm") and (out / "lm" / "lm.json").is_file()
+    assert results["base_lm"] == str((out / "lm").resolve()) and (out / "lm" / "lm.json").is_file()
     from rvlf.config import read_yaml
 
     llm = read_yaml(out / "sft" / "best" / "config.yaml")["llm"]
-    assert llm["name_or_path"] == str(out / "lm") and not llm["tiny"]
+    assert llm["name_or_path"] == results["base_lm"] and not llm["tiny"] and llm["keep_base"]
+    # every SFT and GRPO checkpoint carries that LM: the runs load without the demo's lm/ folder
+    assert all((out / stage / "best" / "base_lm" / "model.safetensors").is_file() for stage in ("sft", "grpo"))
     assert results["seed"] == 0 and results["grpo_config"] == "grpo"
     assert results["machine"]["cores"] >= 1 and results["machine"]["torch_threads"] >= 1
     # each stage against the one before, on the same test sentences (rvlf.text.significance)
@@ -43,6 +45,12 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
             r = results["significance"][pair][m]
             assert r["ci95"][0] <= r["ci95"][1] and 0 < r["p_value"] <= 1
     assert "ΔB@4 [95% CI]" in stdout and "95% interval from paired bootstrap" in stdout
+
+    # a checkpoint needs no lm/ folder: moved away, the GRPO run still decodes test to the same scores
+    (out / "lm").rename(tmp_path / "lm_moved")
+    rc, printed, _ = cli_output("evaluate", "--checkpoint", out / "grpo" / "best", "--split", "test")
+    assert rc == 0 and json.loads(printed.strip().splitlines()[-1])["bleu4"] == round(results["slt_grpo"]["bleu4"], 2)
+    (tmp_path / "lm_moved").rename(out / "lm")
 
     # run again into the same folder: every stage finished with the same config, code and threads is kept
     def weights_written():
@@ -56,7 +64,7 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
 
     abl = run_ablations(out, which=("no_dino",), size=DemoSize.quick(), progress=False)
     assert set(abl) == {"full", "no_dino"} and "| SLT-SFT w/o DINOv2 |" in (out / "ablation.md").read_text()
-    assert read_yaml(out / "ablations" / "no_dino" / "best" / "config.yaml")["llm"]["name_or_path"] == str(out / "lm")
+    assert read_yaml(out / "ablations" / "no_dino" / "best" / "config.yaml")["llm"]["name_or_path"] == results["base_lm"]
     capsys.readouterr()
     assert cli(["demo", "--quick", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out

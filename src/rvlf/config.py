@@ -87,6 +87,9 @@ class LLMConfig:
     name_or_path: str = "Qwen/Qwen3-8B"
     # Build a random-initialised Qwen3 of this shape instead of loading weights (tests, demo).
     tiny: dict = field(default_factory=dict)
+    # Copy the base LM into every checkpoint (`base_lm/`), as a random tiny LM always is: for a small
+    # local LM that no hub has (the demo's pretrained one), so that a run loads without its folder.
+    keep_base: bool = False
     dtype: str = "auto"  # auto | float32 | float16 | bfloat16
     lora_r: int = 16
     lora_alpha: int = 32

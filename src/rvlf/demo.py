@@ -217,7 +217,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     lm_dir = pretrain_demo_lm(corpus / "manifest.jsonl", out / "lm", shape=tiny, config=lm_cfg,
                               stamp_extra=runtime_stamp(), progress=progress)
     timings["lm"] = time.time() - t
-    llm = (f"llm.name_or_path={lm_dir}", "llm.tiny={}")
+    llm = (f"llm.name_or_path={lm_dir.resolve()}", "llm.tiny={}", "llm.keep_base=true")
     s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "4/5",
                config=size.sft_config, extra=llm)
     s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "5/5",
@@ -230,7 +230,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
                 "slt_grpo_baseline": s3.get("baseline_dev")},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
-        "base_lm": str(lm_dir),
+        "base_lm": str(lm_dir.resolve()),
         "seed": seed,
         "pretrain_config": size.pretrain_config,
         "sft_config": size.sft_config,
@@ -340,7 +340,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
     if results.get("base_lm"):  # the demo's pretrained base LM, as its SFT stage used it
-        common += [f"llm.name_or_path={results['base_lm']}", "llm.tiny={}"]
+        common += [f"llm.name_or_path={results['base_lm']}", "llm.tiny={}", "llm.keep_base=true"]
     rows = {"full": ("SLT-SFT (full)", results["slt_sft"])}
     for key, label, extra in ABLATIONS:
         if key not in which:

@@ -67,7 +67,7 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
                                          base_lm_dir=src / "base_lm" if src else None,
                                          tokenizer_dir=src / "llm_tokenizer" if src else None)
     base_lm_dir = None
-    if cfg.llm.tiny:  # a random LM exists nowhere else: keep its weights with every checkpoint
+    if cfg.llm.tiny or cfg.llm.keep_base:  # an LM that exists nowhere else: keep it with every checkpoint
         base_lm_dir = out_dir / "base_lm"
         with main_process_first():
             if not (base_lm_dir / "config.json").is_file():
