@@ -50,6 +50,12 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     (out / "lm").rename(tmp_path / "lm_moved")
     rc, printed, _ = cli_output("evaluate", "--checkpoint", out / "grpo" / "best", "--split", "test")
     assert rc == 0 and json.loads(printed.strip().splitlines()[-1])["bleu4"] == round(results["slt_grpo"]["bleu4"], 2)
+    # exported, it names no base model (no hub has the demo's LM) and --base reference is refused
+    rc, _, _ = cli_output("export", out / "grpo" / "best", "--out", tmp_path / "exported")
+    assert rc == 0 and json.loads((tmp_path / "exported" / "rvlf_model.json").read_text())["base_model"] is None
+    assert "the run's own base LM `lm`" in (tmp_path / "exported" / "README.md").read_text()
+    rc, _, err = cli_output("export", out / "grpo" / "best", "--out", tmp_path / "ref", "--base", "reference")
+    assert rc != 0 and "no hub has" in err
     (tmp_path / "lm_moved").rename(out / "lm")
 
     # run again into the same folder: every stage finished with the same config, code and threads is kept

@@ -149,7 +149,9 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
     lm_line = ""
     if llm is not None:
         shape = ", ".join(f"{k} {v}" for k, v in llm.tiny.items())
-        lm_line = f"a random-initialised tiny Qwen3 ({shape})" if llm.tiny else f"`{llm.name_or_path}`"
+        lm_line = (f"a random-initialised tiny Qwen3 ({shape})" if llm.tiny else
+                   f"the run's own base LM `{Path(llm.name_or_path).name}` (no hub has it; `rvlf demo`: a tiny Qwen3 "
+                   "pretrained on the demo language)" if llm.keep_base else f"`{llm.name_or_path}`")
         how = {"merged": "with every LoRA adapter merged into its weights (`language_model/`)",
                "reference": "referenced by hub id (downloaded on first use); the LoRA adapters are in "
                             "`model.safetensors`"}[info["language_model"]]

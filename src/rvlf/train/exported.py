@@ -147,8 +147,9 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
     if name in ("sft", "grpo"):
         llm = _base_llm(cfg)
         if base == "reference":
-            if llm.tiny:
-                raise RvlfError("the base LM is a random tiny model that no hub has: export it with --base merge")
+            if llm.tiny or llm.keep_base:
+                raise RvlfError("the base LM is a model that no hub has (a random tiny one, or one the run copied "
+                                "with llm.keep_base): export it with --base merge")
             if Path(llm.name_or_path).expanduser().exists():
                 raise RvlfError(f"the base LM {llm.name_or_path} is a local folder: --base reference needs a hub id "
                                 "(or export with --base merge)")
@@ -196,7 +197,9 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
             "stage": name,
             "language": cfg.data.language(),
             "language_model": lm_kind,
-            "base_model": base_id or (None if name == "pretrain" or _base_llm(cfg).tiny else _base_llm(cfg).name_or_path),
+            # a hub id only: a random tiny LM or one copied with the run (`llm.keep_base`) has none
+            "base_model": base_id or (None if name == "pretrain" or _base_llm(cfg).tiny or _base_llm(cfg).keep_base
+                                      else _base_llm(cfg).name_or_path),
             "dinov2": dino_entry,
             "rvlf_version": __version__,
             **(info or {}),
