@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from conftest import cli, cli_output
 from rvlf.demo import METRICS, ROWS, grpo_dev_line
 
@@ -91,6 +93,21 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     long = json.loads((out / "results.json").read_text())
     assert (long["pretrain_config"], long["sft_config"], long["grpo_config"]) == ("pretrain_long", "sft_long",
                                                                                    "grpo_long")
+
+    # another base LM in the same folder: SFT and GRPO run again, and their checkpoints carry the new LM,
+    # not the copy the earlier run left in sft/base_lm and grpo/base_lm
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    from rvlf.demo import run_demo
+
+    run_demo(out, size=dataclasses.replace(DemoSize.quick().with_long(), lm={"n_sentences": 200, "epochs": 1}),
+             progress=False)
+    new_lm = load_file(out / "lm" / "model.safetensors")
+    for stage in ("sft", "grpo"):
+        copy = load_file(out / stage / "best" / "base_lm" / "model.safetensors")
+        assert set(copy) == set(new_lm) and all(torch.equal(copy[k], new_lm[k]) for k in new_lm), stage
 
 
 def test_a_demo_stage_is_kept_only_when_finished_with_the_same_stamp(tmp_path):

@@ -339,8 +339,8 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     corpus = Path(results["corpus"])
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
-    if results.get("base_lm"):  # the demo's pretrained base LM, as its SFT stage used it
-        common += [f"llm.name_or_path={results['base_lm']}", "llm.tiny={}", "llm.keep_base=true"]
+    if results.get("base_lm"):  # the demo's pretrained base LM, as its SFT stage used it (in `out`: it moves with it)
+        common += [f"llm.name_or_path={(out / 'lm').resolve()}", "llm.tiny={}", "llm.keep_base=true"]
     rows = {"full": ("SLT-SFT (full)", results["slt_sft"])}
     for key, label, extra in ABLATIONS:
         if key not in which:

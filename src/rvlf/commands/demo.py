@@ -5,7 +5,7 @@ def register(sub) -> None:
     p = sub.add_parser("demo", help="run all three stages on the bundled demo corpus (CPU, no downloads)",
                        description="Generate the embedded synthetic corpus, run stage 1, pretrain a tiny Qwen3 on "
                                    "text of the corpus language (the stand-in for Qwen3's pretraining; no dev or test "
-                                   "sentence), run SLT-SFT on it and SLT-GRPO, with small models on CPU, and print a "
+                                   "sign sequence), run SLT-SFT on it and SLT-GRPO, with small models on CPU, and print a "
                                    "paper-style results table (test split, beam 5). "
                                    "Run again with the same --out, it keeps the stages that finished with the same "
                                    "config, code and torch thread count (an interrupted demo starts again at the stage "

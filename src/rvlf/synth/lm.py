@@ -5,12 +5,14 @@ The paper's stage 2 starts from Qwen3, a language model pretrained on text befor
 `rvlf demo` gives it the same head start at the demo's scale: `pretrain_demo_lm` trains a
 `Qwen3ForCausalLM` of the SFT config's `llm.tiny` shape as a causal LM (next-token cross-entropy,
 all weights) on sentences drawn from the corpus grammar (`rvlf.synth.grammar`). It is text only:
-no sign, keypoint or gloss goes in. No gloss sequence of the dev or test split is drawn, so the LM
-has not read any sentence that the demo scores; each drawn sentence is phrased as the corpus phrases its
-references (`draw_reference`). The folder it writes is what `from_pretrained` reads (weights in
-safetensors, `config.json`, `generation_config.json`, and the tokenizer that SFT would build for
-the corpus's training texts), so SFT loads it through `llm.name_or_path` as it loads Qwen3 from a
-local folder. `lm.json` is written last: a folder without it is not a finished LM.
+no sign, keypoint or gloss goes in. No gloss sequence of the dev or test split is drawn; each drawn
+sentence is phrased as the corpus phrases its references (`draw_reference`). A drawn sentence can
+still read like a held-out one: a WHERE question does not say its place, so two gloss sequences can
+share a phrasing, as a training sentence can share one with a test sentence. The folder it writes
+is what `from_pretrained` reads (weights in safetensors, `config.json`, `generation_config.json`,
+and a tokenizer over the manifest's training texts: the one SFT builds for a tiny LM on the demo
+corpus), so SFT loads it through `llm.name_or_path` as it loads Qwen3 from a local folder, tokenizer
+included. `lm.json` is written last: a folder without it is not a finished LM.
 """
 
 from __future__ import annotations
@@ -83,8 +85,7 @@ def pretrain_demo_lm(manifest: str | Path, out_dir: str | Path, *, shape: dict, 
     """Train the demo's base LM on demo-language text and save it to `out_dir`; returns `out_dir`.
 
     `shape`: `build_tiny_qwen3`'s keyword arguments (the SFT config's `llm.tiny`). The tokenizer is
-    `tiny_chat_tokenizer` over the manifest's training texts, exactly the one SFT builds for a tiny
-    LM. Each sequence is `<s>` + sentence + `<|im_end|>` (the stop token SFT's targets end with);
+    `tiny_chat_tokenizer` over the manifest's `train` texts. Each sequence is `<s>` + sentence + `<|im_end|>` (the stop token SFT's targets end with);
     the loss is the mean next-token cross-entropy (nats). A folder finished with the same stamp
     (`lm.json`: this config, the shape, the corpus stamp and `stamp_extra`, e.g. the code digest
     and torch thread count that `rvlf demo` adds) is returned at once."""

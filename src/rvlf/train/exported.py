@@ -13,8 +13,8 @@ trainer state):
     dinov2/              a local DINOv2 copy when the run used a local one (else `dinov2` is a hub id)
 
 `language_model: reference` keeps the base LM out of the folder and names it by hub id (the
-checkpoint's adapters are rebuilt on top of it at load time, as `load_sft` / `load_grpo` do); a
-random tiny LM that no hub has can only be `merged`. Everything loads through
+checkpoint's adapters are rebuilt on top of it at load time, as `load_sft` / `load_grpo` do); an
+LM that no hub has (a random tiny one, or one the run copied with `llm.keep_base`) can only be `merged`. Everything loads through
 `rvlf.train.inference.load_stage`, like a training checkpoint.
 """
 

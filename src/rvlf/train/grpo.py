@@ -27,8 +27,8 @@ from rvlf.train.common import finish_run, load_samples
 from rvlf.train.configs import GRPOConfig, SFTConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.plots import plot_learning_curve
-from rvlf.train.reproducibility import main_process_first, seed_everything
-from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data
+from rvlf.train.reproducibility import seed_everything
+from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data, write_base_lm
 
 log = logging.getLogger("rvlf.grpo")
 
@@ -151,6 +151,7 @@ class GRPOStage(SignLMStage):
 def _from_sft(cfg: GRPOConfig, sft_cfg: SFTConfig) -> None:
     cfg.encoder, cfg.fusion, cfg.sft_llm = sft_cfg.encoder, sft_cfg.fusion, sft_cfg.llm
     cfg.llm.name_or_path, cfg.llm.tiny, cfg.llm.dtype = sft_cfg.llm.name_or_path, sft_cfg.llm.tiny, sft_cfg.llm.dtype
+    cfg.llm.keep_base = sft_cfg.llm.keep_base
 
 
 def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
@@ -179,9 +180,7 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     base_lm_dir = None
     if (src / "base_lm" / "config.json").is_file():
         base_lm_dir = out_dir / "base_lm"
-        with main_process_first():
-            if not (base_lm_dir / "config.json").is_file():
-                shutil.copytree(src / "base_lm", base_lm_dir)
+        write_base_lm(base_lm_dir, lambda folder: shutil.copytree(src / "base_lm", folder), keep_existing=resuming)
     by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
                             else None)
     train_set, dev_set = prepare_data(cfg, by_split)

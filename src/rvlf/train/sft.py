@@ -20,8 +20,9 @@ from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.train.common import finish_run, load_samples
 from rvlf.train.configs import SFTConfig
 from rvlf.train.loop import Trainer
-from rvlf.train.reproducibility import main_process_first, seed_everything
-from rvlf.train.sign_lm import SignLMStage, assemble, build_language_model, encoder_from_stage1, prepare_data
+from rvlf.train.reproducibility import seed_everything
+from rvlf.train.sign_lm import (SignLMStage, assemble, build_language_model, encoder_from_stage1, prepare_data,
+                                write_base_lm)
 
 log = logging.getLogger("rvlf.sft")
 
@@ -69,9 +70,7 @@ def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, re
     base_lm_dir = None
     if cfg.llm.tiny or cfg.llm.keep_base:  # an LM that exists nowhere else: keep it with every checkpoint
         base_lm_dir = out_dir / "base_lm"
-        with main_process_first():
-            if not (base_lm_dir / "config.json").is_file():
-                lm.save_pretrained(str(base_lm_dir))
+        write_base_lm(base_lm_dir, lambda folder: lm.save_pretrained(str(folder)), keep_existing=src is not None)
     model = assemble(cfg, encoder, lm, tokenizer)
     model.cache_encoder_outputs(cfg.cache_encoder_outputs)
     stage = SignLMStage(cfg, model, base_lm_dir)

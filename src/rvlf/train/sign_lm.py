@@ -8,7 +8,8 @@ training shell drives (`SignLMStage`), the stage-1 encoder (`encoder_from_stage1
 train/dev datasets (`prepare_data`) and the checkpoint loaders (`load_sft`, `load_grpo`).
 
 An SFT checkpoint holds `model.safetensors` (LoRA adapter, fusion, encoder), `config.yaml`,
-`llm_tokenizer/`, and - for a random-initialised (tiny) LM that no hub has - `base_lm/`; a GRPO
+`llm_tokenizer/`, and - for an LM that no hub has (a random-initialised tiny one, or a small local
+one the config marks `llm.keep_base`, like the demo's pretrained LM) - `base_lm/`; a GRPO
 checkpoint also holds the SFT adapter (`sft.*` weights) so that the merged base can be rebuilt.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -61,6 +63,25 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
     else:
         lm = load_causal_lm(llm.name_or_path, dtype=llm.dtype)
     return lm, tokenizer
+
+
+def write_base_lm(target: Path, save: Callable[[Path], None], *, keep_existing: bool) -> None:
+    """The run's own copy of its base LM (`base_lm/`, copied into every checkpoint), written by
+    `save(folder)` on the main process. A new run replaces whatever an earlier run left in `target`
+    (another LM: e.g. the demo's base LM after its corpus or settings changed); a resumed run
+    (`keep_existing`) keeps its copy. Written beside `target` and renamed: never half a folder."""
+    from accelerate import PartialState
+
+    from rvlf.train.reproducibility import main_process_first
+
+    with main_process_first():
+        if not PartialState().is_main_process or (keep_existing and (target / "config.json").is_file()):
+            return
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        save(tmp)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
 
 
 def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLanguageLM:
