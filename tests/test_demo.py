@@ -178,12 +178,13 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
         del cfg["data"]["dev_max_samples"]
     assert long == base  # same sampling, reward, KL, LoRA, batch and model as the default demo
     assert size.with_long().long and not size.long
-    assert dataclasses.replace(size.with_long(), pretrain_config="pretrain", sft_config="sft", grpo_config="grpo") == size
+    assert dataclasses.replace(size.with_long(), pretrain_config="pretrain", sft_config="sft", grpo_config="grpo",
+                               lm=size.lm) == size
 
 
 def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
     """`--long` runs the stage-1 and SFT configs the docs/demo-grpo.md tables were made with: the
-    default demo's for 28 and 16 epochs (dev every 7 and 4); `make demo` runs 12 and 12."""
+    default demo's for 28 and 16 epochs (dev every 7 and 4); `make demo` runs 12 and 10."""
     from rvlf.config import load_config, to_dict
     from rvlf.demo import DemoSize, demo_config
     from rvlf.train.configs import PretrainConfig, SFTConfig
@@ -191,7 +192,7 @@ def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
     long = DemoSize().with_long()
     assert (long.pretrain_config, long.sft_config) == ("pretrain_long", "sft_long")
     for cls, name, short_schedule, long_schedule in ((PretrainConfig, "pretrain", (12, 6), (28, 7)),
-                                                     (SFTConfig, "sft", (12, 4), (16, 4))):
+                                                     (SFTConfig, "sft", (10, 4), (16, 4))):
         short = to_dict(load_config(cls, demo_config(name)))
         longer = to_dict(load_config(cls, demo_config(name + "_long")))
         for cfg, schedule in ((short, short_schedule), (longer, long_schedule)):

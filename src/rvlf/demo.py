@@ -51,7 +51,10 @@ class DemoSize:
     pretrain_config: str = "pretrain"  # the packaged config of each stage (`*_long` for --long)
     sft_config: str = "sft"
     grpo_config: str = "grpo"
-    lm: dict = field(default_factory=dict)  # `rvlf.synth.lm.LMPretrainConfig` fields for the base LM
+    # `rvlf.synth.lm.LMPretrainConfig` fields for the base LM: `make demo` reads 10,000 sentences
+    # twice (312 steps, to stay within 10 minutes), `--long` the defaults (20,000 three times)
+    lm: dict = field(default_factory=lambda: {"n_sentences": 10_000, "epochs": 2})
+    lm_long: dict = field(default_factory=dict)
 
     @property
     def long(self) -> bool:
@@ -60,13 +63,13 @@ class DemoSize:
     def with_long(self) -> "DemoSize":
         """The same size with the long schedules."""
         return dataclasses.replace(self, pretrain_config="pretrain_long", sft_config="sft_long",
-                                   grpo_config="grpo_long")
+                                   grpo_config="grpo_long", lm=self.lm_long)
 
     @classmethod
     def quick(cls) -> "DemoSize":
         return cls(n_train=64, n_dev=16, n_test=16, overrides=(
             "train.epochs=1", "data.dev_max_samples=8", "train.num_beams=2", "train.max_new_tokens=16",
-        ), lm={"n_sentences": 256, "epochs": 1})
+        ), lm={"n_sentences": 256, "epochs": 1}, lm_long={"n_sentences": 256, "epochs": 1})
 
 
 def format_table(results: dict) -> str:
