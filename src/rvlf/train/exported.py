@@ -147,9 +147,11 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
     if name in ("sft", "grpo"):
         llm = _base_llm(cfg)
         if base == "reference":
-            if llm.tiny or llm.keep_base:
-                raise RvlfError("the base LM is a model that no hub has (a random tiny one, or one the run copied "
-                                "with llm.keep_base): export it with --base merge")
+            if llm.tiny:
+                raise RvlfError("the base LM is a random tiny model that no hub has: export it with --base merge")
+            if llm.keep_base:
+                raise RvlfError(f"the base LM ({llm.name_or_path}) is the run's own copy (llm.keep_base) that no hub "
+                                "has: export it with --base merge")
             if Path(llm.name_or_path).expanduser().exists():
                 raise RvlfError(f"the base LM {llm.name_or_path} is a local folder: --base reference needs a hub id "
                                 "(or export with --base merge)")
