@@ -159,7 +159,7 @@ def examples(out: Path, n: int = 5) -> str:
 
 def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, seed: int = 0,
              workers: int = 2, progress: bool = True) -> dict:
-    """Corpus -> stage 1 -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
+    """Corpus -> stage 1 -> base LM (`rvlf.synth.lm`) -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
     from rvlf.synth.corpus import generate_corpus
     from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
     from rvlf.train import grpo, pretrain, sft
