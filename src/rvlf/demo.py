@@ -220,9 +220,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     lm_dir = pretrain_demo_lm(corpus / "manifest.jsonl", out / "lm", shape=tiny, config=lm_cfg,
                               stamp_extra=runtime_stamp(), progress=progress)
     timings["lm"] = time.time() - t
-    llm = (f"llm.name_or_path={lm_dir.resolve()}", "llm.tiny={}", "llm.keep_base=true")
     s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "4/5",
-               config=size.sft_config, extra=llm)
+               config=size.sft_config, extra=base_lm_overrides(lm_dir))
     s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "5/5",
                config=size.grpo_config)
     results = {
@@ -254,6 +253,12 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
     return results
+
+
+def base_lm_overrides(lm_dir: Path) -> tuple[str, ...]:
+    """SFT config overrides that load the demo's pretrained base LM from `lm_dir` (not a random tiny
+    one) and copy it into every checkpoint (`llm.keep_base`)."""
+    return (f"llm.name_or_path={Path(lm_dir).resolve()}", "llm.tiny={}", "llm.keep_base=true")
 
 
 STAMP_FILE = "demo_stage.json"
@@ -343,7 +348,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
     if results.get("base_lm"):  # the demo's pretrained base LM, as its SFT stage used it (in `out`: it moves with it)
-        common += [f"llm.name_or_path={(out / 'lm').resolve()}", "llm.tiny={}", "llm.keep_base=true"]
+        common += base_lm_overrides(out / "lm")
     rows = {"full": ("SLT-SFT (full)", results["slt_sft"])}
     for key, label, extra in ABLATIONS:
         if key not in which:

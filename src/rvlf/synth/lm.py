@@ -61,7 +61,7 @@ def demo_language_text(manifest: str | Path, n: int, seed: int = 0) -> list[str]
     from rvlf.synth.corpus import CorpusConfig, draw_reference
 
     manifest = Path(manifest)
-    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(manifest)
     if any("gloss" not in r for r in rows):
         raise RvlfError(f"{manifest}: a row has no 'gloss': the demo LM is pretrained for a demo corpus only")
     held_out = {tuple(r["gloss"].split()) for r in rows if r["split"] != "train"}
@@ -84,8 +84,9 @@ def pretrain_demo_lm(manifest: str | Path, out_dir: str | Path, *, shape: dict, 
     """Train the demo's base LM on demo-language text and save it to `out_dir`; returns `out_dir`.
 
     `shape`: `build_tiny_qwen3`'s keyword arguments (the SFT config's `llm.tiny`). The tokenizer is
-    `tiny_chat_tokenizer` over the manifest's `train` texts. Each sequence is `<s>` + sentence + `<|im_end|>` (the stop token SFT's targets end with);
-    the loss is the mean next-token cross-entropy (nats). A folder finished with the same stamp
+    `tiny_chat_tokenizer` over the manifest's `train` texts. Each sequence is `<s>` + sentence +
+    `<|im_end|>` (the stop token SFT's targets end with); the loss is the mean next-token
+    cross-entropy (nats). A folder finished with the same stamp
     (`lm.json`: this config, the shape, the corpus stamp and `stamp_extra`, e.g. the code digest
     and torch thread count that `rvlf demo` adds) is returned at once."""
     import torch
@@ -100,8 +101,7 @@ def pretrain_demo_lm(manifest: str | Path, out_dir: str | Path, *, shape: dict, 
         return out
     (out / STAMP).unlink(missing_ok=True)
 
-    rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
-    tokenizer = tiny_chat_tokenizer([r["text"] for r in rows if r["split"] == "train"], lang)
+    tokenizer = tiny_chat_tokenizer([r["text"] for r in _rows(manifest) if r["split"] == "train"], lang)
     end = tokenizer.convert_tokens_to_ids(IM_END)
     sequences = [[tokenizer.bos_token_id, *tokenizer(t, add_special_tokens=False)["input_ids"], end]
                  for t in demo_language_text(manifest, config.n_sentences, config.seed)]
@@ -156,6 +156,11 @@ def is_finished(out_dir: str | Path, stamp: dict) -> bool:
         return False
     kept.pop("final_loss", None)
     return kept == stamp and (Path(out_dir) / "model.safetensors").is_file()
+
+
+def _rows(manifest: Path) -> list[dict]:
+    """The manifest's JSONL rows (the demo corpus writes it; no validation beyond JSON)."""
+    return [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _progress(total: int, enabled: bool):
