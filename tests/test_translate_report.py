@@ -285,3 +285,25 @@ def test_translate_says_when_the_model_generated_no_words(runs, fixtures_dir, ca
     out, err = capsys.readouterr()
     assert rc == 0 and out == "holistic_97frames\t\n"
     assert f"rvlf translate: {pose}: the model generated no words for its 97 frames" in err
+
+
+def test_translate_reads_its_inputs_before_the_model_weights(runs, fixtures_dir, tmp_path, capsys):
+    """A missing or unreadable input is reported before the checkpoint's weights are loaded (the
+    weights here are broken, so loading them first would name the weights instead); with a good
+    input the broken weights are what is reported."""
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(runs / "sft" / "last", ckpt)
+    (ckpt / "model.safetensors").write_bytes(b"not safetensors")
+    bad_pose = tmp_path / "broken.pose"
+    bad_pose.write_bytes(b"\x00\x01 not a pose file")
+    for bad in (tmp_path / "nope.mp4", bad_pose):
+        rc = main(["translate", str(bad), "--checkpoint", str(ckpt)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1, err
+        assert bad.name in err[0] and "model.safetensors" not in err[0], err
+    good = sorted(fixtures_dir.glob("*.pose"))[0]
+    rc = main(["translate", str(good), "--checkpoint", str(ckpt)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and "model.safetensors" in err[-1], err

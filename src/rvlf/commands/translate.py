@@ -38,7 +38,7 @@ def run(args) -> int:
     from rvlf.text.files import one_line
     from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
-    from rvlf.train.inference import load_stage
+    from rvlf.train.inference import load_stage, load_stage_config
     from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
 
     if args.show and len(args.inputs) != 1:
@@ -49,8 +49,9 @@ def run(args) -> int:
     device = resolve_device(args.device)
     # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
-    stage, model, cfg = load_stage(ckpt_dir)
-    model.to(device)
+    # the inputs are read first (the config says which DINOv2 and how many frames): an unreadable
+    # input is reported before the model's weights are loaded
+    cfg = load_stage_config(ckpt_dir)
     uses_dino = hasattr(cfg, "fusion") and (cfg.fusion.use_face or cfg.fusion.use_hand)
     dino = None
     if uses_dino:
@@ -77,6 +78,8 @@ def run(args) -> int:
         prepared.append(p)
     texts = []
     if prepared:
+        stage, model, cfg = load_stage(ckpt_dir)
+        model.to(device)
         texts = translate(stage, prepared, num_beams=args.num_beams or cfg.train.num_beams,
                           max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
                           long_inputs=policy)

@@ -33,6 +33,24 @@ def load_stage(directory: str | Path):
         return _load_stage(directory)
 
 
+def load_stage_config(directory: str | Path):
+    """The config of a checkpoint folder of any stage (or an exported model folder), without loading
+    its weights: what `rvlf translate` needs to prepare its inputs before the model is loaded.
+
+    Raises InputFileError when the folder has no config.yaml or names an unknown stage."""
+    from rvlf.config import load_config
+    from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+
+    directory = ckpt.resolve_checkpoint(directory)
+    if not (directory / "config.yaml").is_file():
+        raise InputFileError(directory, "checkpoint has no config.yaml")
+    stage = read_yaml(directory / "config.yaml").get("stage")
+    classes = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
+    if stage not in classes:
+        raise InputFileError(directory / "config.yaml", f"unknown stage {stage!r} (pretrain, sft or grpo)")
+    return load_config(classes[stage], directory / "config.yaml")
+
+
 def _load_stage(directory: str | Path):
     directory = ckpt.resolve_checkpoint(directory)
     if not (directory / "config.yaml").is_file():
