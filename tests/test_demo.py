@@ -184,19 +184,21 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
 
 def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
     """`--long` runs the stage-1 and SFT configs the docs/demo-grpo.md tables were made with: the
-    default demo's for 28 and 16 epochs (dev every 7 and 4); `make demo` runs 12 and 10."""
+    default demo's for 28 and 12 epochs (dev every 7 and 4), SFT at a constant lr (no final decay:
+    GRPO's 2 epochs follow); `make demo` runs 12 and 10 epochs, SFT with its wsd decay."""
     from rvlf.config import load_config, to_dict
     from rvlf.demo import DemoSize, demo_config
     from rvlf.train.configs import PretrainConfig, SFTConfig
 
     long = DemoSize().with_long()
     assert (long.pretrain_config, long.sft_config) == ("pretrain_long", "sft_long")
-    for cls, name, short_schedule, long_schedule in ((PretrainConfig, "pretrain", (12, 6), (28, 7)),
-                                                     (SFTConfig, "sft", (10, 4), (16, 4))):
+    schedules = ((PretrainConfig, "pretrain", (12, 6, "constant"), (28, 7, "constant")),
+                 (SFTConfig, "sft", (10, 4, "wsd"), (12, 4, "constant")))
+    for cls, name, short_schedule, long_schedule in schedules:
         short = to_dict(load_config(cls, demo_config(name)))
         longer = to_dict(load_config(cls, demo_config(name + "_long")))
         for cfg, schedule in ((short, short_schedule), (longer, long_schedule)):
-            assert (cfg["train"].pop("epochs"), cfg["train"].pop("eval_every_epochs")) == schedule
+            assert tuple(cfg["train"].pop(k) for k in ("epochs", "eval_every_epochs", "scheduler")) == schedule
         assert short == longer
 
 
