@@ -115,3 +115,29 @@ def test_only_data_overrides_are_accepted(runs, capsys, tmp_path):
     assert cli(["evaluate", "--checkpoint", str(s1 / "last"), "--split", "test",
                  f"data.root={tmp_path / 'nowhere.jsonl'}"]) == 2
     assert str(tmp_path / "nowhere.jsonl") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("which", ["stage1", "sft"])
+def test_a_broken_split_is_named_before_the_weights_load(runs, capsys, tmp_path, which):
+    """The data are read and checked before the checkpoint's weights (broken here, so loading them
+    first would name the weights): a missing manifest and a manifest line that is not JSON are each
+    one line naming the file; with good data the broken weights are what is reported."""
+    import shutil
+
+    manifest, s1, sft = runs
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree((s1 if which == "stage1" else sft) / "last", ckpt)
+    (ckpt / "model.safetensors").write_bytes(b"not safetensors")
+    corpus = tmp_path / "corpus"
+    shutil.copytree(manifest.parent, corpus)
+    bad = corpus / "manifest.jsonl"
+    bad.write_text(bad.read_text(encoding="utf-8") + "{not json\n", encoding="utf-8")
+    for root, name in ((tmp_path / "nowhere" / "manifest.jsonl", "manifest.jsonl"), (bad, str(bad))):
+        capsys.readouterr()
+        rc = cli(["evaluate", "--checkpoint", str(ckpt), "--split", "test", f"data.root={root}"])
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert rc == 2 and len(lines) == 1, lines
+        assert name in lines[0] and "model.safetensors" not in lines[0], lines
+    capsys.readouterr()
+    assert cli(["evaluate", "--checkpoint", str(ckpt), "--split", "test"]) == 2
+    assert "model.safetensors" in capsys.readouterr().err

@@ -33,14 +33,16 @@ def run(args) -> int:
     from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
-    from rvlf.train.inference import load_stage
+    from rvlf.train.inference import load_stage, load_stage_config
     from rvlf.train.evaluation import evaluate_stage
 
     from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
 
     # a run folder: its best; a hub id: its snapshot (as from_pretrained, rvlf translate and rvlf app)
-    stage, model, cfg = load_stage(checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision)))
+    ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
+    # the split is read and checked first: a broken data folder is reported before the weights load
+    cfg = load_stage_config(ckpt_dir)
     data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
     if len(data_over) != len(args.overrides):
         from rvlf.errors import ConfigError
@@ -57,6 +59,8 @@ def run(args) -> int:
               f"--max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores", file=sys.stderr)
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
+    stage, model, loaded_cfg = load_stage(ckpt_dir)
+    loaded_cfg.data = cfg.data  # the stage decodes with the data.* overrides too (e.g. max_text_tokens)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,
