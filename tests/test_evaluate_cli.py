@@ -141,3 +141,21 @@ def test_a_broken_split_is_named_before_the_weights_load(runs, capsys, tmp_path,
     capsys.readouterr()
     assert cli(["evaluate", "--checkpoint", str(ckpt), "--split", "test"]) == 2
     assert "model.safetensors" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["evaluate", "translate"])
+def test_checkpoint_of_an_unknown_stage_names_its_config(runs, capsys, tmp_path, fixtures_dir, command):
+    import shutil
+
+    _, s1, _ = runs
+    broken = tmp_path / "broken"
+    shutil.copytree(s1 / "last", broken)
+    config = broken / "config.yaml"
+    config.write_text(config.read_text(encoding="utf-8").replace("stage: pretrain", "stage: finetune"),
+                      encoding="utf-8")
+    capsys.readouterr()
+    argv = ["evaluate", "--checkpoint", str(broken)] if command == "evaluate" else \
+        ["translate", str(fixtures_dir / "holistic_97frames.pose"), "--checkpoint", str(broken)]
+    assert cli(argv) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(config) in lines[0] and "'finetune'" in lines[0], lines

@@ -35,27 +35,31 @@ def load_stage(directory: str | Path):
 
 def load_stage_config(directory: str | Path):
     """The config of a checkpoint folder of any stage (or an exported model folder), without loading
-    its weights: what `rvlf translate` needs to prepare its inputs before the model is loaded.
+    its weights: what `rvlf translate` and `rvlf evaluate` need to check their inputs before the
+    model is loaded.
 
     Raises InputFileError when the folder has no config.yaml or names an unknown stage."""
     from rvlf.config import load_config
     from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
 
     directory = ckpt.resolve_checkpoint(directory)
+    classes = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
+    return load_config(classes[_stage_name(directory)], directory / "config.yaml")
+
+
+def _stage_name(directory: Path) -> str:
+    """`stage` of a resolved checkpoint folder's config.yaml: pretrain, sft or grpo (else InputFileError)."""
     if not (directory / "config.yaml").is_file():
         raise InputFileError(directory, "checkpoint has no config.yaml")
     stage = read_yaml(directory / "config.yaml").get("stage")
-    classes = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
-    if stage not in classes:
+    if stage not in ("pretrain", "sft", "grpo"):
         raise InputFileError(directory / "config.yaml", f"unknown stage {stage!r} (pretrain, sft or grpo)")
-    return load_config(classes[stage], directory / "config.yaml")
+    return stage
 
 
 def _load_stage(directory: str | Path):
     directory = ckpt.resolve_checkpoint(directory)
-    if not (directory / "config.yaml").is_file():
-        raise InputFileError(directory, "checkpoint has no config.yaml")
-    stage = read_yaml(directory / "config.yaml").get("stage")
+    stage = _stage_name(directory)
     from rvlf.train import exported
 
     if stage in ("sft", "grpo") and exported.is_exported(directory) \
@@ -71,13 +75,11 @@ def _load_stage(directory: str | Path):
 
         cfg, model = load_sft(directory)
         obj = SignLMStage(cfg, model, None)
-    elif stage == "grpo":
+    else:
         from rvlf.train.sign_lm import SignLMStage, load_grpo
 
         cfg, model, _ = load_grpo(directory)
         obj = SignLMStage(cfg, model, None)
         obj.name = "grpo"
-    else:
-        raise InputFileError(directory / "config.yaml", f"unknown stage {stage!r} (pretrain, sft or grpo)")
     obj.model.eval()
     return obj, obj.model, cfg
