@@ -27,7 +27,6 @@ import tempfile
 from pathlib import Path
 
 from rvlf import __version__
-from rvlf.config import load_config, read_yaml
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.train import checkpoint as ckpt
 
@@ -80,12 +79,13 @@ def load_merged(directory: str | Path):
     from rvlf.models.fusion import SignFusion
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.models.slt_lm import SignLanguageLM, load_causal_lm, load_tokenizer
-    from rvlf.train.configs import GRPOConfig, SFTConfig
+    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.inference import load_stage_config
     from rvlf.train.sign_lm import SignLMStage
 
     directory = Path(directory)
-    stage = read_yaml(directory / "config.yaml").get("stage")
-    cfg = load_config(GRPOConfig if stage == "grpo" else SFTConfig, directory / "config.yaml")
+    cfg = load_stage_config(directory)  # the one stage -> config class mapping (checks config.yaml)
+    stage = "grpo" if isinstance(cfg, GRPOConfig) else "sft"
     lm = load_causal_lm(str(directory / "language_model"), dtype=_base_llm(cfg).dtype)
     tokenizer = load_tokenizer(str(directory / "llm_tokenizer"))
     max_new = cfg.grpo.max_new_tokens if stage == "grpo" else cfg.llm.max_new_tokens
