@@ -169,6 +169,7 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
     long = to_dict(load_config(GRPOConfig, demo_config("grpo_long")))
     assert long["train"]["epochs"] == 2 and long["train"]["eval_every_steps"] == 50
     assert long["train"]["scheduler"] == "cosine" and long["data"]["dev_max_samples"] == 0  # whole dev split
+    assert long["grpo"]["mu"] == 2 and base["grpo"]["mu"] == 1  # two updates per sampled batch: Eq. 19 clips
     size = DemoSize()
     assert math.ceil(size.n_train / long["train"]["batch_size"]) * long["train"]["epochs"] == 500  # steps
     assert math.ceil(size.n_train / base["train"]["batch_size"]) * base["train"]["epochs"] == 50
@@ -176,6 +177,7 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
         for key in ("epochs", "eval_every_steps", "lr", "scheduler"):
             del cfg["train"][key]
         del cfg["data"]["dev_max_samples"]
+        del cfg["grpo"]["mu"]
     assert long == base  # same sampling, reward, KL, LoRA, batch and model as the default demo
     assert size.with_long().long and not size.long
     assert dataclasses.replace(size.with_long(), pretrain_config="pretrain", sft_config="sft", grpo_config="grpo",

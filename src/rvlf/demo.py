@@ -41,7 +41,8 @@ def demo_config(stage: str) -> Path:
 @dataclass
 class DemoSize:
     """How big the demo is; `quick` is for tests and smoke runs. `long` (`rvlf demo --long`) gives
-    SLT-GRPO the paper's 2 epochs (`demo_configs/grpo_long.yaml`) on the same corpus, stage 1 a
+    SLT-GRPO the paper's 2 epochs with two policy updates per sampled batch
+    (`demo_configs/grpo_long.yaml`) on the same corpus, stage 1 a
     longer schedule (`pretrain_long.yaml`: more epochs, nothing else) and SFT 12 epochs without its
     final lr decay (`sft_long.yaml`: GRPO's decaying 2 epochs take its place)."""
 

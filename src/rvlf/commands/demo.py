@@ -16,10 +16,11 @@ def register(sub) -> None:
                    help="seed of the corpus, the initialisations, data order and GRPO sampling (default 0)")
     p.add_argument("--quick", action="store_true", help="a tiny corpus and one epoch a stage (smoke test)")
     p.add_argument("--long", action="store_true",
-                   help="the longer schedules: SLT-GRPO the paper's 2 epochs (500 steps) instead of 50 steps, stage 1 "
+                   help="the longer schedules: SLT-GRPO the paper's 2 epochs (500 steps, two policy updates per sampled "
+                        "batch) instead of 50 steps, stage 1 "
                         "28 epochs instead of 12, SFT 12 epochs at a constant lr (GRPO's decaying 2 epochs replace "
                         "the default SFT's final lr decay), the base LM 20,000 sentences instead of 10,000; same "
-                        "corpus and models, about 20 minutes on two CPU threads (the default demo: about 8); its "
+                        "corpus and models, about 24 minutes on two CPU threads (the default demo: about 8); its "
                         "table shows GRPO's gain with a 95%% interval (docs/demo-grpo.md). Run again with the same "
                         "--out, it keeps the stages that finished there")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
