@@ -20,7 +20,7 @@ def register(sub) -> None:
                         "batch) instead of 50 steps, stage 1 "
                         "28 epochs instead of 12, SFT 12 epochs at a constant lr (GRPO's decaying 2 epochs replace "
                         "the default SFT's final lr decay), the base LM 20,000 sentences instead of 10,000; same "
-                        "corpus and models, about 24 minutes on two CPU threads (the default demo: about 8); its "
+                        "corpus and models, 15 to 25 minutes on two CPU threads (the default demo: about 8); its "
                         "table shows GRPO's gain with a 95%% interval (docs/demo-grpo.md). Run again with the same "
                         "--out, it keeps the stages that finished there")
     p.add_argument("--ablations", nargs="*", metavar="NAME", default=None,
