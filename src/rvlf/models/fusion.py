@@ -9,31 +9,12 @@ and `Z_hand` is the mean of the projected hands that are present (`hand_merge="m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from rvlf.errors import ConfigError
+from rvlf.models.configs import HAND_MERGES, FusionConfig  # noqa: F401 - re-exported
 
 FACE, LEFT_HAND, RIGHT_HAND = 0, 1, 2  # order of the crops in `dino [B,T,3,D]`
-HAND_MERGES = ("mean", "sum")
-
-
-@dataclass
-class FusionConfig:
-    dino_dim: int = 768  # facebook/dinov2-base
-    sign_dim: int = 512  # skeleton encoder width (d_model)
-    alpha: float = 1.0  # face weight, Eq. 12
-    beta: float = 1.0  # hand weight, Eq. 12
-    use_face: bool = True
-    use_hand: bool = True
-    hand_merge: str = "mean"
-    projector_hidden: int | None = None  # None -> the LLM's hidden size (Table 10: 512 -> 4096 -> 4096)
-
-    def __post_init__(self) -> None:
-        if self.hand_merge not in HAND_MERGES:
-            raise ConfigError(f"fusion.hand_merge must be one of {HAND_MERGES}, got {self.hand_merge!r}")
 
 
 class SignFusion(nn.Module):

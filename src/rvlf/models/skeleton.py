@@ -8,30 +8,14 @@ token table is unused and dropped. Sequences longer than `max_frames` (300, Sec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 from transformers import MBartConfig
 from transformers.models.mbart.modeling_mbart import MBartEncoder
 
 from rvlf.errors import RvlfError
+from rvlf.models.configs import SkeletonEncoderConfig  # noqa: F401 - re-exported
 from rvlf.models.gcn import GroupedGCN
-
-
-@dataclass
-class SkeletonEncoderConfig:
-    num_points: int = 77
-    in_channels: int = 3  # x, y, confidence
-    gcn_channels: list[int] = field(default_factory=lambda: [64, 64, 128])
-    temporal_kernel: int = 5
-    share_hands: bool = True
-    d_model: int = 512
-    num_layers: int = 3
-    num_heads: int = 8
-    ff_dim: int = 2048
-    dropout: float = 0.1
-    max_frames: int = 300
 
 
 class SkeletonEncoder(nn.Module):

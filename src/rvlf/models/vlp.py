@@ -14,7 +14,6 @@ computes the full global similarity matrices.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
@@ -24,7 +23,8 @@ from transformers import GenerationConfig, MBartConfig, MBartForConditionalGener
 from transformers.modeling_outputs import BaseModelOutput
 
 from rvlf.errors import RvlfError
-from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
+from rvlf.models.configs import SkeletonEncoderConfig, VLPConfig  # noqa: F401 - re-exported
+from rvlf.models.skeleton import SkeletonEncoder
 
 
 def fine_grained_similarity(
@@ -84,24 +84,6 @@ def gather_features(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, 
     world = dist.get_world_size()
     xs[dist.get_rank()] = x * world - x.detach() * (world - 1)
     return torch.cat(xs), torch.cat(ms)
-
-
-@dataclass
-class VLPConfig:
-    encoder: SkeletonEncoderConfig = field(default_factory=SkeletonEncoderConfig)
-    d_model: int = 512  # text encoder / decoder width (Table 9)
-    text_layers: int = 3  # the first three mBART encoder layers, re-initialised (Sec. 6.3)
-    decoder_layers: int = 3
-    num_heads: int = 8
-    ff_dim: int = 2048
-    dropout: float = 0.1
-    contrastive_dim: int = 1024  # Table 9, "Con Dimension"
-    tau_init: float = 0.1  # Eq. 4, trainable; not given in the paper
-    tau_prime: float = 0.07  # Eqs. 7-8; not given in the paper (CLIP's value)
-    beta: float = 0.5  # Eq. 9; not given in the paper
-    gather_negatives: bool = True
-    max_text_len: int = 128
-    label_smoothing: float = 0.1
 
 
 class VLPModel(nn.Module):

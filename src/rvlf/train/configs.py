@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
-from rvlf.config import DataConfig, LLMConfig, TrainConfig
+from rvlf.config import Bool, DataConfig, Float, Int, LLMConfig, NonNegFloat, PosFloat, Str, TrainConfig
 from rvlf.errors import ConfigError
-from rvlf.models.fusion import FusionConfig
-from rvlf.models.skeleton import SkeletonEncoderConfig
-from rvlf.models.vlp import VLPConfig
+from rvlf.models.configs import FusionConfig, SkeletonEncoderConfig, VLPConfig
+
+REWARD_KINDS = ("bleu", "rouge", "both")  # = rvlf.rl.rewards.KINDS (a test keeps them in step)
 
 
 # --- stage 1: visual-language pre-training (Sec. 3.1, Table 9) ---------------------------------
@@ -23,8 +24,8 @@ from rvlf.models.vlp import VLPConfig
 class TokenizerConfig:
     """`corpus`: built from the training texts (offline); `mbart`: a trimmed mBART tokenizer."""
 
-    kind: str = "mbart"
-    name_or_path: str = "facebook/mbart-large-cc25"
+    kind: Literal["mbart", "corpus"] = "mbart"
+    name_or_path: Str = "facebook/mbart-large-cc25"
 
 
 @dataclass
@@ -48,11 +49,11 @@ class SFTConfig:
     fusion: FusionConfig = field(default_factory=FusionConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     train: TrainConfig = field(default_factory=_sft_train_defaults)
-    projector_lr: float = 2e-5  # Table 10: "Projector LR"
-    encoder_lr: float = 2e-5  # only used with train_encoder
-    train_encoder: bool = False  # the paper lists no encoder lr: frozen by default (docs/fidelity.md)
-    pretrained_encoder: bool = True  # False: Table 5 "w/o Pre-training" (random skeleton encoder)
-    cache_encoder_outputs: bool = False  # frozen encoder: encode each video once (memory: T x d a video)
+    projector_lr: PosFloat = 2e-5  # Table 10: "Projector LR"
+    encoder_lr: PosFloat = 2e-5  # only used with train_encoder
+    train_encoder: Bool = False  # the paper lists no encoder lr: frozen by default (docs/fidelity.md)
+    pretrained_encoder: Bool = True  # False: Table 5 "w/o Pre-training" (random skeleton encoder)
+    cache_encoder_outputs: Bool = False  # frozen encoder: encode each video once (memory: T x d a video)
 
 
 # --- stage 3: SLT-GRPO (Sec. 3.3, Table 11) ----------------------------------------------------
@@ -71,24 +72,22 @@ class GRPOParams:
     """Sampling, reward and loss settings of Eqs. 15-19; every value is range-checked on construction
     (a config file, an override or a checkpoint's `config.yaml`), with one `ConfigError` line per fault."""
 
-    num_generations: int = 8  # Table 11 "Responses"; >= 2: Eq. 16 compares the samples of a group
-    epsilon: float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none), in (0, 1)
-    beta: float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none), >= 0
-    mu: int = 1  # policy updates per sampled batch, >= 1
-    reward: str = "both"  # bleu | rouge | both (Table 7)
-    reward_lambda: float = 0.5  # Eq. 15, Sec. 4.1, in [0, 1]
-    short_punct: bool = True  # Sec. 6.3: punctuation appended to very short sentences
-    temperature: float = 1.0  # sampling AND log-prob temperature (TRL's rule), > 0
-    top_p: float = 1.0  # nucleus sampling, in (0, 1]; shapes sampling only (TRL's rule)
-    top_k: int = 0  # 0: off; shapes sampling only (TRL's rule)
-    max_new_tokens: int = 64
+    num_generations: Int = 8  # Table 11 "Responses"; >= 2: Eq. 16 compares the samples of a group
+    epsilon: Float = 0.2  # clip range (DeepSeekMath / TRL default; the paper gives none), in (0, 1)
+    beta: Float = 0.04  # KL weight (DeepSeekMath / TRL default; the paper gives none), >= 0
+    mu: Int = 1  # policy updates per sampled batch, >= 1
+    reward: Str = "both"  # bleu | rouge | both (Table 7)
+    reward_lambda: Float = 0.5  # Eq. 15, Sec. 4.1, in [0, 1]
+    short_punct: Bool = True  # Sec. 6.3: punctuation appended to very short sentences
+    temperature: Float = 1.0  # sampling AND log-prob temperature (TRL's rule), > 0
+    top_p: Float = 1.0  # nucleus sampling, in (0, 1]; shapes sampling only (TRL's rule)
+    top_k: Int = 0  # 0: off; shapes sampling only (TRL's rule)
+    max_new_tokens: Int = 64
     # Sequences (completions) per forward/backward of the policy and reference passes; gradients of a
     # step's micro-batches add up to the un-split update. 0: all batch x num_generations at once.
-    micro_batch_size: int = 0
+    micro_batch_size: Int = 0
 
     def __post_init__(self) -> None:
-        from rvlf.rl.rewards import KINDS
-
         def bad(name: str, rule: str) -> ConfigError:
             return ConfigError(f"grpo.{name} must be {rule}, got {getattr(self, name)!r}")
 
@@ -108,8 +107,8 @@ class GRPOParams:
             raise bad("beta", ">= 0 (the weight of the KL penalty)")
         if number("mu") < 1 or self.mu != int(self.mu):
             raise bad("mu", "an integer >= 1 (policy updates per sampled batch)")
-        if self.reward not in KINDS:
-            raise bad("reward", f"one of {', '.join(KINDS)}")
+        if self.reward not in REWARD_KINDS:
+            raise bad("reward", f"one of {', '.join(REWARD_KINDS)}")
         if not 0.0 <= number("reward_lambda") <= 1.0:
             raise bad("reward_lambda", "in [0, 1] (Eq. 15: lambda BLEU-4 + (1 - lambda) ROUGE-L)")
         if number("temperature") <= 0.0:
@@ -134,6 +133,6 @@ class GRPOConfig:
     encoder: SkeletonEncoderConfig = field(default_factory=SkeletonEncoderConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)
     sft_llm: LLMConfig = field(default_factory=LLMConfig)
-    projector_lr: float = 0.0  # unused: encoder and projector are frozen in stage 3
-    encoder_lr: float = 0.0
-    cache_encoder_outputs: bool = False  # the encoder is frozen: encode each video once
+    projector_lr: NonNegFloat = 0.0  # unused: encoder and projector are frozen in stage 3
+    encoder_lr: NonNegFloat = 0.0
+    cache_encoder_outputs: Bool = False  # the encoder is frozen: encode each video once
