@@ -26,6 +26,7 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "translate": ("translate", {}),
     "significance": ("significance", {}),
     "features": ("features", {}),
+    "config": ("config", {}),  # seconds: a fresh process loading a paper config
     "grpo_group": ("grpo_group", {}),  # minutes: GRPO steps at the paper's group shape
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }
