@@ -269,3 +269,11 @@ def test_choices_match_the_code_that_uses_them():
     assert choices(LLMConfig, "dtype") == LM_DTYPES
     assert choices(TrainConfig, "scheduler") == ("cosine", "constant", "wsd")
     assert {f.name for f in dataclasses.fields(SFTConfig)} >= {"data", "encoder", "fusion", "llm", "train"}
+
+
+def test_section_checks_across_fields_name_the_override():
+    assert _error(PretrainConfig, None, ["model.encoder.d_model=256"]) == (
+        "override 'model.encoder.d_model=256': model: encoder.d_model (256) must equal d_model (512): "
+        "the decoder cross-attends the skeleton features (Eq. 10)")
+    assert _error(SFTConfig, None, ["encoder.num_heads=7"]) == \
+        "override 'encoder.num_heads=7': encoder: d_model (512) must be a multiple of num_heads (7)"

@@ -257,6 +257,8 @@ def _problem(e: dict) -> str:
         text = f"must be one of {ctx['expected'].replace(' or ', ', ')}"
     elif kind == "value_error":
         text = str(ctx.get("error", e["msg"]))
+        if isinstance(e["input"], dict):  # a whole section's own check (__post_init__): the text says it
+            return text
     else:
         text = re.sub(r"^Input should be", "must be", e["msg"])
     return f"{text}, got {e['input']!r}"
@@ -268,7 +270,11 @@ def _validation_message(err: ValidationError, origins: dict, where: str, prefix:
         path = prefix + tuple(p for p in e["loc"] if isinstance(p, int) or re.fullmatch(r"[A-Za-z_]\w*", str(p)))
         keys = tuple(p for p in path if isinstance(p, str))
         dotted = ".".join(keys) + "".join(f"[{p}]" for p in path[len(keys):] if isinstance(p, int))
-        lines.append(f"{_source(origins, keys, where)}: {dotted}: {_problem(e)}")
+        source = _source(origins, keys, where)
+        if isinstance(e["input"], dict):  # a section's own check: name the overrides inside it, if any
+            inside = sorted({v for k, v in origins.items() if k[:len(keys)] == keys and v.startswith("override ")})
+            source = ", ".join(inside) or source
+        lines.append(f"{source}: {dotted}: {_problem(e)}")
     if len(lines) > 1:
         return f"{len(lines)} config errors: " + "; ".join(lines)
     return lines[0]

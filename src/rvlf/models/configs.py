@@ -25,6 +25,11 @@ def _odd(value: int) -> int:
     return value
 
 
+def _heads_divide(d_model: int, num_heads: int) -> None:
+    if isinstance(d_model, int) and isinstance(num_heads, int) and num_heads > 0 and d_model % num_heads:
+        raise ValueError(f"d_model ({d_model}) must be a multiple of num_heads ({num_heads})")
+
+
 @dataclass
 class SkeletonEncoderConfig:
     """Grouped GCN + mBART encoder (Sec. 3.1, 6.3); widths in channels, `max_frames` in frames."""
@@ -40,6 +45,9 @@ class SkeletonEncoderConfig:
     ff_dim: PosInt = 2048
     dropout: Dropout = 0.1
     max_frames: PosInt = 300
+
+    def __post_init__(self) -> None:
+        _heads_divide(self.d_model, self.num_heads)
 
 
 @dataclass
@@ -79,3 +87,9 @@ class VLPConfig:
     gather_negatives: Bool = True
     max_text_len: PosInt = 128
     label_smoothing: Dropout = 0.1  # in [0, 1)
+
+    def __post_init__(self) -> None:
+        _heads_divide(self.d_model, self.num_heads)
+        if self.encoder.d_model != self.d_model:
+            raise ValueError(f"encoder.d_model ({self.encoder.d_model}) must equal d_model ({self.d_model}): "
+                             "the decoder cross-attends the skeleton features (Eq. 10)")
