@@ -113,6 +113,9 @@ def test_yaml_1_2_scalars(mini):
                                         "train.progress=false"])
     assert cfg.train.lr == 0.001 and cfg.train.mixed_precision == "no" and cfg.data.lang == "no"
     assert cfg.train.progress is False
+    # a path with ` #` is kept whole (YAML would read the rest as a comment), also an unusual folder name
+    cfg = load_config(SFTConfig, mini, ["data.root=/data/Gebärde 手语 #1/manifest.jsonl", "data.features_dir=#feats"])
+    assert cfg.data.root == "/data/Gebärde 手语 #1/manifest.jsonl" and cfg.data.features_dir == "#feats"
 
 
 # --- C11: YAML duplicate keys and base cycles -----------------------------------------------------

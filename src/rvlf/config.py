@@ -427,7 +427,8 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], origins:
         source = f"override {item!r}"
         value_origins: dict = {}
         try:
-            value = _parse(raw, source, value_origins, tuple(parts)) if raw != "" else ""
+            # text with ` #` is a name or path (`videos #1`), not YAML with a comment that would cut it short
+            value = raw if raw == "" or re.search(r"(^|\s)#", raw) else _parse(raw, source, value_origins, tuple(parts))
         except _Duplicate as dup:
             raise ConfigError(f"{source}: duplicate key {'.'.join(map(str, dup.path))}") from None
         except yaml.YAMLError:
