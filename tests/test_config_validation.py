@@ -280,3 +280,13 @@ def test_section_checks_across_fields_name_the_override():
         "the decoder cross-attends the skeleton features (Eq. 10)")
     assert _error(SFTConfig, None, ["encoder.num_heads=7"]) == \
         "override 'encoder.num_heads=7': encoder: d_model (512) must be a multiple of num_heads (7)"
+
+
+def test_a_saved_config_reads_back_the_same_with_both_yaml_readers(tmp_path):
+    """A checkpoint's config.yaml: strings that YAML 1.1 (`no`) or 1.2 (`1e3`) would read as another type are quoted."""
+    cfg = load_config(SFTConfig, None, ["data.train_split='1e3'", "data.lang=no", "train.mixed_precision=no",
+                                        "train.lr=1e-4", "llm.target_modules=q_proj"])
+    (tmp_path / "config.yaml").write_text(to_yaml(cfg))
+    assert load_config(SFTConfig, tmp_path / "config.yaml") == cfg
+    plain = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert (plain["data"]["train_split"], plain["data"]["lang"], plain["train"]["lr"]) == ("1e3", "no", 1e-4)

@@ -285,7 +285,8 @@ def to_dict(cfg: Any) -> dict:
 
 
 def to_yaml(cfg: Any) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+    """`cfg` as YAML that reads back the same with ConfigLoader and with plain YAML 1.1 readers."""
+    return yaml.dump(to_dict(cfg), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 # --- YAML: 1.2 scalars, duplicate keys refused, where each key was set --------------------------
@@ -310,6 +311,13 @@ ConfigLoader.add_implicit_resolver(_FLOAT, re.compile(
         |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
         |[-+]?\.(?:inf|Inf|INF)
         |\.(?:nan|NaN|NAN))$""", re.X), list("-+0123456789."))
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes a string that YAML 1.1 (`'no'`) or ConfigLoader's YAML 1.2 floats (`'1e3'`) would read otherwise."""
+
+
+_Dumper.add_implicit_resolver(_FLOAT, ConfigLoader.yaml_implicit_resolvers["1"][-1][1], list("-+0123456789."))
 
 
 class _Duplicate(Exception):
