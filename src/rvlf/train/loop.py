@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from rvlf import atomic
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
 from rvlf.train import checkpoint as ckpt
@@ -227,7 +228,9 @@ class Trainer:
         record = {"step": step, "epoch": round(self.epoch + self.batch_in_epoch / max(1, len(self.train_loader)), 4)}
         record.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in scalars.items()})
         self.history.append(record)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        path = self.out_dir / "metrics.jsonl"
+        with atomic.reported_write(path, "the training log", "the last checkpoint is kept"), \
+                open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -410,9 +413,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:  # a line cut by the kill
             continue
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(k + "\n" for k in keep), what="the training log")
 
 
 def _jsonable(obj: Any) -> Any:
