@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -182,6 +183,8 @@ def test_a_failed_atomic_write_leaves_no_partial_file(tmp_path):
 
 @pytest.mark.parametrize("raised, expected, code", [
     (lambda: _safetensors_enospc(), "rvlf score: error: No space left on device (ENOSPC)", 1),
+    (lambda: shutil.Error([("a", "b", "[Errno 28] No space left on device")]),  # copytree's collected error
+     "rvlf score: error: No space left on device (ENOSPC)", 1),
     (lambda: OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/data/out.tsv"),
      "rvlf score: error: /data/out.tsv: Disk quota exceeded (EDQUOT)", 1),
     (lambda: PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/out.tsv"),

@@ -28,6 +28,7 @@ from pathlib import Path
 from rvlf.errors import WriteError
 
 _OS_ERROR_IN_TEXT = re.compile(r"\(os error (\d+)\)")
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
 _TEMP_TAG = re.compile(r"\.tmp-(\d+)@([A-Za-z0-9_.-]*)-")
 
 
@@ -50,11 +51,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def os_error_of(err: BaseException) -> OSError | None:
-    """The OS error behind `err`: itself, or the `(os error N)` safetensors puts in its message."""
+    """The OS error behind `err`: itself, the `(os error N)` safetensors puts in its message, or the
+    first `[Errno N]` of a `shutil.Error` (copytree)."""
     if isinstance(err, OSError) and err.errno is not None:
         return err
     match = _OS_ERROR_IN_TEXT.search(str(err))
     if match and type(err).__name__ == "SafetensorError":
+        code = int(match.group(1))
+        return OSError(code, os.strerror(code))
+    match = _ERRNO_IN_TEXT.search(str(err))
+    if match and isinstance(err, shutil.Error):  # copytree collects its files' errors into one
         code = int(match.group(1))
         return OSError(code, os.strerror(code))
     return None
