@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 import torch
 
 from conftest import REPO, write_toy_corpus
@@ -79,7 +80,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, batching):
         assert (last / name).is_file(), name
     ckpt.load_weights(last / ckpt.MODEL_FILE)
     assert {p.name for p in killed.iterdir() if p.name.startswith(".")} <= {
-        p.name for p in killed.glob(".last.tmp-*")}  # at most a temp folder, never read
+        ".rvlf.lock", *(p.name for p in killed.glob(".last.tmp-*"))}  # the dead run's lock, a temp folder (never read)
 
     resumed = subprocess.run(_pretrain(killed, manifest, *grouped, "--resume"), cwd=REPO, env=_env(), capture_output=True,
                              text=True, timeout=240)
@@ -87,6 +88,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, batching):
     assert f"resumed from {killed / 'last'} at step {at_kill}" in resumed.stderr
     assert uninterrupted.wait(timeout=240) == 0, uninterrupted.stderr.read()[-2000:]
     assert not list(killed.glob(".last.tmp-*"))  # the next save cleaned any stale temp folder
+    assert not (killed / ".rvlf.lock").exists()  # the resumed run took the dead run's lock over and released it
 
     a = ckpt.load_weights(full / "last" / ckpt.MODEL_FILE)
     b = ckpt.load_weights(killed / "last" / ckpt.MODEL_FILE)
@@ -176,3 +178,75 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, m
     weights = ckpt.load_weights(out / "last" / ckpt.MODEL_FILE)
     assert all(torch.isfinite(v).all() for v in weights.values())
     assert not (out / "results.json").exists()
+
+
+# --- honest resume (issue #28, report case C7) -----------------------------------------------
+
+def _tiny_pretrain(out: Path, manifest: Path, *extra: str):
+    from conftest import CHEAP, TINY_STAGE1, cli_output
+
+    return cli_output("pretrain", "--config", REPO / "configs/demo/pretrain.yaml", "--out", out, f"data.root={manifest}",
+                      "train.batch_size=4", "train.epochs=1", "train.scheduler=constant", "train.warmup_epochs=0",
+                      "train.log_every_steps=1", "train.eval_every_steps=1000", *CHEAP, *TINY_STAGE1, *extra)
+
+
+def _folder_digest(folder: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_resume_with_other_settings_is_refused_or_really_takes_them(tmp_path, caplog):
+    """C7: a crash mid-epoch (`--max-steps 3` of 4), then `--resume train.lr=0.5 train.batch_size=2`."""
+    import logging
+
+    manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)  # 4 steps of 4 an epoch
+    out = tmp_path / "run"
+    rc, _, err = _tiny_pretrain(out, manifest, "--max-steps", "3")
+    assert rc == 0, err
+    last = _folder_digest(out / "last")
+
+    rc, _, err = _tiny_pretrain(out, manifest, "--resume", "train.lr=0.5", "train.batch_size=2")
+    assert rc == 2
+    assert err.strip() == (f"rvlf pretrain: error: {out}: --resume with settings that differ from the run's own "
+                           f"({out / 'last' / 'config.yaml'}): train.batch_size: 4 -> 2, train.lr: 0.001 -> 0.5; "
+                           "resume with the same settings, or add --allow-config-change to continue with the new ones")
+    # variants: another key that changes the result; a shape no resumed model can take, even when allowed
+    rc, _, err = _tiny_pretrain(out, manifest, "--resume", "train.seed=3")
+    assert rc == 2 and "train.seed: 0 -> 3" in err
+    rc, _, err = _tiny_pretrain(out, manifest, "--resume", "--allow-config-change", "model.d_model=64")
+    assert rc == 2 and "--resume cannot change model.d_model: 32 -> 64" in err
+    assert _folder_digest(out / "last") == last  # nothing touched
+
+    with caplog.at_level(logging.INFO, logger="rvlf.train"):
+        rc, _, err = _tiny_pretrain(out, manifest, "--resume", "--allow-config-change", "train.lr=0.5",
+                                    "train.batch_size=2", "train.progress=true")
+    assert rc == 0, err
+    assert "--allow-config-change: resuming with train.batch_size: 4 -> 2, train.lr: 0.001 -> 0.5" in caplog.text
+    assert "train.progress" not in caplog.text.split("--allow-config-change")[1].splitlines()[0]  # neutral: no change
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    change = next(r for r in records if r.get("event") == "config_change")
+    # 12 samples seen = 6 batches of 2: the new epoch has 8 steps, the run goes on from step 6 of 8
+    assert change == {"step": 3, "event": "config_change",
+                      "changes": {"train.batch_size": {"old": 4, "new": 2}, "train.lr": {"old": 0.001, "new": 0.5}},
+                      "epoch": 0, "batch_in_epoch": 6, "schedule_step": 6, "lr": 0.5, "total_steps": 5}
+    train = [(r["step"], r["lr"], r["epoch"]) for r in records if "loss" in r]
+    assert train == [(1, 0.001, 0.25), (2, 0.001, 0.5), (3, 0.001, 0.75), (4, 0.5, 0.875), (5, 0.5, 1.0)]
+    cfg = yaml.safe_load((out / "last" / "config.yaml").read_text())
+    assert (cfg["train"]["lr"], cfg["train"]["batch_size"]) == (0.5, 2)  # what the run used from step 4 on
+    assert {g["lr"] for g in json.loads((out / "last" / "optimizer.json").read_text())["param_groups"]} == {0.5}
+    state = ckpt.load_trainer_state(out / "last")
+    assert (state["global_step"], state["epoch"], state["batch_in_epoch"]) == (5, 0, 8)  # the end: 8 batches of 2
+
+
+def test_config_differences_sort_what_a_resume_may_change():
+    from rvlf.train.run_folder import config_differences
+
+    old = {"data": {"root": "a.jsonl", "num_workers": 0}, "train": {"lr": 0.1, "eval_every_steps": 0, "progress": True},
+           "encoder": {"d_model": 32}, "llm": {"name_or_path": "/x/base_lm", "lora_r": 64}, "grpo": {"beta": 0.04}}
+    new = {"data": {"root": "a.jsonl", "num_workers": 4}, "train": {"lr": 0.1, "eval_every_steps": 50, "progress": False},
+           "encoder": {"d_model": 64}, "llm": {"name_or_path": "Qwen/Qwen3-8B", "lora_r": 8}, "grpo": {"beta": 0.0}}
+    computing, neutral, fixed = config_differences("grpo", old, new)
+    assert computing == {"grpo.beta": (0.04, 0.0)}
+    assert neutral == {"data.num_workers": (0, 4), "train.eval_every_steps": (0, 50), "train.progress": (True, False)}
+    assert fixed == {"llm.lora_r": (64, 8)}  # GRPO's encoder and base LM come from its own checkpoint: not compared
+    computing, _, fixed = config_differences("sft", old, new)
+    assert "encoder.d_model" not in computing | fixed and fixed.keys() == {"llm.name_or_path", "llm.lora_r"}

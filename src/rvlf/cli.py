@@ -71,6 +71,23 @@ def quiet_libraries(debug: bool) -> None:
         hf_logging.set_verbosity_error()
 
 
+def os_error_line(err: BaseException) -> str | None:
+    """One line for an OS error that no command turned into an `RvlfError`: the path when the error
+    names one, the OS's words and the errno name (also for an OS error safetensors wraps in its
+    `SafetensorError "... (os error 28)"`); None for anything else."""
+    import errno
+
+    from rvlf.atomic import os_error_of
+
+    os_err = os_error_of(err)
+    if os_err is None:
+        return None
+    path = getattr(err, "filename", None) or getattr(os_err, "filename", None)
+    where = f"{path}: " if path else ""
+    name = errno.errorcode.get(os_err.errno, str(os_err.errno))
+    return f"{where}{os_err.strerror or os.strerror(os_err.errno)} ({name})"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("RVLF_DEBUG") == "1"
@@ -99,14 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"rvlf {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
-        if debug:
-            raise
-        print(f"rvlf {args.command}: error: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
-        return 2
     except Exception as err:  # noqa: BLE001 - last line of defence, one line unless --debug
         if debug:
             raise
+        line = os_error_line(err)
+        if line is not None:  # the environment said no (disk full, read-only, permission, missing file)
+            print(f"rvlf {args.command}: error: {line}", file=sys.stderr)
+            return 2 if isinstance(err, (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)) else 1
         print(
             f"rvlf {args.command}: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
             file=sys.stderr,

@@ -195,7 +195,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         else:
             print(f"[demo] {step} {label}", flush=True)
             (out / name / STAMP_FILE).unlink(missing_ok=True)
-            summary = module.run(cfg, out / name, init=str(init) if init else None)
+            summary = module.run(cfg, out / name, init=str(init) if init else None, overwrite=True)  # not kept: redone
             write_json(out / name / STAMP_FILE, stamp)  # last: a stage cut short is never kept
         upstream[name] = stamp
         timings[name] = time.time() - t
@@ -357,7 +357,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
             continue
         print(f"[demo] ablation: SLT-SFT {label}", flush=True)
         cfg = load_config(SFTConfig, demo_config(results.get("sft_config", size.sft_config)), common + extra)
-        summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"))
+        summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"), overwrite=True)
         rows[key] = (f"SLT-SFT {label}", summary["test"])
     lines = ["| Setting | " + " | ".join(HEADER) + " |", "| --- |" + " ---: |" * len(HEADER)]
     for label, r in rows.values():

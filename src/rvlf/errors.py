@@ -40,3 +40,13 @@ class TrainingError(RvlfError):
     """Training cannot go on (e.g. a NaN loss); the last good checkpoint is kept."""
 
     exit_code = 1
+
+
+class WriteError(RvlfError):
+    """Writing an output failed (disk full, read-only file system, permission denied, ...).
+
+    The message names the path and the OS error; what was there before (the last good
+    checkpoint, an earlier export or feature file) is left as it was, and no partial file is left
+    under the final name (`rvlf.atomic`)."""
+
+    exit_code = 1

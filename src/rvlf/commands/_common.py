@@ -6,12 +6,20 @@ import argparse
 
 
 def add_training_args(p: argparse.ArgumentParser, default_config: str | None = None) -> None:
-    """`--config FILE --out DIR --max-steps N --resume --init DIR` and `key=value` overrides."""
+    """`--config FILE --out DIR --max-steps N --resume [--allow-config-change] --overwrite --init DIR` and
+    `key=value` overrides."""
     p.add_argument("--config", default=default_config, required=default_config is None,
                    help="YAML config (see configs/paper/<dataset>/ and configs/demo/)")
     p.add_argument("--out", required=True, help="run directory (checkpoints, logs, plots)")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N optimiser steps (for smoke runs)")
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last if it exists")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in OUT from OUT/last; refused when the settings differ from the run's own "
+                        "(OUT/last/config.yaml) in what they compute (docs/runs.md)")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue with the new settings (new lr, schedule, batch size, data, ...); "
+                        "the change is logged in OUT/metrics.jsonl")
+    p.add_argument("--overwrite", action="store_true",
+                   help="OUT holds an earlier run: remove its checkpoints, logs and results and start a new one")
     p.add_argument("--init", default=None, help="checkpoint directory of the previous stage")
     p.add_argument("--mixed-precision", choices=["no", "fp16", "bf16"], default=None,
                    help="autocast precision (default: the config's train.mixed_precision)")
@@ -31,6 +39,11 @@ def training_overrides(args: argparse.Namespace) -> list[str]:
     if args.grad_checkpointing:
         out.append("train.grad_checkpointing=true")
     return out
+
+
+def run_folder_args(args: argparse.Namespace) -> dict:
+    """The recipes' `run(...)` keywords for what may happen to the run folder (`rvlf.train.run_folder`)."""
+    return {"resume": args.resume, "overwrite": args.overwrite, "allow_config_change": args.allow_config_change}
 
 
 def not_ready(name: str, issue: str):

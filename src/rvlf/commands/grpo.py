@@ -1,6 +1,6 @@
 """`rvlf grpo`: stage 3, SLT-GRPO (Sec. 3.3)."""
 
-from rvlf.commands._common import add_training_args, is_main_process, training_overrides
+from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
 
 
 def register(sub) -> None:
@@ -23,7 +23,7 @@ def run(args) -> int:
     cfg = load_config(GRPOConfig, args.config, overrides)
     from rvlf.train.grpo import run as run_grpo  # torch etc.: after the config is checked
 
-    summary = run_grpo(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    summary = run_grpo(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("baseline_dev", "dev", "test", "best_bleu4", "steps") if k in summary}))
     return 0

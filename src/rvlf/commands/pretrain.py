@@ -1,6 +1,6 @@
 """`rvlf pretrain`: stage 1, visual-language pre-training (Sec. 3.1)."""
 
-from rvlf.commands._common import add_training_args, is_main_process, training_overrides
+from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
 
 
 def register(sub) -> None:
@@ -20,7 +20,7 @@ def run(args) -> int:
     cfg = load_config(PretrainConfig, args.config, training_overrides(args))
     from rvlf.train.pretrain import run as run_pretrain  # torch etc.: after the config is checked
 
-    summary = run_pretrain(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    summary = run_pretrain(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("dev", "test", "best_bleu4", "steps") if k in summary}))
     return 0

@@ -18,18 +18,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import os
-    import tempfile
     from pathlib import Path
 
+    from rvlf import atomic
     from rvlf.report import build_report
 
     text = build_report(args.runs, args.out, resamples=args.resamples, seed=args.seed)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, out)
+    atomic.write_text(Path(args.out), text, what="the report")
     print(text)
     return 0

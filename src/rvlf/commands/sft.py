@@ -1,6 +1,6 @@
 """`rvlf sft`: stage 2, SLT-SFT (Sec. 3.2)."""
 
-from rvlf.commands._common import add_training_args, is_main_process, training_overrides
+from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
 
 
 def register(sub) -> None:
@@ -46,7 +46,7 @@ def run(args) -> int:
     cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
     from rvlf.train.sft import run as run_sft  # torch etc.: after the config is checked
 
-    summary = run_sft(cfg, args.out, max_steps=args.max_steps, resume=args.resume, init=args.init)
+    summary = run_sft(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("setting", "dev", "test", "best_bleu4", "steps") if k in summary}))
     return 0

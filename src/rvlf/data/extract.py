@@ -36,7 +36,7 @@ from rvlf.data.crops import (
 from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
 from rvlf.data.keypoints import from_holistic, to_pixels
 from rvlf.data.video import display_rotation, frame_files, is_image, is_video, iter_frames, video_fps
-from rvlf.errors import InputFileError, RvlfError
+from rvlf.errors import InputFileError, RvlfError, WriteError
 
 RATE_PARTS = ("body", "face", "left_hand", "right_hand")
 KEYPOINT_SUFFIXES = (".pose", ".npz", ".pkl")
@@ -431,6 +431,8 @@ def extract(
                 save_video_features(job.out, result.keypoints, dino, meta)
                 for note in result.notes:
                     report(f"note: {note}")
+            except WriteError:  # disk full / read-only: every later video would fail the same way
+                raise
             except (RvlfError, OSError) as err:
                 summary.failed.append((str(job.source), str(err)))
                 report(f"failed: {err}")

@@ -17,9 +17,7 @@ import ast
 import contextlib
 import json
 import math
-import os
 import re
-import uuid
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -147,16 +145,13 @@ def save_video_features(path: str | Path, keypoints: np.ndarray, dino: np.ndarra
         if dino.ndim != 3 or dino.shape[:2] != (kp.shape[0], 3):
             raise RvlfError(f"save_video_features: dino must be [{kp.shape[0]},3,D], got {list(dino.shape)}")
         arrays["dino"] = dino.astype(np.float16)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
+    from rvlf import atomic
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic.write_file(path, write, what="the feature file")  # WriteError naming it when the disk refuses
 
 
 # what reading a cut, empty or foreign .npz can raise, in NumPy and zipfile

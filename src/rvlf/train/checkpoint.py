@@ -13,8 +13,10 @@ A checkpoint is a folder:
 It is written under a temporary name (`.<name>.tmp-*`) in the same parent folder and swapped
 into place (an atomic exchange on Linux, two renames elsewhere), so a run killed at any moment
 leaves either the previous checkpoint or the new one, never half of one; a temporary folder
-left by a kill mid-write is never read and is removed by the next save. Nothing here
-unpickles: tensors come from safetensors, the rest from JSON/YAML.
+left by a kill mid-write is never read and is removed by the next save (only a dead process's:
+the temporary name carries the writer's pid and host, `rvlf.atomic`). A full disk, read-only file
+system or denied permission raises `WriteError` naming the folder, the previous checkpoint kept.
+Nothing here unpickles: tensors come from safetensors, the rest from JSON/YAML.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import os
 import random
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from rvlf import atomic
 from rvlf.errors import InputFileError
 
 MODEL_FILE = "model.safetensors"
@@ -165,13 +167,23 @@ def save_checkpoint(
 
     `rng_states`: every process's `rng_state()`, by rank (default with `with_rng`: this
     process's only). `extra(tmp_dir)` may write more files (tokenizer, base LM, plots) into the
-    folder first. Temporary folders left by an earlier, killed save are removed.
+    folder first. Temporary folders left by an earlier save of a dead process are removed (a live
+    process's save in progress is left alone). Raises `WriteError` (path and OS error) when the disk
+    refuses; the previous checkpoint is then kept and the temporary folder removed.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    for stale in directory.parent.glob(f".{directory.name}.tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    with atomic.reported_write(directory, "the checkpoint", "the previous checkpoint there, if any, is kept"):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        atomic.clean_stale_temps(directory.parent, directory.name)
+        tmp = atomic.make_temp_dir(directory)
+        _write_checkpoint(tmp, directory, model_state=model_state, trainer_state=trainer_state,
+                          config_yaml=config_yaml, optimizer_state=optimizer_state, with_rng=with_rng,
+                          rng_states=rng_states, extra=extra)
+    return directory
+
+
+def _write_checkpoint(tmp: Path, directory: Path, *, model_state, trainer_state, config_yaml, optimizer_state,
+                      with_rng, rng_states, extra) -> None:
     try:
         save_weights(tmp / MODEL_FILE, model_state)
         state = dict(trainer_state)
@@ -195,7 +207,6 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return directory
 
 
 def _fsync_dir(path: Path) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -92,13 +90,10 @@ def split_dataset(data: DataConfig, by_split: dict[str, list[SignSample]], split
 
 
 def write_json(path: str | Path, obj) -> None:
-    """Atomic JSON write."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(obj, fh, indent=1, ensure_ascii=False)
-    os.replace(tmp, path)
+    """Atomic JSON write (`rvlf.atomic.write_text`: `WriteError` naming `path` when the disk refuses)."""
+    from rvlf import atomic
+
+    atomic.write_text(path, json.dumps(obj, indent=1, ensure_ascii=False), what="the results")
 
 
 def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: list[str]) -> None:
@@ -106,11 +101,10 @@ def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: 
     from rvlf.text.files import one_line
 
     path = Path(path)
+    from rvlf import atomic
+
     lines = [f"{i}\t{one_line(h)}\t{one_line(r)}" for i, h, r in zip(ids, hyps, refs)]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, "\n".join(lines) + "\n", what="the translations")
 
 
 def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSample]], out_dir: Path,

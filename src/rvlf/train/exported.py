@@ -23,10 +23,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
-from rvlf import __version__
+from rvlf import __version__, atomic
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.train import checkpoint as ckpt
 
@@ -98,9 +97,14 @@ def load_merged(directory: str | Path):
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:
-    """Put the finished `tmp` folder at `out` (a previous export there is replaced)."""
+    """Put the finished `tmp` folder at `out` (a previous export there is replaced): an atomic exchange
+    where the OS has one, else two renames, the old folder parked under this process's temporary name
+    (`rvlf.atomic`: removed by the next export if a kill comes between the renames)."""
+    if out.is_dir() and ckpt._exchange(tmp, out):
+        shutil.rmtree(tmp, ignore_errors=True)  # now the previous export
+        return
     if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        old = Path(f"{tmp}-old")
         os.replace(out, old)
         os.replace(tmp, out)
         shutil.rmtree(old, ignore_errors=True)
@@ -126,11 +130,14 @@ def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = No
     models this changes the in-memory `stage.model.lm` to the merged LM, which decodes the same);
     `reference` saves the adapters only and names the base LM by its hub id (needs `source`, the
     checkpoint or export folder the stage was loaded from). `extra(tmp_dir)` may add files (model
-    card, scores). Raises `RvlfError` for a reference to a base LM that no hub has.
+    card, scores). Raises `RvlfError` for a reference to a base LM that no hub has, `WriteError` (the
+    folder and the OS error) when the disk refuses: an earlier export at `out` is then unchanged and
+    the temporary folder removed. Temporary folders of killed exports (dead processes) are removed.
     """
     from rvlf.train.inference import hf_progress_bars_off
 
-    with hf_progress_bars_off():
+    with hf_progress_bars_off(), atomic.reported_write(out, "the model folder",
+                                                       "an earlier export there, if any, is unchanged"):
         return _save_exported(stage, cfg, out, source=source, base=base, info=info, extra=extra)
 
 
@@ -161,7 +168,8 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
                 raise RvlfError(f"{src}: its adapters are already merged into the LM; export it with --base merge")
             base_id = llm.name_or_path
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    atomic.clean_stale_temps(out.parent, out.name)  # what a killed export left (a dead process's only)
+    tmp = atomic.make_temp_dir(out)
     umask = os.umask(0)
     os.umask(umask)
     try:

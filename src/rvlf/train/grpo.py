@@ -28,6 +28,7 @@ from rvlf.train.configs import GRPOConfig, SFTConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.plots import plot_learning_curve
 from rvlf.train.reproducibility import seed_everything
+from rvlf.train.run_folder import Claim, claim
 from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data, write_base_lm
 
 log = logging.getLogger("rvlf.grpo")
@@ -155,8 +156,20 @@ def _from_sft(cfg: GRPOConfig, sft_cfg: SFTConfig) -> None:
 
 
 def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
-        init: str | None = None, evaluate_test: bool = True) -> dict:
-    """Train SLT-GRPO from an SFT checkpoint (`init`); returns baseline, dev and test scores."""
+        init: str | None = None, evaluate_test: bool = True, overwrite: bool = False,
+        allow_config_change: bool = False) -> dict:
+    """Train SLT-GRPO from an SFT checkpoint (`init`); returns baseline, dev and test scores.
+
+    `out_dir` belongs to this run (`rvlf.train.run_folder.claim`): it is locked; a folder that holds a
+    run needs `resume` or `overwrite`; `resume` with changed settings needs `allow_config_change`."""
+    with claim(out_dir, "grpo", cfg, resume=resume, overwrite=overwrite,
+               allow_config_change=allow_config_change) as folder:
+        return _run(cfg, Path(out_dir), folder, max_steps=max_steps, init=init, evaluate_test=evaluate_test)
+
+
+def _run(cfg: GRPOConfig, out_dir: Path, folder: Claim, *, max_steps: int | None, init: str | None,
+         evaluate_test: bool) -> dict:
+    resume = folder.resume
     seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,7 +200,8 @@ def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, r
     stage = GRPOStage(cfg, model, base_lm_dir, sft_state)
     trainer = Trainer(stage, model=stage.policy, param_groups=stage.param_groups(), train_set=train_set,
                       dev_set=dev_set, collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps,
-                      resume=resume, dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
+                      resume=resume, config_changes=folder.changes, old_config=folder.old_config,
+                      dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
     stage.trainer = trainer
     baseline = None
     if not resuming:  # the SFT model's dev scores: the baseline of the learning curve (Fig. 3)

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -31,6 +32,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from rvlf import atomic
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
 from rvlf.train import checkpoint as ckpt
@@ -113,6 +115,8 @@ class Trainer:
         accelerator=None,
         max_steps: int | None = None,
         resume: bool = False,
+        config_changes: dict | None = None,
+        old_config: dict | None = None,
         dev_max_samples: int = 0,
         num_workers: int = 0,
     ):
@@ -125,6 +129,9 @@ class Trainer:
         # one data order for all processes (data_seed), independent dropout/sampling per process
         set_seed(cfg.seed, device_specific=True)
         self.max_steps = max_steps
+        self.config_changes = dict(config_changes or {})  # accepted on --resume --allow-config-change
+        self.old_config = old_config or {}
+        self.train_size = len(train_set)
         self.collate_fn = collate_fn
         self.dev_set = dev_set
         if dev_set is not None and dev_max_samples and len(dev_set) > dev_max_samples:
@@ -141,11 +148,9 @@ class Trainer:
         self.total_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
         if max_steps:
             self.total_steps = min(self.total_steps, max_steps) if cfg.epochs else max_steps
-        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
         # The schedule follows the configured epochs, so a --max-steps smoke run sees the real lrs.
-        sched_total = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
-        self.scheduler = make_scheduler(self.optimizer, cfg.scheduler, min(warmup, sched_total - 1), sched_total,
-                                        cfg.decay_fraction)
+        self.schedule_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
+        self.scheduler = self._make_scheduler()
         self.global_step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
@@ -156,6 +161,12 @@ class Trainer:
         self._pending_rng: ckpt.RngState | None = None
         if resume:
             self._resume()
+
+    def _make_scheduler(self):
+        cfg = self.cfg
+        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
+        return make_scheduler(self.optimizer, cfg.scheduler, min(warmup, self.schedule_steps - 1), self.schedule_steps,
+                              cfg.decay_fraction)
 
     # --- utilities for stages -----------------------------------------------------------------
 
@@ -227,7 +238,12 @@ class Trainer:
         record = {"step": step, "epoch": round(self.epoch + self.batch_in_epoch / max(1, len(self.train_loader)), 4)}
         record.update({k: (round(v, 6) if isinstance(v, float) else v) for k, v in scalars.items()})
         self.history.append(record)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        self._append_metrics(record)
+
+    def _append_metrics(self, record: dict) -> None:
+        path = self.out_dir / "metrics.jsonl"
+        with atomic.reported_write(path, "the training log", "the last checkpoint is kept"), \
+                open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
 
     # --- evaluation ---------------------------------------------------------------------------
@@ -251,6 +267,7 @@ class Trainer:
             "global_step": self.global_step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            "num_processes": self.accelerator.num_processes,
             "best_dev": self.best_dev,
             "scheduler": _jsonable(self.scheduler.state_dict()),
         }
@@ -290,6 +307,7 @@ class Trainer:
         last = ckpt.resolve_checkpoint(last)
         state = ckpt.load_trainer_state(last)
         self.stage.load_model_state(ckpt.load_weights(last / ckpt.MODEL_FILE))
+        fresh = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         opt = ckpt.load_optimizer_state(last)
         if opt is not None:
             self.optimizer.load_state_dict(opt)
@@ -310,6 +328,53 @@ class Trainer:
             _truncate_metrics(self.out_dir / "metrics.jsonl", self.global_step)
         log.info("%s: resumed from %s at step %d (epoch %d, batch %d)", self.stage.name, last,
                  self.global_step, self.epoch, self.batch_in_epoch)
+        if self.config_changes:
+            self._take_new_config(state, fresh)
+
+    def _take_new_config(self, state: dict, fresh: list[dict]) -> None:
+        """`--resume --allow-config-change`: the new settings take effect from the resumed step on.
+
+        The optimiser's groups get the new hyper-parameters (lr, weight decay, momentum, ...; its
+        moment estimates are kept), the lr schedule is rebuilt from the new config and set to the
+        resumed position, and the position in the epoch is recomputed from the samples already seen
+        (`batch_in_epoch x old batch size x processes`, rounded down to a whole new optimiser step:
+        at most one new step's samples are seen twice; with `group_by_length` the batches of the
+        rest of the epoch are cut anew). A new `train.seed` re-seeds instead of restoring the RNG.
+        The change is logged in `metrics.jsonl` (`event: config_change`)."""
+        cfg = self.cfg
+        for group, new in zip(self.optimizer.param_groups, fresh):
+            group.update(new)  # `initial_lr` too: the new schedule's base lr
+        old_train = self.old_config.get("train", {})
+        old_batch = int(old_train.get("batch_size", cfg.batch_size))
+        old_procs = int(state.get("num_processes", self.accelerator.num_processes))
+        accum = max(1, cfg.grad_accum)
+        seen = min(self.train_size, self.batch_in_epoch * old_batch * old_procs)
+        batch = seen // (cfg.batch_size * self.accelerator.num_processes) // accum * accum
+        if batch >= len(self.train_loader):
+            self.epoch, batch = self.epoch + 1, 0
+        self.batch_in_epoch = batch
+        position = min(self.schedule_steps, self.epoch * self.steps_per_epoch + batch // accum)
+        self.scheduler = self._make_scheduler()
+        if position:
+            self.scheduler.last_epoch = position - 1
+            with warnings.catch_warnings():  # "lr_scheduler.step() before optimizer.step()": no step is skipped
+                warnings.simplefilter("ignore")
+                self.scheduler.step()
+        self.total_steps = self.global_step + max(0, self.schedule_steps - position) if cfg.epochs else \
+            self.total_steps
+        if self.max_steps:
+            self.total_steps = min(self.total_steps, self.max_steps)
+        if "train.seed" in self.config_changes:
+            self._pending_rng = None  # set_seed(new seed) in __init__ stands
+        record = {"step": self.global_step, "event": "config_change",
+                  "changes": {k: {"old": o, "new": n} for k, (o, n) in self.config_changes.items()},
+                  "epoch": self.epoch, "batch_in_epoch": batch, "schedule_step": position,
+                  "lr": self.scheduler.get_last_lr()[0], "total_steps": self.total_steps}
+        if self.is_main:
+            self._append_metrics(record)
+        log.info("%s: new settings in effect from step %d: epoch %d, batch %d (%d samples of the epoch seen), "
+                 "schedule step %d of %d, lr %.3g", self.stage.name, self.global_step, self.epoch, batch, seen,
+                 position, self.schedule_steps, self.scheduler.get_last_lr()[0])
 
     # --- the loop -----------------------------------------------------------------------------
 
@@ -410,9 +475,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
                 keep.append(line)
         except json.JSONDecodeError:  # a line cut by the kill
             continue
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-    tmp.replace(path)
+    atomic.write_text(path, "".join(k + "\n" for k in keep), what="the training log")
 
 
 def _jsonable(obj: Any) -> Any:

@@ -16,14 +16,27 @@ from rvlf.train.common import finish_run, load_samples, split_dataset
 from rvlf.train.configs import PretrainConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.reproducibility import seed_everything
+from rvlf.train.run_folder import Claim, claim
 from rvlf.train.vlp_stage import PretrainStage, load_pretrained, make_tokenizer
 
 log = logging.getLogger("rvlf.pretrain")
 
 
 def run(cfg: PretrainConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
-        init: str | None = None, evaluate_test: bool = True) -> dict:
-    """Train stage 1; returns dev/test scores. `init` continues from another stage-1 checkpoint's weights."""
+        init: str | None = None, evaluate_test: bool = True, overwrite: bool = False,
+        allow_config_change: bool = False) -> dict:
+    """Train stage 1; returns dev/test scores. `init` continues from another stage-1 checkpoint's weights.
+
+    `out_dir` belongs to this run (`rvlf.train.run_folder.claim`): it is locked; a folder that holds a
+    run needs `resume` or `overwrite`; `resume` with changed settings needs `allow_config_change`."""
+    with claim(out_dir, "pretrain", cfg, resume=resume, overwrite=overwrite,
+               allow_config_change=allow_config_change) as folder:
+        return _run(cfg, Path(out_dir), folder, max_steps=max_steps, init=init, evaluate_test=evaluate_test)
+
+
+def _run(cfg: PretrainConfig, out_dir: Path, folder: Claim, *, max_steps: int | None, init: str | None,
+         evaluate_test: bool) -> dict:
+    resume = folder.resume
     seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -40,7 +53,8 @@ def run(cfg: PretrainConfig, out_dir: str | Path, *, max_steps: int | None = Non
         stage.model.load_state_dict(init_model.state_dict())
     trainer = Trainer(stage, model=stage.model, param_groups=stage.param_groups(), train_set=train_set,
                       dev_set=dev_set, collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps,
-                      resume=resume, dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
+                      resume=resume, config_changes=folder.changes, old_config=folder.old_config,
+                      dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
     stage.trainer = trainer
     summary = trainer.fit()
     return finish_run(trainer, stage, cfg.data, by_split, out_dir, summary, use_dino=False,

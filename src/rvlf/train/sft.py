@@ -21,6 +21,7 @@ from rvlf.train.common import finish_run, load_samples
 from rvlf.train.configs import SFTConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.reproducibility import seed_everything
+from rvlf.train.run_folder import Claim, claim
 from rvlf.train.sign_lm import (SignLMStage, assemble, build_language_model, encoder_from_stage1, prepare_data,
                                 write_base_lm)
 
@@ -43,8 +44,20 @@ def setting_name(cfg: SFTConfig) -> str:
 
 
 def run(cfg: SFTConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
-        init: str | None = None, evaluate_test: bool = True) -> dict:
-    """Train SLT-SFT from a stage-1 checkpoint (`init`); returns dev/test scores."""
+        init: str | None = None, evaluate_test: bool = True, overwrite: bool = False,
+        allow_config_change: bool = False) -> dict:
+    """Train SLT-SFT from a stage-1 checkpoint (`init`); returns dev/test scores.
+
+    `out_dir` belongs to this run (`rvlf.train.run_folder.claim`): it is locked; a folder that holds a
+    run needs `resume` or `overwrite`; `resume` with changed settings needs `allow_config_change`."""
+    with claim(out_dir, "sft", cfg, resume=resume, overwrite=overwrite,
+               allow_config_change=allow_config_change) as folder:
+        return _run(cfg, Path(out_dir), folder, max_steps=max_steps, init=init, evaluate_test=evaluate_test)
+
+
+def _run(cfg: SFTConfig, out_dir: Path, folder: Claim, *, max_steps: int | None, init: str | None,
+         evaluate_test: bool) -> dict:
+    resume = folder.resume
     seed_everything(cfg.train.seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,202 @@
+"""IO errors lose nothing (issue #28, report case C4): a full disk, a read-only file system or a
+denied write while saving a checkpoint, an export, a feature file, results or translations is one
+line naming the path and the OS error (non-zero exit); the last good file or folder stays as it
+was and nothing partial is left under the final name. The real-disk tests use a small tmpfs
+(skipped where mounting is not permitted); the rest inject the OS error at the write call."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import cli_output, tiny_runs
+from rvlf import atomic
+from rvlf.errors import WriteError
+from rvlf.train import checkpoint as ckpt
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.md5(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 4 MiB tmpfs (a disk that fills up), unmounted afterwards."""
+    mnt = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def _fill(mnt: Path, leave: int) -> None:
+    """Eat the free space of `mnt` but `leave` bytes."""
+    st = os.statvfs(mnt)
+    free = st.f_bavail * st.f_frsize
+    with open(mnt / "filler.bin", "wb") as fh:
+        fh.write(b"\0" * max(0, free - leave))
+
+
+def _remount_ro(mnt: Path) -> None:
+    res = subprocess.run(["mount", "-o", "remount,ro", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot remount read-only: {res.stderr.strip()}")
+
+
+def _safetensors_enospc():
+    from safetensors import SafetensorError
+
+    return SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+
+def test_checkpoint_save_that_hits_enospc_names_the_folder_and_keeps_the_last_good_one(tmp_path, monkeypatch):
+    """The report's wrapped error: safetensors' `SafetensorError ... (os error 28)`."""
+    last = tmp_path / "run" / "last"
+    ckpt.save_checkpoint(last, model_state={"w": torch.ones(3)}, trainer_state={"global_step": 1})
+    before = _digest(last)
+
+    def full_disk(tensors, path, *a, **k):
+        raise _safetensors_enospc()
+
+    monkeypatch.setattr(ckpt, "save_file", full_disk)
+    with pytest.raises(WriteError) as info:
+        ckpt.save_checkpoint(last, model_state={"w": torch.zeros(3)}, trainer_state={"global_step": 2})
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith(f"{last}: cannot write the checkpoint: No space left on device (ENOSPC)")
+    assert "previous checkpoint" in line
+    assert _digest(last) == before
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last"]  # no temporary folder left
+
+
+def test_a_read_only_checkpoint_folder_is_one_line_too(tmp_path, monkeypatch):
+    """Variant the report does not give: EROFS raised by a plain file write (the optimizer JSON)."""
+    last = tmp_path / "last"
+    ckpt.save_checkpoint(last, model_state={"w": torch.ones(3)}, trainer_state={"global_step": 1})
+    before = _digest(last)
+    real = Path.write_text
+
+    def read_only(self, *a, **k):
+        if self.name == "optimizer.json":
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(3))], lr=0.1).state_dict()
+    with pytest.raises(WriteError, match=r"last: cannot write the checkpoint: Read-only file system \(EROFS\)"):
+        ckpt.save_checkpoint(last, model_state={"w": torch.zeros(3)}, trainer_state={"global_step": 2},
+                             optimizer_state=opt)
+    assert _digest(last) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+
+def test_export_onto_a_full_disk_is_one_line_and_the_earlier_export_is_unchanged(tmp_path, tmpfs):
+    """C4 as the report ran it: `rvlf export` onto a full tmpfs, over an earlier export."""
+    _, s1, _ = tiny_runs(tmp_path / "runs")
+    model = tmpfs / "model"
+    rc, _, err = cli_output("export", s1 / "best", "--out", model)
+    assert rc == 0, err
+    before = _digest(model)
+    _fill(tmpfs, leave=64 * 1024)
+    rc, _, err = cli_output("export", s1 / "best", "--out", model)
+    lines = err.strip().splitlines()
+    assert rc == 1 and len(lines) == 1, err
+    assert lines[0].startswith(f"rvlf export: error: {model}: cannot write the model folder: "
+                               "No space left on device (ENOSPC)")
+    assert "internal error" not in err
+    assert _digest(model) == before  # the earlier export, byte for byte
+    assert sorted(p.name for p in tmpfs.iterdir()) == ["filler.bin", "model"]  # no temporary folder left
+
+
+def test_training_onto_a_full_disk_stops_with_one_line_keeping_the_last_checkpoint(tmp_path, tmpfs):
+    """C4's training half: room for one `last/` but not for the swap to the next."""
+    from conftest import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
+
+    manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
+    out = tmpfs / "run"
+    _fill(tmpfs, leave=2 * 1024 * 1024)
+    rc, _, err = cli_output("pretrain", "--config", REPO / "configs/demo/pretrain.yaml", "--out", out,
+                            "--max-steps", "3", f"data.root={manifest}", "train.batch_size=4",
+                            "train.save_every_steps=1", *CHEAP, *TINY_STAGE1)
+    lines = [x for x in err.strip().splitlines() if x.startswith("rvlf pretrain:")]
+    assert rc == 1, err
+    assert len(lines) == 1 and "No space left on device (ENOSPC)" in lines[0], err
+    assert f"{out / 'last'}: cannot write the checkpoint" in lines[0]
+    assert "internal error" not in err
+    state = ckpt.load_trainer_state(out / "last")  # the last good checkpoint, complete and loadable
+    assert state["global_step"] == 1
+    ckpt.load_weights(out / "last" / ckpt.MODEL_FILE)
+    assert not list(out.glob(".last.tmp-*")) and not (out / "results.json").exists()
+
+
+def test_feature_results_and_translation_writes_on_a_read_only_disk(tmpfs):
+    """Variant: `rvlf extract`'s feature file, results.json and the translations file on EROFS: the
+    old file stays, no temporary file is left."""
+    from rvlf.data.features import load_video_features, save_video_features
+    from rvlf.train.common import write_json, write_translations
+
+    feat = tmpfs / "v.npz"
+    kp = np.ones((4, 77, 3), np.float32)
+    save_video_features(feat, kp, None, {"source": "v.mp4"})
+    write_json(tmpfs / "results.json", {"bleu4": 1.0})
+    write_translations(tmpfs / "t.tsv", ["a"], ["hyp"], ["ref"])
+    before = {p.name: p.read_bytes() for p in tmpfs.iterdir()}
+    _remount_ro(tmpfs)
+    with pytest.raises(WriteError, match=rf"^{feat}: cannot write the feature file: Read-only file system \(EROFS\)"):
+        save_video_features(feat, kp * 2, None, {"source": "v.mp4"})
+    with pytest.raises(WriteError, match=r"results.json: cannot write the results: Read-only file system"):
+        write_json(tmpfs / "results.json", {"bleu4": 2.0})
+    with pytest.raises(WriteError, match=r"t.tsv: cannot write the translations: Read-only file system"):
+        write_translations(tmpfs / "t.tsv", ["a"], ["other"], ["ref"])
+    assert {p.name: p.read_bytes() for p in tmpfs.iterdir()} == before
+    assert np.array_equal(load_video_features(feat)["keypoints"], kp)
+
+
+def test_a_failed_atomic_write_leaves_no_partial_file(tmp_path):
+    """ENOSPC in the middle of writing the temporary file: the destination keeps its old content."""
+    target = tmp_path / "report.md"
+    target.write_text("old\n")
+
+    def half_then_full(tmp: Path) -> None:
+        tmp.write_text("half of the new")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError, match=r"report.md: cannot write the report: No space left on device \(ENOSPC\)"):
+        atomic.write_file(target, half_then_full, what="the report")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+
+
+@pytest.mark.parametrize("raised, expected, code", [
+    (lambda: _safetensors_enospc(), "rvlf score: error: No space left on device (ENOSPC)", 1),
+    (lambda: shutil.Error([("a", "b", "[Errno 28] No space left on device")]),  # copytree's collected error
+     "rvlf score: error: No space left on device (ENOSPC)", 1),
+    (lambda: OSError(errno.EDQUOT, os.strerror(errno.EDQUOT), "/data/out.tsv"),
+     "rvlf score: error: /data/out.tsv: Disk quota exceeded (EDQUOT)", 1),
+    (lambda: PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/data/out.tsv"),
+     "rvlf score: error: /data/out.tsv: Permission denied (EACCES)", 2),
+])
+def test_the_cli_never_calls_an_os_error_internal(monkeypatch, raised, expected, code):
+    """The last-resort handler: any OS error a command did not turn into a `WriteError` is still one line."""
+    import rvlf.commands.score as score
+
+    def boom(args):
+        raise raised()
+
+    monkeypatch.setattr(score, "run", boom)
+    rc, _, err = cli_output("score", "--hyp", "h.txt", "--ref", "r.txt", "--lang", "en")
+    assert (rc, err.strip()) == (code, expected)
