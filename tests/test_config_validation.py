@@ -136,9 +136,11 @@ def test_duplicate_section_and_key_name_file_line_and_key(mini, tmp_path):
     assert "duplicate key llm.tiny.num_layers" in _error(SFTConfig, None, ["llm.tiny={num_layers: 2, num_layers: 3}"])
 
 
-def test_duplicate_override_is_refused(mini):
-    assert _error(SFTConfig, mini, ["train.lr=0.1", "train.lr=0.2"]) == \
-        "override 'train.lr=0.2': train.lr is already set by override 'train.lr=0.1'; give it once"
+def test_an_override_given_again_wins_and_is_the_one_named(mini):
+    # the command line's rule (as for a repeated option): a shared list, then a specific value
+    assert load_config(SFTConfig, mini, ["train.batch_size=4", "train.batch_size=2"]).train.batch_size == 2
+    assert _error(SFTConfig, mini, ["train.batch_size=4", "train.batch_size=0"]) == \
+        "override 'train.batch_size=0': train.batch_size: must be >= 1, got 0"
 
 
 def test_base_cycles_of_any_length_are_one_error(tmp_path):

@@ -10,7 +10,7 @@ is touched (docs/architecture.md, "Configuration"):
 * YAML is read with YAML 1.2 scalars: only `true`/`false` are booleans (`yes`, `no`, `on`, `off`
   stay strings) and `1e-3` is a float. A key repeated at any depth is an error (file, line, key);
   `base: other.yaml` inherits (relative to the file), and a `base:` cycle is an error naming it.
-* Overrides are `section.key=value` (value read as YAML); the same key twice is an error.
+* Overrides are `section.key=value` (value read as YAML); of a key given twice the last one wins.
 * Unknown keys are errors, so a typo never silently falls back to a default.
 * pydantic v2 validates the dataclasses: strict types (a boolean is not a number, a string is not
   an integer), ranges (`Field(ge=...)`), choices (`Literal`), lists (a single value or
@@ -416,11 +416,12 @@ def merge(a: dict, b: dict) -> dict:
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], origins: dict | None = None) -> dict:
     """`section.key=value` strings (values read as YAML) applied on a config dict.
 
-    `origins`, if given, records `override 'key=value'` for each key set. Raises ConfigError for an
-    item without `=`, an empty key part, a key given twice, or a key below a value that is no section."""
+    A key given again replaces the earlier value (the last one wins, as for a repeated option; scripts
+    and tests add a specific value after a shared list). `origins`, if given, records `override
+    'key=value'` for each key set. Raises ConfigError for an item without `=`, an empty key part, or a
+    key below a value that is no section."""
     data = dict(data)
     origins = {} if origins is None else origins
-    given: dict[str, str] = {}
     for item in overrides or ():
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.005")
@@ -429,9 +430,6 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], origins:
         parts = key.split(".")
         if not all(parts):
             raise ConfigError(f"override {item!r}: expected key=value with a dotted key, e.g. train.lr=0.005")
-        if key in given:
-            raise ConfigError(f"override {item!r}: {key} is already set by override {given[key]!r}; give it once")
-        given[key] = item
         source = f"override {item!r}"
         value_origins: dict = {}
         try:
