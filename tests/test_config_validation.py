@@ -158,6 +158,9 @@ def test_base_cycles_of_any_length_are_one_error(tmp_path):
     (d / "y.yaml").write_text("base: sub/x.yaml\n")
     assert _error(SFTConfig, d / "start.yaml") == \
         f"base cycle: {d / 'start.yaml'} -> {d / 'sub/x.yaml'} -> {d / 'y.yaml'} -> {d / 'sub/x.yaml'}"
+    (d / "tab.yaml").write_text("base: a.yaml\ntrain:\n\tlr: 0.1\n")
+    assert _error(SFTConfig, d / "tab.yaml") == \
+        f"{d / 'tab.yaml'}:3: not valid YAML (found character '\\t' that cannot start any token)"
     (d / "list.yaml").write_text("base: [a.yaml]\n")
     assert _error(SFTConfig, d / "list.yaml") == f"{d / 'list.yaml'}:1: base: expected a file name, got ['a.yaml']"
 

@@ -374,7 +374,8 @@ def _read(path: Path, chain: tuple[Path, ...], shown: tuple[str, ...], origins: 
     if key in chain:
         raise ConfigError(f"base cycle: {' -> '.join((*shown, name))}")
     if not path.is_file():
-        raise ConfigError(f"{name}: config file not found" + (f" (the base of {shown[-1]})" if shown else ""))
+        problem = "is a folder, not a config file" if path.is_dir() else "config file not found"
+        raise ConfigError(f"{name}: {problem}" + (f" (the base of {shown[-1]})" if shown else ""))
     own: dict = {}
     try:
         data = _parse(path.read_text(encoding="utf-8"), name, own)
@@ -384,7 +385,9 @@ def _read(path: Path, chain: tuple[Path, ...], shown: tuple[str, ...], origins: 
         raise ConfigError(f"{name}:{dup.line}: duplicate key {'.'.join(map(str, dup.path))} "
                           f"(first at line {dup.first}); each key may appear once") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{name}: not valid YAML ({str(err).splitlines()[0]})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or str(err).splitlines()[0]})") from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: expected a mapping at the top level")
