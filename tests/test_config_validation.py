@@ -108,6 +108,11 @@ def test_several_faults_are_one_line(mini):
                     "override 'train.lr=-1': train.lr: must be > 0, got -1")
 
 
+def test_dataset_kind_is_checked_and_lower_cased(mini):
+    cfg = load_config(SFTConfig, mini, ["data.dataset=PHOENIX"])
+    assert cfg.data.dataset == "phoenix" and cfg.data.language() == "de"
+
+
 def test_yaml_1_2_scalars(mini):
     cfg = load_config(SFTConfig, mini, ["train.lr=1e-3", "train.mixed_precision=no", "data.lang=no",
                                         "train.progress=false"])

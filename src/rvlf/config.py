@@ -60,10 +60,12 @@ def _as_list(value: Any) -> Any:
 
 
 def _dataset_kind(value: str) -> str:
-    if value.strip().lower() not in DATASET_KINDS:
+    """A known kind or alias, lower-cased (`PHOENIX` -> `phoenix`, so that `DataConfig.language` knows it)."""
+    key = value.strip().lower()
+    if key not in DATASET_KINDS:
         raise ValueError(f"must be one of {', '.join(DATASET_KINDS[:6])} (or an alias: "
                          f"{', '.join(DATASET_KINDS[6:])})")
-    return value
+    return key
 
 
 Int = Annotated[int, Strict()]
