@@ -108,6 +108,11 @@ def test_several_faults_are_one_line(mini):
                     "override 'train.lr=-1': train.lr: must be > 0, got -1")
 
 
+def test_dataset_kind_is_checked_and_lower_cased(mini):
+    cfg = load_config(SFTConfig, mini, ["data.dataset=PHOENIX"])
+    assert cfg.data.dataset == "phoenix" and cfg.data.language() == "de"
+
+
 def test_yaml_1_2_scalars(mini):
     cfg = load_config(SFTConfig, mini, ["train.lr=1e-3", "train.mixed_precision=no", "data.lang=no",
                                         "train.progress=false"])
@@ -136,9 +141,11 @@ def test_duplicate_section_and_key_name_file_line_and_key(mini, tmp_path):
     assert "duplicate key llm.tiny.num_layers" in _error(SFTConfig, None, ["llm.tiny={num_layers: 2, num_layers: 3}"])
 
 
-def test_duplicate_override_is_refused(mini):
-    assert _error(SFTConfig, mini, ["train.lr=0.1", "train.lr=0.2"]) == \
-        "override 'train.lr=0.2': train.lr is already set by override 'train.lr=0.1'; give it once"
+def test_an_override_given_again_wins_and_is_the_one_named(mini):
+    # the command line's rule (as for a repeated option): a shared list, then a specific value
+    assert load_config(SFTConfig, mini, ["train.batch_size=4", "train.batch_size=2"]).train.batch_size == 2
+    assert _error(SFTConfig, mini, ["train.batch_size=4", "train.batch_size=0"]) == \
+        "override 'train.batch_size=0': train.batch_size: must be >= 1, got 0"
 
 
 def test_base_cycles_of_any_length_are_one_error(tmp_path):
@@ -156,6 +163,9 @@ def test_base_cycles_of_any_length_are_one_error(tmp_path):
     (d / "y.yaml").write_text("base: sub/x.yaml\n")
     assert _error(SFTConfig, d / "start.yaml") == \
         f"base cycle: {d / 'start.yaml'} -> {d / 'sub/x.yaml'} -> {d / 'y.yaml'} -> {d / 'sub/x.yaml'}"
+    (d / "tab.yaml").write_text("base: a.yaml\ntrain:\n\tlr: 0.1\n")
+    assert _error(SFTConfig, d / "tab.yaml") == \
+        f"{d / 'tab.yaml'}:3: not valid YAML (found character '\\t' that cannot start any token)"
     (d / "list.yaml").write_text("base: [a.yaml]\n")
     assert _error(SFTConfig, d / "list.yaml") == f"{d / 'list.yaml'}:1: base: expected a file name, got ['a.yaml']"
 

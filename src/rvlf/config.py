@@ -10,7 +10,7 @@ is touched (docs/architecture.md, "Configuration"):
 * YAML is read with YAML 1.2 scalars: only `true`/`false` are booleans (`yes`, `no`, `on`, `off`
   stay strings) and `1e-3` is a float. A key repeated at any depth is an error (file, line, key);
   `base: other.yaml` inherits (relative to the file), and a `base:` cycle is an error naming it.
-* Overrides are `section.key=value` (value read as YAML); the same key twice is an error.
+* Overrides are `section.key=value` (value read as YAML); of a key given twice the last one wins.
 * Unknown keys are errors, so a typo never silently falls back to a default.
 * pydantic v2 validates the dataclasses: strict types (a boolean is not a number, a string is not
   an integer), ranges (`Field(ge=...)`), choices (`Literal`), lists (a single value or
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -60,10 +59,12 @@ def _as_list(value: Any) -> Any:
 
 
 def _dataset_kind(value: str) -> str:
-    if value.strip().lower() not in DATASET_KINDS:
+    """A known kind or alias, lower-cased (`PHOENIX` -> `phoenix`, so that `DataConfig.language` knows it)."""
+    key = value.strip().lower()
+    if key not in DATASET_KINDS:
         raise ValueError(f"must be one of {', '.join(DATASET_KINDS[:6])} (or an alias: "
                          f"{', '.join(DATASET_KINDS[6:])})")
-    return value
+    return key
 
 
 Int = Annotated[int, Strict()]
@@ -374,7 +375,8 @@ def _read(path: Path, chain: tuple[Path, ...], shown: tuple[str, ...], origins: 
     if key in chain:
         raise ConfigError(f"base cycle: {' -> '.join((*shown, name))}")
     if not path.is_file():
-        raise ConfigError(f"{name}: config file not found" + (f" (the base of {shown[-1]})" if shown else ""))
+        problem = "is a folder, not a config file" if path.is_dir() else "config file not found"
+        raise ConfigError(f"{name}: {problem}" + (f" (the base of {shown[-1]})" if shown else ""))
     own: dict = {}
     try:
         data = _parse(path.read_text(encoding="utf-8"), name, own)
@@ -384,7 +386,9 @@ def _read(path: Path, chain: tuple[Path, ...], shown: tuple[str, ...], origins: 
         raise ConfigError(f"{name}:{dup.line}: duplicate key {'.'.join(map(str, dup.path))} "
                           f"(first at line {dup.first}); each key may appear once") from None
     except yaml.YAMLError as err:
-        raise ConfigError(f"{name}: not valid YAML ({str(err).splitlines()[0]})") from None
+        mark = getattr(err, "problem_mark", None)
+        where = f"{name}:{mark.line + 1}" if mark is not None else name
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or str(err).splitlines()[0]})") from None
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: expected a mapping at the top level")
@@ -416,11 +420,12 @@ def merge(a: dict, b: dict) -> dict:
 def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], origins: dict | None = None) -> dict:
     """`section.key=value` strings (values read as YAML) applied on a config dict.
 
-    `origins`, if given, records `override 'key=value'` for each key set. Raises ConfigError for an
-    item without `=`, an empty key part, a key given twice, or a key below a value that is no section."""
+    A key given again replaces the earlier value (the last one wins, as for a repeated option; scripts
+    and tests add a specific value after a shared list). `origins`, if given, records `override
+    'key=value'` for each key set. Raises ConfigError for an item without `=`, an empty key part, or a
+    key below a value that is no section."""
     data = dict(data)
     origins = {} if origins is None else origins
-    given: dict[str, str] = {}
     for item in overrides or ():
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value, e.g. train.lr=0.005")
@@ -429,9 +434,6 @@ def apply_overrides(data: dict, overrides: list[str] | tuple[str, ...], origins:
         parts = key.split(".")
         if not all(parts):
             raise ConfigError(f"override {item!r}: expected key=value with a dotted key, e.g. train.lr=0.005")
-        if key in given:
-            raise ConfigError(f"override {item!r}: {key} is already set by override {given[key]!r}; give it once")
-        given[key] = item
         source = f"override {item!r}"
         value_origins: dict = {}
         try:

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
-from rvlf.config import Bool, Dropout, Float, NonNegFloat, PosFloat, PosInt, PosIntList, Probability
+from rvlf.config import Bool, Dropout, Float, PosFloat, PosInt, PosIntList, Probability
 from rvlf.errors import ConfigError
 
 HAND_MERGES = ("mean", "sum")
