@@ -55,7 +55,7 @@ NEUTRAL = ("train.progress", "train.log_every_steps", "train.save_every_steps", 
 # what each stage's resume takes from its own checkpoint, not from the new config: not compared
 FROM_CHECKPOINT = {
     "pretrain": (),
-    "sft": ("encoder.",),
+    "sft": ("encoder.", "fusion.sign_dim", "fusion.dino_dim"),  # set from the stage-1 encoder and the features
     "grpo": ("encoder.", "fusion.", "sft_llm.", "llm.name_or_path", "llm.tiny", "llm.dtype", "llm.keep_base"),
 }
 # settings a resumed model cannot take: its weights, adapters, tokenizer or optimiser state have their shape
