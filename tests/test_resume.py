@@ -250,3 +250,31 @@ def test_config_differences_sort_what_a_resume_may_change():
     assert fixed == {"llm.lora_r": (64, 8)}  # GRPO's encoder and base LM come from its own checkpoint: not compared
     computing, _, fixed = config_differences("sft", old, new)
     assert "encoder.d_model" not in computing | fixed and fixed.keys() == {"llm.name_or_path", "llm.lora_r"}
+
+
+def test_sft_resume_takes_the_allowed_new_lr(tmp_path):
+    """The report's stage (SLT-SFT, two lr groups): `--allow-config-change train.lr=0.5 projector_lr=0.25`
+    reaches both optimiser groups; variant: the SFT schedule (wsd, warm-up) is set to the resumed position."""
+    from conftest import CHEAP, cli_output, tiny_runs
+
+    manifest, s1, _ = tiny_runs(tmp_path)
+    out = tmp_path / "sft"
+    args = ["sft", "--config", REPO / "configs/demo/sft.yaml", "--out", out, "--init", s1 / "last",
+            f"data.root={manifest}", "train.batch_size=4", "train.epochs=2", "train.log_every_steps=1",
+            "train.eval_every_steps=1000", *CHEAP]
+    rc, _, err = cli_output(*args, "--max-steps", "2")
+    assert rc == 0, err
+    rc, _, err = cli_output(*args, "--resume", "train.lr=0.5", "projector_lr=0.25", "--max-steps", "3")
+    assert rc == 2 and "projector_lr: 0.002 -> 0.25, train.lr: 0.003 -> 0.5" in err, err
+    rc, _, err = cli_output(*args, "--resume", "--allow-config-change", "train.lr=0.5", "projector_lr=0.25",
+                            "--max-steps", "3")
+    assert rc == 0, err
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    change = next(r for r in records if r.get("event") == "config_change")
+    assert change["changes"] == {"projector_lr": {"old": 0.002, "new": 0.25}, "train.lr": {"old": 0.003, "new": 0.5}}
+    assert (change["epoch"], change["batch_in_epoch"], change["schedule_step"]) == (0, 2, 2)
+    groups = json.loads((out / "last" / "optimizer.json").read_text())["param_groups"]
+    assert sorted(g["initial_lr"] for g in groups) == [0.25, 0.5]  # the new base lrs of both groups
+    step3 = next(r for r in records if r.get("step") == 3 and "loss" in r)
+    assert step3["lr"] == pytest.approx(change["lr"])  # the first group's lr on the new schedule at step 3
+    assert step3["lr"] > 0.01  # not the old schedule (base lr 0.003)

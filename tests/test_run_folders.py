@@ -207,3 +207,33 @@ def test_an_export_killed_mid_write_leaves_nothing_that_a_later_export_does_not_
 
     SignTranslator.from_pretrained(exp).save_pretrained(exp)  # the API's save cleans as well
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "runs"]
+
+
+def test_without_flock_the_holders_pid_decides(tmp_path, monkeypatch):
+    """Variant: a file system without `flock` (ENOLCK): a live holder's pid still refuses, a dead one is taken over."""
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {"pid": live.pid, "host": atomic.host(), "started": "2026-12-06T07:00:00+00:00"}
+        (folder / LOCK_FILE).write_text(json.dumps(holder))
+        with pytest.raises(RunFolderError, match=rf"in use by another run \(pid {live.pid} on {atomic.host()}"):
+            RunLock(folder).acquire()
+        (folder / LOCK_FILE).write_text(json.dumps({**holder, "host": "other-node"}))
+        with pytest.raises(RunFolderError, match=r"on other-node, .*if that run is gone, remove .*\.rvlf\.lock"):
+            RunLock(folder).acquire()
+    finally:
+        live.kill()
+        live.wait()
+    (folder / LOCK_FILE).write_text(json.dumps({"pid": live.pid, "host": atomic.host(), "started": "x"}))
+    lock = RunLock(folder)
+    lock.acquire()  # its pid is gone
+    assert json.loads((folder / LOCK_FILE).read_text())["pid"] == os.getpid()
+    lock.release()

@@ -55,7 +55,7 @@ NEUTRAL = ("train.progress", "train.log_every_steps", "train.save_every_steps", 
 # what each stage's resume takes from its own checkpoint, not from the new config: not compared
 FROM_CHECKPOINT = {
     "pretrain": (),
-    "sft": ("encoder.",),
+    "sft": ("encoder.", "fusion.sign_dim", "fusion.dino_dim"),  # set from the stage-1 encoder and the features
     "grpo": ("encoder.", "fusion.", "sft_llm.", "llm.name_or_path", "llm.tiny", "llm.dtype", "llm.keep_base"),
 }
 # settings a resumed model cannot take: its weights, adapters, tokenizer or optimiser state have their shape
@@ -94,7 +94,8 @@ class RunLock:
 
     `flock` is released by the kernel when the holder dies (also on SIGKILL), so a lock is never
     stuck; the file's JSON (pid, host, start time, command) names the holder in the refusal, and a
-    file whose holder is gone is reported as taken over."""
+    file whose holder is gone is reported as taken over. On a file system without `flock` the
+    holder's pid decides: a live pid on this host (or a holder on another host) holds the folder."""
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / LOCK_FILE
@@ -111,8 +112,13 @@ class RunLock:
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
-                raise RunFolderError(f"{self.path.parent}: in use by another run ({describe(holder)}); wait for it "
-                                     f"to finish, stop it, or choose another --out") from None
+                raise self._in_use(holder) from None
+            except OSError:  # a file system without flock: the holder's pid, checked on its own host
+                holder = _read_holder(fd)
+                if _holder_may_live(holder):
+                    os.close(fd)
+                    raise self._in_use(holder) from None
+                break
             except BaseException:
                 os.close(fd)
                 raise
@@ -132,6 +138,12 @@ class RunLock:
         os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
         self._fd = fd
 
+    def _in_use(self, holder: dict) -> RunFolderError:
+        elsewhere = holder.get("host") not in (None, atomic.host())
+        hint = (f" (if that run is gone, remove {self.path})" if elsewhere else "")
+        return RunFolderError(f"{self.path.parent}: in use by another run ({describe(holder)}); wait for it to "
+                              f"finish, stop it, or choose another --out{hint}")
+
     def release(self) -> None:
         if self._fd is None:
             return
@@ -146,6 +158,18 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def _holder_may_live(holder: dict) -> bool:
+    """Without flock: a holder on another host may live; on this host, if its pid does."""
+    if not holder or holder.get("pid") == os.getpid():
+        return False
+    if holder.get("host") != atomic.host():
+        return True
+    try:
+        return atomic.pid_alive(int(holder["pid"]))
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def _read_holder(fd: int) -> dict:

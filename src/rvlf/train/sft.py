@@ -89,6 +89,7 @@ def _run(cfg: SFTConfig, out_dir: Path, folder: Claim, *, max_steps: int | None,
     stage = SignLMStage(cfg, model, base_lm_dir)
     trainer = Trainer(stage, model=model, param_groups=stage.param_groups(), train_set=train_set, dev_set=dev_set,
                       collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps, resume=resume,
+                      config_changes=folder.changes, old_config=folder.old_config,
                       dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
     stage.trainer = trainer
     summary = trainer.fit()
