@@ -130,6 +130,8 @@ def test_report_tokenize_rescores_from_translations(runs, tmp_path):
     assert cells[1] == f"{corpus_scores(hyps, refs, 'en', tokenize='13a')['rouge_l']:.2f}"
     assert cells[2:6] == [f"{sacrebleu.metrics.BLEU(max_ngram_order=n).corpus_score(hyps, [refs]).score:.2f}"
                           for n in range(1, 5)]
+    rc, _, err = cli_output("report", s1c, sftc, "--out", out, "--resamples", "50", "--tokenize", "zh")
+    assert rc == 2 and err.count("\n") == 1 and "hold no Chinese character" in err  # no run fits: one line
     (s1c / "test_translations.tsv").unlink()  # nothing to rescore: listed, the rest written
     rc, _, err = cli_output("report", s1c, sftc, "--out", out, "--resamples", "50", "--tokenize", "13a")
     assert rc == 0 and f"{s1c}: no test_translations.tsv to rescore with --tokenize 13a" in err

@@ -136,6 +136,9 @@ def rescore(run: Run, tokenize: str) -> None:
     if trans is None:
         raise InputFileError(run.path, f"no {TRANSLATIONS} to rescore with --tokenize {tokenize}")
     hyps, refs = [h for h, _ in trans.values()], [r for _, r in trans.values()]
+    from rvlf.text.metrics import check_scoring
+
+    check_scoring(refs, run.lang, tokenize, str(run.path / TRANSLATIONS))  # e.g. --tokenize zh on English: listed
     scores = corpus_scores(hyps, refs, run.lang, tokenize=tokenize)
     rewards = translation_reward(hyps, refs, run.lang, tokenize=tokenize)
     scores["reward"] = 100.0 * sum(rewards) / len(rewards)
@@ -207,6 +210,15 @@ def _table(title: str, head: tuple[str, ...], rows: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _signature(lang: str, tokenize: str) -> str:
+    from rvlf.text.metrics import signature
+
+    try:
+        return signature(lang, tokenize)
+    except RvlfError as err:  # a config with a language code the metrics do not know
+        return f"unknown ({err})"
+
+
 def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int = 1000, seed: int = 0,
                  alpha: float = 0.05, tokenize: str = SLRT, problems: list[str] | None = None) -> str:
     """Markdown with every table the given runs can fill.
@@ -215,7 +227,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
     `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)".
     `tokenize`: see the module docstring. Runs left out or incomplete are listed in the report and
     appended to `problems` (one line each, naming the run). Raises `RvlfError` when no run can be read."""
-    from rvlf.text.metrics import check_tokenize, signature
+    from rvlf.text.metrics import check_tokenize
 
     if tokenize != SLRT:
         check_tokenize(tokenize)
@@ -242,7 +254,7 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
     for dataset in sorted({r.dataset for r in runs}):
         rs = sorted((r for r in runs if r.dataset == dataset), key=lambda r: (order.get(r.stage, 9), r.name()))
         parts.append(f"## {dataset}\n")
-        sigs = sorted({signature(r.lang, tokenize) for r in rs})
+        sigs = sorted({_signature(r.lang, tokenize) for r in rs})
         parts.append("Signature: " + ", ".join(f"`{sig}`" for sig in sigs) + "\n")
         stage1 = next((r for r in rs if r.stage == "pretrain"), None)
         full_grpo = [r for r in rs if r.stage == "grpo" and r.pretrained and r.face and r.hand and r.reward == "both"]

@@ -53,11 +53,17 @@ def check_lang(lang: str) -> str:
     """Return `lang` if it is a language code (ISO 639 `fr`, `gsw`, or BCP 47 `zh-CN`), else raise a
     one-line `RvlfError`. Under `slrt`, `zh` (and `zh-*`) is scored by character, any other language
     by whitespace tokens; whether the texts' script fits is checked on the texts (`check_scoring`)."""
-    if not isinstance(lang, str) or not _LANG_CODE.fullmatch(lang):
+    if not isinstance(lang, str) or not _is_lang_code(lang):
         raise RvlfError(f"unknown language {lang!r} (expected a language code such as {', '.join(LANGS)} or fr)")
     return lang
 
 
+@cache
+def _is_lang_code(lang: str) -> bool:
+    return _LANG_CODE.fullmatch(lang) is not None
+
+
+@cache
 def _char_level(lang: str) -> bool:
     """Whether `slrt` scores `lang` by character (Chinese: zh, zh-CN, ...)."""
     return lang in CHAR_LEVEL or lang.split("-")[0].lower() in CHAR_LEVEL
