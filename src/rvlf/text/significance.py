@@ -21,6 +21,9 @@ the reward are means of sentence scores. The scores equal `rvlf.text.metrics.cor
 mean `rvlf.rl.rewards.translation_reward` x 100, and each resampled BLEU / chrF equals sacrebleu's
 `compute_bleu` / `_compute_f_score` on the same resample.
 
+`tokenize` (`rvlf compare --tokenize`) scores every metric on a sacrebleu tokenisation's tokens instead
+of the protocol's; BLEU then uses sacrebleu's default exp smoothing (`bleu4_from_sums(..., "exp")`).
+
 One departure from sacrebleu: its p-value counts `|d_b| - mean|d_b| > |d_obs|` with a strict `>`, so
 a system compared with itself gets p = 1/(R+1) ("significant"); rvlf counts ties as at least as
 extreme and centres the signed differences, so that case gives p = 1 and the test is two-sided.
