@@ -107,6 +107,29 @@ def test_default_score_output_is_byte_identical(real_texts, tmp_path, capsys):
     assert cap.err.strip() == "signature: slrt:en(whitespace)|nrefs:1|case:mixed|eff:no|tok:none|smooth:none|version:2.6.0"
 
 
+# sha256 of `rvlf score` stdout before --tokenize existed (commit b1a5ba3), corpus and --sentence, on these inputs
+GOLDEN_SHA256 = {
+    ("en", False): "f106e4ac7639d32a070531aa295b0b993aa32e57723125cb04d9da92c40c5c49",
+    ("en", True): "5186e571e745292a540fd7adcb31c75d512caa2e09e5a92746f5ed0dbb1303cb",
+    ("de", False): "85bd4bbf6552f93468e311bbc9225a953679360960271e8e3fabb12eed5d76ac",
+    ("de", True): "d9278eba04a4b7f3697791b254452f9fc1a046cd7cc6c7bad7864dc1ab0d3541",
+    ("zh", False): "5ac08169c9f74020d7e8e741b6f5319fbede3d4c8a3b9c6f3ae8073151ff03c7",
+    ("zh", True): "b38ed11800a2aa03ab35ce971bf4039943bf29a6c3d2c1cda078219c06341289",
+}
+
+
+@pytest.mark.parametrize("lang", ["en", "de", "zh"])
+def test_default_scores_are_byte_identical_in_every_language_and_mode(real_texts, tmp_path, capsys, lang):
+    import hashlib
+
+    hyps, refs = real_texts[lang]
+    h, r = _write(tmp_path / "hyp.txt", hyps), _write(tmp_path / "ref.txt", refs)
+    for sentence in (False, True):
+        assert main(["score", "--hyp", h, "--ref", r, "--lang", lang, *(["--sentence"] if sentence else [])]) == 0
+        out = capsys.readouterr().out
+        assert hashlib.sha256(out.encode()).hexdigest() == GOLDEN_SHA256[(lang, sentence)], out
+
+
 def main_score_explicit(h, r, capsys) -> str:
     assert main(["score", "--hyp", h, "--ref", r, "--lang", "en", "--tokenize", "slrt"]) == 0
     return capsys.readouterr().out
