@@ -234,7 +234,7 @@ def test_score_and_compare_refuse_a_language_the_references_contradict(fixtures_
         ref = _lines(tmp_path / "ref.txt", refs)
         hyp = _lines(tmp_path / "hyp.txt", refs[::-1])
         for argv in (["score", "--hyp", hyp, "--ref", ref], ["compare", "--baseline", hyp, "--system", ref,
-                                                             "--ref", ref, "--resamples", "20"]):
+                                                             "--ref", ref, "--resamples", "20", "--json"]):
             rc, _, err = _cli([*argv, "--lang", bad])
             assert rc == 2 and err.count("\n") == 1 and err.split(": error: ")[1].startswith(f"{ref}: "), err
             assert ("hold no Chinese character" if bad == "zh" else "Chinese without spaces") in err, err

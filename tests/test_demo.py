@@ -27,6 +27,10 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     assert "SLT-GRPO on dev: mean reward" in stdout
     md = (out / "results.md").read_text()
     assert "| SLT-GRPO |" in md and "Example translations" in md and "| Reference |" in md
+    # the table names its protocol: the signature in results.json, under the table printed and in results.md
+    sig = "slrt:en(whitespace)|nrefs:1|case:mixed|eff:no|tok:none|smooth:none|version:2.6.0"
+    assert results["protocol"]["signature"] == sig and f"Scores: `{sig}`" in stdout and f"Scores: `{sig}`" in md
+    assert json.loads((out / "grpo" / "results.json").read_text())["test_sacrebleu"]["tokenize"] == "13a"
     for stage in ("pretrain", "sft", "grpo"):
         assert (out / stage / "learning_curve.png").stat().st_size > 1000
         assert (out / stage / "best" / "model.safetensors").is_file()

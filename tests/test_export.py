@@ -74,6 +74,11 @@ def test_model_card_follows_the_hub_metadata_spec(tiny_grpo_run, exported):
                    "SignTranslator.from_pretrained", "not a replacement for a qualified interpreter",
                    "first 4 dev samples"):
         assert needle in text, needle
+    # the scores name their protocol, and sacrebleu's standard BLEU-4 stands beside them (issue #30)
+    std = results["test_sacrebleu"]
+    assert f"Protocol signature: `{results['protocol']['signature']}`" in text
+    assert f"{std['bleu4']:.2f} (`{std['signature']}`)" in text and "tok:13a" in std["signature"]
+    assert json.loads((exported / "results.json").read_text())["protocol"] == results["protocol"]
 
 
 @pytest.mark.parametrize("stage", ["s1", "sft"])

@@ -31,10 +31,13 @@ def test_tokenize_words_as_given():
 
 
 def test_unknown_language_is_an_error():
-    with pytest.raises(RvlfError, match="unknown language 'fr'"):
-        tokenize("bonjour", "fr")
+    # any language code is scored (whitespace tokens, Chinese by character); a malformed one is an error
+    assert tokenize("bonjour  le monde", "fr") == ["bonjour", "le", "monde"]
+    assert tokenize("世界 上", "zh-CN") == ["世", "界", "上"]
+    with pytest.raises(RvlfError, match="unknown language 'french!'"):
+        tokenize("bonjour", "french!")
     with pytest.raises(RvlfError, match="unknown language"):
-        sentence_scores("a", "a", "xx")
+        sentence_scores("a", "a", "x")
 
 
 # --- hand-computed sentence scores ---------------------------------------------------------------
@@ -238,8 +241,8 @@ def test_score_command_errors(tmp_path, capsys):
     assert main(["score", "--hyp", missing, "--ref", ref_f, "--lang", "en"]) == 2
     assert "nope.txt: no such file" in _one_error_line(capsys)
 
-    assert main(["score", "--hyp", ref_f, "--ref", ref_f, "--lang", "fr"]) == 2
-    assert "unknown language 'fr'" in _one_error_line(capsys)
+    assert main(["score", "--hyp", ref_f, "--ref", ref_f, "--lang", "f_r"]) == 2
+    assert "unknown language 'f_r'" in _one_error_line(capsys)
 
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"ok\n\xff\xfe\n")

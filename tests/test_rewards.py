@@ -64,7 +64,7 @@ def test_bad_arguments_are_errors():
     with pytest.raises(RvlfError, match="2 hypotheses but 1 references"):
         translation_reward([HYP, HYP], [REF], "en")
     with pytest.raises(RvlfError, match="unknown language"):
-        translation_reward([HYP], [REF], "xx")
+        translation_reward([HYP], [REF], "x x")
 
 
 WORDLESS = ["", "  ", "。", ".", "!?", "。。。", "... !", "…", "\u200b", "\ufeff。\u200b", "\u3000。", "- -", "？！"]

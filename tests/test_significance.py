@@ -199,7 +199,7 @@ def test_bad_arguments_are_one_line_errors():
     with pytest.raises(RvlfError, match="no sentences"):
         sig.paired_test([], [], [], "en")
     with pytest.raises(RvlfError, match="unknown language"):
-        sig.paired_test(refs, refs, refs, "fr")
+        sig.paired_test(refs, refs, refs, "f r")
 
 
 def test_format_diff_marks_what_is_not_significant():
@@ -226,7 +226,8 @@ def test_compare_prints_one_json_object(tmp_path, capsys):
     fixed = set(wrong[::2])
     system = [refs[i] if i in fixed else h for i, h in enumerate(base)]
     r, a, b = _write(tmp_path / "ref.txt", refs), _write(tmp_path / "a.txt", base, bom=True), _write(tmp_path / "b.txt", system)
-    argv = ["compare", "--baseline", a, "--system", b, "--ref", r, "--lang", "zh", "--resamples", "500", "--seed", "3"]
+    argv = ["compare", "--baseline", a, "--system", b, "--ref", r, "--lang", "zh", "--resamples", "500", "--seed", "3",
+            "--json"]
     assert main(argv) == 0
     out = _one_json(capsys)
     assert set(out) == {*sig.METRICS, "settings"}
@@ -235,13 +236,14 @@ def test_compare_prints_one_json_object(tmp_path, capsys):
         assert out[m]["p_value"] < 0.05 and out[m]["ci95"][0] > 0
     assert out["settings"] | {"baseline": None, "system": None, "ref": None} == {
         "test": "bs", "test_name": "paired bootstrap resampling", "resamples": 500, "seed": 3, "sentences": 500,
-        "lang": "zh", "baseline": None, "system": None, "ref": None}
+        "lang": "zh", "baseline": None, "system": None, "ref": None, "tokenize": "slrt",
+        "signature": "slrt:zh(characters)|nrefs:1|case:mixed|eff:no|tok:none|smooth:none|version:2.6.0"}
     assert out["bleu4"]["baseline"] == round(corpus_scores(base, refs, "zh")["bleu4"], 4)
     assert main(argv) == 0
     assert _one_json(capsys) == out  # same seed, same output
 
     assert main(["compare", "--baseline", b, "--system", b, "--ref", r, "--lang", "zh", "--test", "ar",
-                 "--resamples", "200"]) == 0
+                 "--resamples", "200", "--json"]) == 0
     same = _one_json(capsys)
     assert same["settings"]["test"] == "ar"
     assert all(same[m]["diff"] == 0 and same[m]["p_value"] == 1.0 and same[m]["ci95"] == [0.0, 0.0]
@@ -255,7 +257,7 @@ def test_compare_two_runs_translation_files(tmp_path, capsys):
     ta = _write(tmp_path / "a.tsv", [f"{i}\t{h}\t{r}" for i, h, r in zip(ids, a, refs)])
     # the other run wrote its lines in another order: pairs go by id
     tb = _write(tmp_path / "b.tsv", [f"{i}\t{r}\t{r}" for i, r in reversed(list(zip(ids, refs)))])
-    assert main(["compare", "--baseline", ta, "--system", tb, "--lang", "en", "--resamples", "100"]) == 0
+    assert main(["compare", "--baseline", ta, "--system", tb, "--lang", "en", "--resamples", "100", "--json"]) == 0
     out = _one_json(capsys)
     assert out["bleu4"]["system"] == pytest.approx(100.0)
     assert out["bleu4"]["baseline"] == round(corpus_scores(a, refs, "en")["bleu4"], 4)

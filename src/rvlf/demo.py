@@ -76,7 +76,8 @@ class DemoSize:
 
 def format_table(results: dict) -> str:
     """The paper-style results table (Tables 1-4 layout) as Markdown; with `results["significance"]`
-    also each stage's BLEU-4 and reward difference to the row above, with its 95% interval."""
+    also each stage's BLEU-4 and reward difference to the row above, with its 95% interval; with
+    `results["protocol"]` a last line naming the protocol's signature (`rvlf.text.metrics.signature`)."""
     from rvlf.text.significance import format_diff
 
     sig = results.get("significance") or {}
@@ -90,6 +91,8 @@ def format_table(results: dict) -> str:
                 test = next((sig.get(f"{k}_vs_{b}") for k, b, _, _ in COMPARISONS if k == key), None)
                 cells += [format_diff(test[m]) if test else "–" for m, _ in DIFF_METRICS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if (results.get("protocol") or {}).get("signature"):
+        lines += ["", f"Scores: `{results['protocol']['signature']}` (docs/evaluation.md)."]
     return "\n".join(lines)
 
 
@@ -166,6 +169,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
     from rvlf.train import grpo, pretrain, sft
     from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+    from rvlf.text.metrics import protocol
     from rvlf.train.plots import plot_learning_curve
 
     size = size or DemoSize()
@@ -241,6 +245,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         "grpo_config": size.grpo_config,
         "machine": machine(),
         "significance": significance(out, seed=seed),
+        "protocol": protocol("en"),  # how every score above was made (tokens, sacrebleu signatures)
     }
     write_json(out / "results.json", results)
     table = format_table(results)

@@ -73,6 +73,9 @@ def checkpoint_scores(directory: str | Path) -> dict:
         out["dev"] = dev
     if results.get("test"):
         out["test"] = results["test"]
+        for key in ("test_sacrebleu", "protocol"):  # sacrebleu's standard BLEU and the signatures (rvlf >= #30)
+            if results.get(key):
+                out[key] = results[key]
     if "global_step" in state:
         out["step"] = state["global_step"]
     return out
@@ -123,7 +126,14 @@ def _score_table(scores: dict) -> str:
         return ("No scores were recorded for this checkpoint. Score it with "
                 "`rvlf evaluate --checkpoint . --split test data.root=YOUR_DATA`.")
     head = "| split | " + " | ".join(label for _, _, label, _ in METRICS) + " |\n| --- |" + " ---: |" * len(METRICS)
-    return head + "\n" + "\n".join(rows)
+    notes = []
+    if (scores.get("protocol") or {}).get("signature"):
+        notes.append(f"Protocol signature: `{scores['protocol']['signature']}`.")
+    std = scores.get("test_sacrebleu") or {}
+    if isinstance(std.get("bleu4"), (int, float)) and std.get("signature"):
+        notes.append(f"sacrebleu's standard BLEU-4 of the same test translations (`--tokenize {std.get('tokenize')}`, "
+                     f"as papers that use sacrebleu's defaults report): {std['bleu4']:.2f} (`{std['signature']}`).")
+    return head + "\n" + "\n".join(rows) + ("\n\n" + "\n".join(notes) if notes else "")
 
 
 def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None = None,

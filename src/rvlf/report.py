@@ -8,6 +8,12 @@ ROUGE-L and BLEU-4 to the row's baseline row (SLT-SFT vs stage 1, SLT-GRPO vs SL
 full model) with its 95% interval from paired bootstrap resampling of the two runs' test translations
 (`test_translations.tsv`, `rvlf.text.significance`); a difference that is not significant
 (p >= 0.05) is marked "(n.s.)".
+
+A run that crashed (no or unreadable `results.json`, no test scores, no config) is left out and a run
+whose `results.json` lacks a column shows "–" there; both are listed under "Runs left out or
+incomplete" (and returned in `problems`), so one broken run never hides the others. `tokenize`: the
+paper's protocol (`slrt`, the scores in `results.json`) or a sacrebleu tokenisation, then every row
+is rescored from the run's `test_translations.tsv`; each dataset's table names its signature.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rvlf.config import DATASET_LANGS, read_yaml
-from rvlf.errors import InputFileError
+from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.metrics import SLRT
 
 COLUMNS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4")  # the paper's
 HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4")
@@ -36,6 +43,7 @@ class Run:
     config: dict
     config_path: Path
     test: dict
+    sacrebleu: dict | None = None  # results.json's `test_sacrebleu` (sacrebleu's standard BLEU), if recorded
 
     @property
     def lang(self) -> str:
@@ -104,14 +112,46 @@ def load_run(path: str | Path) -> Run:
     else:
         raise InputFileError(path, "no best/config.yaml or last/config.yaml")
     config = read_yaml(cfg_path)
-    return Run(path, config.get("stage", "?"), config, cfg_path, summary["test"])
+    if not isinstance(summary["test"], dict):
+        raise InputFileError(results, "its `test` entry is not a table of scores")
+    return Run(path, config.get("stage", "?"), config, cfg_path, summary["test"], summary.get("test_sacrebleu"))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def missing_columns(run: Run) -> list[str]:
+    """The paper's columns that `run.test` lacks or holds no number for."""
+    return [c for c in COLUMNS if not _is_number(run.test.get(c))]
+
+
+def rescore(run: Run, tokenize: str) -> None:
+    """Replace `run.test` by the scores of its `test_translations.tsv` on `tokenize`'s tokens (BLEU-1..4,
+    ROUGE-L, chrF, chrF++, reward). Raises `InputFileError` when the run has no translations."""
+    from rvlf.rl.rewards import translation_reward
+    from rvlf.text.metrics import corpus_scores
+
+    trans = run.translations()
+    if trans is None:
+        raise InputFileError(run.path, f"no {TRANSLATIONS} to rescore with --tokenize {tokenize}")
+    hyps, refs = [h for h, _ in trans.values()], [r for _, r in trans.values()]
+    from rvlf.text.metrics import check_scoring
+
+    check_scoring(refs, run.lang, tokenize, str(run.path / TRANSLATIONS))  # e.g. --tokenize zh on English: listed
+    scores = corpus_scores(hyps, refs, run.lang, tokenize=tokenize)
+    rewards = translation_reward(hyps, refs, run.lang, tokenize=tokenize)
+    scores["reward"] = 100.0 * sum(rewards) / len(rewards)
+    run.test = scores
 
 
 class _Tables:
     """Rows and their differences to baseline rows (paired tests cached per pair of runs)."""
 
-    def __init__(self, out_dir: Path, resamples: int, seed: int, alpha: float) -> None:
+    def __init__(self, out_dir: Path, resamples: int, seed: int, alpha: float, tokenize: str = SLRT) -> None:
         self.out_dir, self.resamples, self.seed, self.alpha = out_dir, resamples, seed, alpha
+        self.tokenize = tokenize
+        self.unreadable: dict[Path, str] = {}  # run -> why its translations could not be read
         self._tests: dict[tuple[Path, Path], dict | None] = {}
 
     def paired(self, run: Run, base: Run) -> dict | None:
@@ -121,14 +161,23 @@ class _Tables:
         if key not in self._tests:
             from rvlf.text.significance import paired_test
 
-            a, b = base.translations(), run.translations()
+            a, b = self._translations(base), self._translations(run)
             result = None
             if a is not None and b is not None and set(a) == set(b):
                 ids = sorted(a)
                 result = paired_test([a[i][0] for i in ids], [b[i][0] for i in ids], [a[i][1] for i in ids],
-                                     run.lang, resamples=self.resamples, seed=self.seed, metrics=DIFF_COLUMNS)
+                                     run.lang, resamples=self.resamples, seed=self.seed, metrics=DIFF_COLUMNS,
+                                     tokenize=self.tokenize)
             self._tests[key] = result
         return self._tests[key]
+
+    def _translations(self, run: Run) -> dict[str, tuple[str, str]] | None:
+        """The run's translations, or None (and noted in `unreadable`) when the file is broken."""
+        try:
+            return run.translations()
+        except RvlfError as err:
+            self.unreadable[run.path] = f"{err} (no differences tested for this run)"
+            return None
 
     def diff_cells(self, run: Run, base: Run | None) -> list[str]:
         """[baseline row's name, ΔROUGE, ΔB@4] cells."""
@@ -146,8 +195,9 @@ class _Tables:
     def row(self, name: str, run: Run, base: Run | None, extra: tuple[str, ...] = ()) -> str:
         link = os.path.relpath(run.path, self.out_dir)
         cfg = os.path.relpath(run.config_path, self.out_dir)
-        cells = [*extra, *(f"{run.test[c]:.2f}" for c in COLUMNS),
-                 *(f"{run.test[c]:.2f}" if c in run.test else "–" for c in EXTRA_COLUMNS),
+        missing = missing_columns(run)
+        cells = [*extra, *("–" if c in missing else f"{run.test[c]:.2f}" for c in COLUMNS),
+                 *(f"{run.test[c]:.2f}" if _is_number(run.test.get(c)) else "–" for c in EXTRA_COLUMNS),
                  *self.diff_cells(run, base)]
         return f"| {name} | " + " | ".join(cells) + f" | [{link}]({link}) ([config]({cfg})) |"
 
@@ -160,20 +210,52 @@ def _table(title: str, head: tuple[str, ...], rows: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _signature(lang: str, tokenize: str) -> str:
+    from rvlf.text.metrics import signature
+
+    try:
+        return signature(lang, tokenize)
+    except RvlfError as err:  # a config with a language code the metrics do not know
+        return f"unknown ({err})"
+
+
 def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int = 1000, seed: int = 0,
-                 alpha: float = 0.05) -> str:
+                 alpha: float = 0.05, tokenize: str = SLRT, problems: list[str] | None = None) -> str:
     """Markdown with every table the given runs can fill.
 
     Differences to baseline rows come from `rvlf.text.significance.paired_test` (paired bootstrap,
-    `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)"."""
+    `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)".
+    `tokenize`: see the module docstring. Runs left out or incomplete are listed in the report and
+    appended to `problems` (one line each, naming the run). Raises `RvlfError` when no run can be read."""
+    from rvlf.text.metrics import check_tokenize
+
+    if tokenize != SLRT:
+        check_tokenize(tokenize)
     out_dir = Path(out).resolve().parent
-    runs = [load_run(p) for p in run_dirs]
-    t = _Tables(out_dir, resamples, seed, alpha)
+    runs, skipped = [], []
+    for p in run_dirs:
+        try:
+            run = load_run(p)
+            if tokenize != SLRT:
+                rescore(run, tokenize)
+        except RvlfError as err:
+            skipped.append(str(err))
+            continue
+        runs.append(run)
+    if not runs:
+        raise RvlfError(skipped[0] if len(skipped) == 1 else f"no run can be reported: {'; '.join(skipped)}")
+    incomplete = [f"{r.path}: results.json lacks {', '.join(missing_columns(r))} (shown as –)"
+                  for r in runs if missing_columns(r)]
+    t = _Tables(out_dir, resamples, seed, alpha, tokenize)
     order = {"pretrain": 0, "sft": 1, "grpo": 2}
-    parts = ["# RVLF results", "", "Test split, beam search 5, the protocol of docs/evaluation.md.", ""]
+    how = ("the protocol of docs/evaluation.md" if tokenize == SLRT else
+           f"sacrebleu's --tokenize {tokenize}, rescored from each run's {TRANSLATIONS}")
+    parts = ["# RVLF results", "", f"Test split, beam search 5, {how}.", ""]
     for dataset in sorted({r.dataset for r in runs}):
         rs = sorted((r for r in runs if r.dataset == dataset), key=lambda r: (order.get(r.stage, 9), r.name()))
         parts.append(f"## {dataset}\n")
+        sigs = sorted({_signature(r.lang, tokenize) for r in rs})
+        parts.append("Signature: " + ", ".join(f"`{sig}`" for sig in sigs) + "\n")
         stage1 = next((r for r in rs if r.stage == "pretrain"), None)
         full_grpo = [r for r in rs if r.stage == "grpo" and r.pretrained and r.face and r.hand and r.reward == "both"]
         full_sft = [r for r in rs if r.stage == "sft" and r.pretrained and r.face and r.hand]
@@ -202,4 +284,11 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
         f"significant, p >= {alpha:g}, the difference may be noise. –: no baseline row, or a run without "
         f"{TRANSLATIONS}, or runs that translated different sentences. `rvlf compare` gives the full test "
         f"(docs/evaluation.md).\n")
+    incomplete += list(t.unreadable.values())
+    if problems is not None:
+        problems.extend(skipped + incomplete)
+    if skipped or incomplete:
+        parts.append("## Runs left out or incomplete\n")
+        parts += [f"- {line}" for line in skipped + incomplete]
+        parts.append("")
     return "\n".join(p for p in parts if p is not None)

@@ -1,12 +1,15 @@
 """`rvlf evaluate`: score a checkpoint of any stage on a split (beam search 5)."""
 
 from rvlf.commands._common import non_negative_int, positive_int
+from rvlf.commands.score import add_tokenize_arg
 
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a split (BLEU-1..4, ROUGE-L, reward; beam search 5)",
                        description="Decode a split with a stage-1, SFT or GRPO checkpoint and print its scores as "
-                                   "JSON (the paper's protocol, see docs/evaluation.md).")
+                                   "JSON: the paper's protocol (or --tokenize's tokens), its `tokenize` and sacrebleu "
+                                   "`signature`, and `sacrebleu`: sacrebleu's standard BLEU-1..4 of the same "
+                                   "translations (13a; zh for Chinese) with its signature (docs/evaluation.md).")
     p.add_argument("--checkpoint", required=True,
                    help="checkpoint folder (RUN/best or RUN/last), exported model folder, a run folder (its best "
                         "checkpoint, else its last), or a Hugging Face hub id owner/name")
@@ -19,6 +22,7 @@ def register(sub) -> None:
     p.add_argument("--max-samples", type=non_negative_int, default=0,
                    help="score only the first N samples (default: 0, all)")
     p.add_argument("--translations", default=None, help="also write id<TAB>hypothesis<TAB>reference lines here")
+    add_tokenize_arg(p)
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="data overrides, e.g. data.root=/data/csl data.features_dir=/data/feats")
     p.set_defaults(func=run)
@@ -38,6 +42,9 @@ def run(args) -> int:
 
     from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
+    from rvlf.text.metrics import SLRT, check_tokenize, signature, standard_bleu
+
+    tok = args.tokenize if args.tokenize == SLRT else check_tokenize(args.tokenize)  # before any decoding
 
     override_section(DataConfig(), "data", args.overrides)  # checked before a checkpoint is looked up or downloaded
     # a run folder: its best; a hub id: its snapshot (as from_pretrained, rvlf translate and rvlf app)
@@ -64,6 +71,17 @@ def run(args) -> int:
                          device=device, progress=True)
     if args.translations:
         write_translations(args.translations, res.ids, res.hyps, res.refs)
+    metrics = res.metrics
+    if tok != SLRT:  # the same translations on --tokenize's tokens (every metric, the reward too)
+        from rvlf.rl.rewards import translation_reward
+        from rvlf.text.metrics import corpus_scores
+
+        metrics = corpus_scores(res.hyps, res.refs, stage.lang, tokenize=tok)
+        rewards = translation_reward(res.hyps, res.refs, stage.lang, tokenize=tok)
+        metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
+    std = standard_bleu(res.hyps, res.refs, stage.lang)
     print(json.dumps({"checkpoint": str(args.checkpoint), "split": args.split, "samples": len(res.ids),
-                      **{k: round(v, 2) for k, v in res.metrics.items()}}))
+                      **{k: round(v, 2) for k, v in metrics.items()}, "tokenize": tok,
+                      "signature": signature(stage.lang, tok),
+                      "sacrebleu": {k: round(v, 2) if isinstance(v, float) else v for k, v in std.items()}}))
     return 0

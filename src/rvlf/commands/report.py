@@ -1,5 +1,7 @@
 """`rvlf report`: the paper's tables (1-7 layouts) from finished runs."""
 
+from rvlf.commands.score import add_tokenize_arg
+
 
 def register(sub) -> None:
     p = sub.add_parser("report", help="paper-style tables from finished runs",
@@ -9,21 +11,37 @@ def register(sub) -> None:
                                    "chrF, chrF++ and each row's difference to its baseline row (SLT-SFT vs stage 1, "
                                    "SLT-GRPO vs SLT-SFT, ablations vs the full model) with a 95% interval from paired "
                                    "bootstrap resampling of the runs' test_translations.tsv; (n.s.) marks a difference "
-                                   "that is not significant (p >= 0.05).")
+                                   "that is not significant (p >= 0.05). Each table names its protocol's sacrebleu "
+                                   "signature. A run that crashed (no or broken results.json) is left out and a "
+                                   "missing column shows as -; both are listed at the end of the report and on "
+                                   "stderr, and the report of the other runs is still written with exit status 0 "
+                                   "(--strict: exit 1 after writing it). Exit 2 when no run can be read.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (the --out of pretrain/sft/grpo)")
     p.add_argument("--out", default="report.md", help="Markdown file to write (default: report.md)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the differences (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
+    add_tokenize_arg(p)
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 (after writing the report) when a run was left out or is incomplete")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import sys
     from pathlib import Path
 
     from rvlf import atomic
     from rvlf.report import build_report
 
-    text = build_report(args.runs, args.out, resamples=args.resamples, seed=args.seed)
-    atomic.write_text(Path(args.out), text, what="the report")
+    problems: list[str] = []
+    text = build_report(args.runs, args.out, resamples=args.resamples, seed=args.seed, tokenize=args.tokenize,
+                        problems=problems)
+    out = Path(args.out)
+    atomic.write_text(out, text, what="the report")
     print(text)
-    return 0
+    for line in problems:
+        print(f"rvlf report: warning: {line}", file=sys.stderr)
+    if problems:
+        print(f"rvlf report: {len(problems)} run(s) left out or incomplete; the report of the rest is in {out}",
+              file=sys.stderr)
+    return 1 if problems and args.strict else 0

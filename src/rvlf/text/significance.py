@@ -21,6 +21,9 @@ the reward are means of sentence scores. The scores equal `rvlf.text.metrics.cor
 mean `rvlf.rl.rewards.translation_reward` x 100, and each resampled BLEU / chrF equals sacrebleu's
 `compute_bleu` / `_compute_f_score` on the same resample.
 
+`tokenize` (`rvlf compare --tokenize`) scores every metric on a sacrebleu tokenisation's tokens instead
+of the protocol's; BLEU then uses sacrebleu's default exp smoothing (`bleu4_from_sums(..., "exp")`).
+
 One departure from sacrebleu: its p-value counts `|d_b| - mean|d_b| > |d_obs|` with a strict `>`, so
 a system compared with itself gets p = 1/(R+1) ("significant"); rvlf counts ties as at least as
 extreme and centres the signed differences, so that case gives p = 1 and the test is two-sided.
@@ -34,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rvlf.errors import RvlfError
-from rvlf.text.metrics import MAX_ORDER, References, check_lang, chrf_metric
+from rvlf.text.metrics import MAX_ORDER, SLRT, References, check_lang, check_tokenize, chrf_metric, smooth_method
 
 METRICS = ("bleu4", "rouge_l", "chrf", "reward")
 TESTS = {"bs": "paired bootstrap resampling", "ar": "approximate randomisation"}
@@ -47,7 +50,7 @@ def system_statistics(hyps: Sequence[str], refs: References, metrics: Sequence[s
     `bleu` (N, 10): `[hyp_len, ref_len, correct_1..4, total_1..4]`; `chrf` (N, 18): sacrebleu chrF
     `[hyp, ref, match]` for character orders 1..6; `rouge_l` (N,) and `reward` (N,): sentence ROUGE-L
     and Eq. 15 reward (lambda 0.5, short-sentence padding, as `rvlf evaluate`), 0-100. Only what
-    `metrics` needs is computed.
+    `metrics` needs is computed. The tokens are `refs.tokenize`'s.
     """
     n = len(refs)
     stats = refs.statistics(hyps)
@@ -73,31 +76,43 @@ def _rewards(hyps: Sequence[str], refs: References, stats: dict[str, list]) -> n
 
     out = np.zeros(len(refs))
     short = []
+    smooth = smooth_method(refs.tokenize)
     for i, (b, rouge, ref_tokens) in enumerate(zip(stats["bleu"], stats["rouge_l"], refs.tokens)):
         if len(ref_tokens) < MAX_ORDER:
             short.append(i)
-        elif b[0] > 0 and has_word(hyps[i], refs.lang):
-            bleu4 = BLEU.compute_bleu(b[2:2 + MAX_ORDER], b[2 + MAX_ORDER:], b[0], b[1], smooth_method="none",
+        elif b[0] > 0 and has_word(hyps[i], refs.lang, refs.tokenize):
+            bleu4 = BLEU.compute_bleu(list(b[2:2 + MAX_ORDER]), list(b[2 + MAX_ORDER:]), b[0], b[1], smooth_method=smooth,
                                       effective_order=True).score
             out[i] = 0.5 * bleu4 + 50.0 * rouge
     if short:
         out[short] = 100.0 * np.asarray(translation_reward([hyps[i] for i in short], [refs.refs[i] for i in short],
-                                                           refs.lang))
+                                                           refs.lang, tokenize=refs.tokenize))
     return out
 
 
-def bleu4_from_sums(sums: np.ndarray) -> np.ndarray:
+def bleu4_from_sums(sums: np.ndarray, smooth: str = "none") -> np.ndarray:
     """Corpus BLEU-4 (0-100) of each row of summed BLEU statistics, shape (R, 10) -> (R,).
 
-    sacrebleu's `BLEU.compute_bleu` with `smooth_method='none'`, no effective order, vectorised:
-    0 when any order has no match; brevity penalty exp(1 - ref/hyp) when hyp < ref (0 for hyp = 0).
+    sacrebleu's `BLEU.compute_bleu` with `smooth_method` `none` or `exp`, no effective order, vectorised:
+    `none`: 0 when any order has no match; `exp`: the k-th order without a match has precision
+    100 / (2^k total) (0 when no order has a match, or an order has no n-gram); brevity penalty
+    exp(1 - ref/hyp) when hyp < ref (0 for hyp = 0).
     """
     sums = np.atleast_2d(sums)
     sys_len, ref_len = sums[:, 0], sums[:, 1]
     correct, total = sums[:, 2:2 + MAX_ORDER], sums[:, 2 + MAX_ORDER:]
-    ok = (correct > 0).all(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_p = np.where(correct > 0, np.log(100.0 * correct / np.where(total > 0, total, 1)), 0.0)
+        safe_total = np.where(total > 0, total, 1)
+        if smooth == "exp":
+            ok = (correct > 0).any(axis=1) & (total > 0).all(axis=1)
+            k = np.cumsum(correct == 0, axis=1)
+            prec = np.where(correct > 0, 100.0 * correct / safe_total, 100.0 / (2.0 ** k * safe_total))
+        elif smooth == "none":
+            ok = (correct > 0).all(axis=1)
+            prec = np.where(correct > 0, 100.0 * correct / safe_total, 1.0)
+        else:
+            raise RvlfError(f"unknown smoothing {smooth!r}")
+        log_p = np.log(prec)
         bp = np.where(sys_len < ref_len, np.exp(1.0 - ref_len / np.where(sys_len > 0, sys_len, 1)), 1.0)
     bp = np.where(sys_len > 0, bp, 0.0)
     return np.where(ok, bp * np.exp(log_p.mean(axis=1)), 0.0)
@@ -144,22 +159,23 @@ def _unpack(sums: np.ndarray, cols: dict[str, slice]) -> dict[str, np.ndarray]:
 
 
 def corpus_metrics(stats: dict[str, np.ndarray], weights: np.ndarray | None = None,
-                   metrics: Sequence[str] = METRICS) -> dict[str, np.ndarray]:
+                   metrics: Sequence[str] = METRICS, smooth: str = "none") -> dict[str, np.ndarray]:
     """Corpus scores of `metrics` for each row of `weights` (R, N): how often each sentence is counted.
 
     `weights=None` scores the corpus once (every sentence once); returns arrays of shape (R,).
+    `smooth`: BLEU's smoothing (`rvlf.text.metrics.smooth_method` of the tokenisation).
     """
     n = len(stats["rouge_l"])
     w = np.ones((1, n)) if weights is None else weights
     packed, cols = _pack(stats, metrics)
     sums = _unpack(w @ packed, cols)
-    return {m: _from_sums(m, sums, w.sum(axis=1)) for m in metrics}
+    return {m: _from_sums(m, sums, w.sum(axis=1), smooth) for m in metrics}
 
 
-def _from_sums(metric: str, sums: dict[str, np.ndarray], sizes) -> np.ndarray:
+def _from_sums(metric: str, sums: dict[str, np.ndarray], sizes, smooth: str = "none") -> np.ndarray:
     """One metric's corpus scores from summed statistics (`sizes`: sentences counted in each row)."""
     if metric == "bleu4":
-        return bleu4_from_sums(sums["bleu"])
+        return bleu4_from_sums(sums["bleu"], smooth)
     if metric == "chrf":
         return chrf_from_sums(sums["chrf"], beta=chrf_metric("chrf").beta)
     return sums[metric] / sizes
@@ -178,7 +194,8 @@ def _chunks(resamples: int, n: int) -> list[int]:
 
 
 def bootstrap_scores(base: dict[str, np.ndarray], sys: dict[str, np.ndarray], rng: np.random.Generator,
-                     resamples: int, metrics: Sequence[str] = METRICS) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                     resamples: int, metrics: Sequence[str] = METRICS,
+                     smooth: str = "none") -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Scores of both systems on `resamples` bootstrap resamples (the same indices for both and for
     every metric): `({metric: (R,) baseline scores}, {metric: (R,) system scores})`.
 
@@ -194,12 +211,12 @@ def bootstrap_scores(base: dict[str, np.ndarray], sys: dict[str, np.ndarray], rn
         for out, part in ((out_b, sums[:, :k]), (out_s, sums[:, k:])):
             unpacked = _unpack(part, cols)
             for m in metrics:
-                out[m].append(_from_sums(m, unpacked, n))
+                out[m].append(_from_sums(m, unpacked, n, smooth))
     return ({m: np.concatenate(v) for m, v in out_b.items()}, {m: np.concatenate(v) for m, v in out_s.items()})
 
 
 def randomised_differences(base: dict[str, np.ndarray], sys: dict[str, np.ndarray], swaps: np.ndarray,
-                           metrics: Sequence[str] = METRICS) -> dict[str, np.ndarray]:
+                           metrics: Sequence[str] = METRICS, smooth: str = "none") -> dict[str, np.ndarray]:
     """|score(A) - score(B)| of each trial, where pseudo-system A takes the baseline's sentence where
     `swaps` (R, N) is True and the system's elsewhere, B the opposite (sacrebleu's `--paired-ar`).
 
@@ -215,7 +232,7 @@ def randomised_differences(base: dict[str, np.ndarray], sys: dict[str, np.ndarra
         start += rows
         a, b = _unpack(tot_s + d, cols), _unpack(tot_b - d, cols)
         for m in metrics:
-            out[m].append(np.abs(_from_sums(m, a, n) - _from_sums(m, b, n)))
+            out[m].append(np.abs(_from_sums(m, a, n, smooth) - _from_sums(m, b, n, smooth)))
     return {m: np.concatenate(v) for m, v in out.items()}
 
 
@@ -241,7 +258,7 @@ def bootstrap_p_value(diffs: np.ndarray, observed: float) -> float:
 
 def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[str], lang: str,
                 resamples: int = 1000, seed: int = 0, test: str = "bs",
-                metrics: Sequence[str] = METRICS) -> dict[str, dict[str, Any]]:
+                metrics: Sequence[str] = METRICS, tokenize: str = SLRT) -> dict[str, dict[str, Any]]:
     """Compare two systems' translations of the same references (docs/evaluation.md, "Significance").
 
     Args:
@@ -252,6 +269,7 @@ def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[s
         test: "bs" (paired bootstrap) or "ar" (approximate randomisation; the interval still comes
             from R paired bootstrap resamples).
         metrics: a subset of `METRICS` to compute (all four by default; the resampling is the same).
+        tokenize: the tokens of every metric (`rvlf.text.metrics.TOKENIZE`; default `slrt`, the paper's).
 
     Returns:
         `{metric: {"baseline", "system", "diff", "ci95": [lo, hi], "p_value"}}` for `metrics`
@@ -263,6 +281,9 @@ def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[s
             resamples < 1.
     """
     check_lang(lang)
+    if tokenize != SLRT:
+        check_tokenize(tokenize)
+    smooth = smooth_method(tokenize)
     unknown = [m for m in metrics if m not in METRICS]
     if unknown or not metrics:
         raise RvlfError(f"unknown metric {unknown[0] if unknown else None!r} (expected some of {', '.join(METRICS)})")
@@ -276,15 +297,15 @@ def paired_test(baseline: Sequence[str], system: Sequence[str], refs: Sequence[s
     if int(resamples) < 1:
         raise RvlfError(f"resamples must be at least 1, got {resamples}")
     resamples = int(resamples)
-    prepared = References(refs, lang, chrf=("chrf",) if "chrf" in metrics else ())
+    prepared = References(refs, lang, chrf=("chrf",) if "chrf" in metrics else (), tokenize=tokenize)
     base, sys = system_statistics(baseline, prepared, metrics), system_statistics(system, prepared, metrics)
-    score_b = {m: float(v[0]) for m, v in corpus_metrics(base, None, metrics).items()}
-    score_s = {m: float(v[0]) for m, v in corpus_metrics(sys, None, metrics).items()}
+    score_b = {m: float(v[0]) for m, v in corpus_metrics(base, None, metrics, smooth).items()}
+    score_s = {m: float(v[0]) for m, v in corpus_metrics(sys, None, metrics, smooth).items()}
     rng = np.random.default_rng(seed)
     if test == "ar":
         swaps = rng.integers(2, size=(resamples, len(refs)), dtype=bool)
-        trials = randomised_differences(base, sys, swaps, metrics)
-    bs_b, bs_s = bootstrap_scores(base, sys, rng, resamples, metrics)
+        trials = randomised_differences(base, sys, swaps, metrics, smooth)
+    bs_b, bs_s = bootstrap_scores(base, sys, rng, resamples, metrics, smooth)
     out = {}
     for m in metrics:
         observed = score_s[m] - score_b[m]

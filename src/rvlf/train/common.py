@@ -109,7 +109,12 @@ def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: 
 
 def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSample]], out_dir: Path,
                summary: dict, *, use_dino: bool, evaluate_test: bool = True) -> dict:
-    """Score the best checkpoint (Sec. 4.1) on test, write its translations and `results.json`."""
+    """Score the best checkpoint (Sec. 4.1) on test, write its translations and `results.json`.
+
+    `results.json` also gets `protocol` (how `dev`/`test` were scored: tokens and sacrebleu signatures,
+    `rvlf.text.metrics.protocol`) and `test_sacrebleu`: sacrebleu's standard BLEU-1..4 of the same test
+    translations (`13a`, `zh` for Chinese) with its signature, to compare with either kind of table."""
+    from rvlf.text.metrics import protocol, standard_bleu
     from rvlf.train import checkpoint as ckpt
 
     if evaluate_test and data.test_split in by_split:
@@ -117,8 +122,10 @@ def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSa
         stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
         res = trainer.evaluate(split_dataset(data, by_split, "test", use_dino=use_dino))
         summary["test"] = res.metrics
+        summary["test_sacrebleu"] = standard_bleu(res.hyps, res.refs, stage.lang)
         if trainer.is_main:
             write_translations(out_dir / "test_translations.tsv", res.ids, res.hyps, res.refs)
+    summary["protocol"] = protocol(stage.lang)
     if trainer.is_main:
         write_json(out_dir / "results.json", summary)
     return summary
