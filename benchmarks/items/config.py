@@ -1,4 +1,4 @@
-"""10. Loading and validating a run config: a fresh process, no bytecode cache, against importing torch.
+"""0b. Loading and validating a run config: a fresh process, no bytecode cache, against importing torch.
 
 What runs: `python -c` in a fresh interpreter with `PYTHONDONTWRITEBYTECODE=1` (rvlf's modules are
 compiled from source, as on a first run) that imports `rvlf.config` and `rvlf.train.configs` and calls
@@ -74,7 +74,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         t0 = time.perf_counter()
         all_files()
         warm.append(1e3 * (time.perf_counter() - t0) / len(files))
-    sec = Section("10. Loading and validating a paper config (fresh process, no bytecode cache)")
+    sec = Section("0b. Loading and validating a paper config (fresh process, no bytecode cache)")
     sec.rows.append(Row("fresh process: load_config(SFTConfig, paper/phoenix/sft.yaml)", m["proc"], "s", "wall, whole process"))
     sec.rows.append(Row("  in it: import rvlf.config + rvlf.train.configs", m["import"], "s", "wall"))
     sec.rows.append(Row("  the same, CPU time", m["import_cpu"], "s", "process time"))
