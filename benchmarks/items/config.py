@@ -84,6 +84,6 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     sec.rows.append(Row("import torch / config check", m["ratio"], "x", "wall, per run pair"))
     sec.rows.append(Row(f"load_config warm, each of the {len(files)} paper configs", warm, "ms", "wall, mean a file"))
     sec.notes.append("The config classes (`rvlf.config`, `rvlf.train.configs`, `rvlf.models.configs`) import "
-                     "pyyaml and pydantic, not torch (the child asserts it): a bad config is reported before torch, "
-                     "data or a model is loaded. Wall figures on a loaded machine are inflated; the CPU rows are not.")
+                     "pyyaml and pydantic, not torch (the child asserts it): checking a config needs neither torch nor "
+                     "data nor a model. Wall figures on a loaded machine are inflated; the CPU rows are not.")
     return sec
