@@ -18,6 +18,7 @@ from benchmarks.harness import Section, Sizes
 
 # name (for --only) -> (module in this folder, keyword arguments of its run()), in the order of a full run
 BENCHES: dict[str, tuple[str, dict]] = {
+    "config": ("config", {}),  # seconds: a fresh process loading a paper config
     "keypoints": ("keypoints", {}),
     "dino": ("dino", {}),
     "stage1": ("stage1", {}),
@@ -26,7 +27,6 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "translate": ("translate", {}),
     "significance": ("significance", {}),
     "features": ("features", {}),
-    "config": ("config", {}),  # seconds: a fresh process loading a paper config
     "grpo_group": ("grpo_group", {}),  # minutes: GRPO steps at the paper's group shape
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }

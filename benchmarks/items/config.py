@@ -1,4 +1,4 @@
-"""10. Loading and validating a run config: a fresh process, no bytecode cache, against importing torch.
+"""0b. Loading and validating a run config: a fresh process, no bytecode cache, against importing torch.
 
 What runs: `python -c` in a fresh interpreter with `PYTHONDONTWRITEBYTECODE=1` (rvlf's modules are
 compiled from source, as on a first run) that imports `rvlf.config` and `rvlf.train.configs` and calls
@@ -74,7 +74,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         t0 = time.perf_counter()
         all_files()
         warm.append(1e3 * (time.perf_counter() - t0) / len(files))
-    sec = Section("10. Loading and validating a paper config (fresh process, no bytecode cache)")
+    sec = Section("0b. Loading and validating a paper config (fresh process, no bytecode cache)")
     sec.rows.append(Row("fresh process: load_config(SFTConfig, paper/phoenix/sft.yaml)", m["proc"], "s", "wall, whole process"))
     sec.rows.append(Row("  in it: import rvlf.config + rvlf.train.configs", m["import"], "s", "wall"))
     sec.rows.append(Row("  the same, CPU time", m["import_cpu"], "s", "process time"))
@@ -84,6 +84,6 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     sec.rows.append(Row("import torch / config check", m["ratio"], "x", "wall, per run pair"))
     sec.rows.append(Row(f"load_config warm, each of the {len(files)} paper configs", warm, "ms", "wall, mean a file"))
     sec.notes.append("The config classes (`rvlf.config`, `rvlf.train.configs`, `rvlf.models.configs`) import "
-                     "pyyaml and pydantic, not torch (the child asserts it): a bad config is reported before torch, "
-                     "data or a model is loaded. Wall figures on a loaded machine are inflated; the CPU rows are not.")
+                     "pyyaml and pydantic, not torch (the child asserts it): checking a config needs neither torch nor "
+                     "data nor a model. Wall figures on a loaded machine are inflated; the CPU rows are not.")
     return sec

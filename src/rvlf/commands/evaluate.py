@@ -29,12 +29,15 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from rvlf.config import DataConfig, override_section
+
+    override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
     import json
 
     import torch
     from torch.utils.data import Subset
 
-    from rvlf.config import DataConfig, override_section
+    from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
     from rvlf.train.inference import load_stage, load_stage_config
@@ -46,12 +49,16 @@ def run(args) -> int:
 
     tok = args.tokenize if args.tokenize == SLRT else check_tokenize(args.tokenize)  # before any decoding
 
-    override_section(DataConfig(), "data", args.overrides)  # checked before a checkpoint is looked up or downloaded
     # a run folder: its best; a hub id: its snapshot (as from_pretrained, rvlf translate and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
     # the split is read and checked first: a broken data folder is reported before the weights load
     cfg = load_stage_config(ckpt_dir)
-    cfg.data = override_section(cfg.data, "data", args.overrides)
+    data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
+    if len(data_over) != len(args.overrides):
+        from rvlf.errors import ConfigError
+
+        raise ConfigError("evaluate takes data.* overrides only")
+    cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
