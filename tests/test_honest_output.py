@@ -107,6 +107,13 @@ def test_old_checkpoints_are_judged_from_their_config(tiny_grpo_run, demo_corpus
     assert (record.name, record.synthetic) == (name, synthetic)
     assert record.how == ("unknown" if synthetic is None else "inferred from config.yaml")
     assert (record.notice() is None) if notice is None else (notice in record.notice())
+    from rvlf.export import model_card
+    from rvlf.training_data import to_dict
+
+    info = {"stage": "grpo", "language": "en", "language_model": "merged", "training_data": to_dict(record)}
+    card = model_card(load_stage_config(ckpt), info, {}, name="m")
+    assert ("**Demo model.**" in card) == bool(synthetic)
+    assert ("**Training data unknown.**" in card) == (synthetic is None)
     if synthetic:  # the page and the API of an old demo checkpoint say it too
         from rvlf.app import process
 

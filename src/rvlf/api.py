@@ -317,8 +317,6 @@ class SignTranslator:
             if note:
                 log.warning("%s", note)
             warnings.append(input_warnings(p))
-            for w in warnings[-1]:
-                log.warning("%s: warning: %s", p.name, w)
         results: list = []
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
@@ -326,6 +324,9 @@ class SignTranslator:
             texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new, max_frames=max_frames,
                            device=self.device, long_inputs=policy)
             results += decoder.nbest if return_scores else texts
+        for p, ws in zip(prepared, warnings):  # logged once decoded, beside the result they belong to
+            for w in ws:
+                log.warning("%s: warning: %s", p.name, w)
         if return_scores:
             return [NBest(r, w, self.notice) for r, w in zip(results, warnings)]
         return [Translation(r, w, self.notice) for r, w in zip(results, warnings)]

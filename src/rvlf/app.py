@@ -337,7 +337,7 @@ def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = No
     limits = (f"Up to {max_upload_mb:g} MB and {max_seconds:g} s of video. The model reads "
               f"{'the first' if translator.config.data.long_inputs == 'truncate' else 'an even spread of'} "
               f"{translator.config.data.max_frames} frames of a longer input (`data.max_frames`); only those are "
-              "run through MediaPipe and DINOv2.")
+              f"run through MediaPipe{' and DINOv2' if translator.dino_model else ''}.")
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
                               font_mono=["ui-monospace", "Consolas", "monospace"])
     css = ("#rvlf-translation textarea {font-size: 1.4em;}\n"
@@ -395,8 +395,6 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
     blocks, theme, css = build_app(translator, num_beams=num_beams or translator.config.train.num_beams,
                                    workdir=workdir, max_upload_mb=max_upload_mb, max_seconds=max_seconds)
     print(f"rvlf app: {translator!r}", flush=True)
-    if translator.notice:
-        print(f"rvlf app: notice: {translator.notice}", flush=True)
     try:
         blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme, css=css,
                       ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, show_error=False,

@@ -61,9 +61,6 @@ def run(args) -> int:
     if uses_dino:
         dino = args.dino or (str(ckpt_dir / "dinov2") if (ckpt_dir / "dinov2").is_dir() else cfg.data.dino_model)
     policy = check_long_inputs(cfg.data.long_inputs)
-    notice = read_training_data(ckpt_dir, cfg).notice()
-    if notice:  # before any output: a demo model's sentence is not a translation of real signing
-        print(f"rvlf translate: notice: {notice}", file=sys.stderr, flush=True)
     prepared, empty, failed = [], [], []
     for path in args.inputs:
         try:  # frames data.max_frames drops are never run through MediaPipe or DINOv2
@@ -82,10 +79,11 @@ def run(args) -> int:
         note = long_input_note(p.name, p.input_frames, cfg.data.max_frames, policy)
         if note:
             print(f"rvlf translate: {note}", file=sys.stderr, flush=True)
-        for warning in input_warnings(p):
-            print(f"rvlf translate: {p.source}: warning: {warning}", file=sys.stderr, flush=True)
         prepared.append(p)
     texts = []
+    notice = read_training_data(ckpt_dir, cfg).notice() if prepared else None
+    if notice:  # before the translations: a demo model's sentence is not a translation of real signing
+        print(f"rvlf translate: notice: {notice}", file=sys.stderr, flush=True)
     if prepared:
         stage, model, cfg = load_stage(ckpt_dir)
         model.to(device)
@@ -94,6 +92,8 @@ def run(args) -> int:
                           long_inputs=policy)
     for p, text in zip(prepared, texts):
         print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
+        for warning in input_warnings(p):  # beside its sentence: why this input is not plausibly signing
+            print(f"rvlf translate: {p.source}: warning: {warning}", file=sys.stderr, flush=True)
         if not text.strip():
             print(f"rvlf translate: {p.source}: the model generated no words for its {len(p.keypoints)} frames "
                   "(the line above is empty)", file=sys.stderr, flush=True)
