@@ -152,6 +152,10 @@ def test_keypoints_without_hands_or_with_few_frames_are_warned_about(translator,
     no_hands[:, PARTS["left_hand"].start:PARTS["right_hand"].stop, 2] = 0.0
     assert translator.translate(no_hands).warnings == (
         "no hand found in any of its 97 frames: signing needs hands",)
+    half_gone = kp.copy()
+    half_gone[:68, PARTS["body"], 2] = 0.0  # the signer's body lost in 68 of the 97 frames
+    assert translator.translate(half_gone).warnings == (
+        "the signer's body is found in only 30% of its 97 frames",)
     from rvlf.data.crops import part_found
 
     with_hands = np.flatnonzero(part_found(kp)[:, 2:].any(1))[:5]
