@@ -51,3 +51,16 @@ def write_video(out: Path, frames: np.ndarray, fps: int = 25) -> Path:
 def blank_video(out: Path, frames: int = 12, size: tuple[int, int] = (64, 48)) -> Path:
     """A clip with nobody in it: mid-grey frames, `size` = (W, H)."""
     return write_video(out, np.full((frames, size[1], size[0], 3), 128, np.uint8))
+
+
+def write_y4m(src: Path, out: Path) -> Path:
+    """Decode `src` with PyAV into an uncompressed YUV4MPEG2 (.y4m, 4:2:0) file: what Chromium's fake
+    camera plays (`--use-file-for-fake-video-capture`), looping, at 25 frames/s."""
+    import av
+
+    with av.open(str(src)) as container, open(out, "wb") as f:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == 0:
+                f.write(f"YUV4MPEG2 W{frame.width} H{frame.height} F25:1 Ip A1:1 C420jpeg\n".encode())
+            f.write(b"FRAME\n" + frame.to_ndarray(format="yuv420p").tobytes())
+    return out

@@ -9,6 +9,11 @@
 Inputs are prepared exactly as `rvlf translate` prepares them (`rvlf.translate.prepare_input`:
 MediaPipe Holistic keypoints, face/hand crops with the Sec. 6.2 fallback, DINOv2 features) and
 decoded by the checkpoint's stage (`rvlf.train.inference.load_stage`), so the texts are the CLI's.
+
+Every result says what a reader must know beside the text: `Translation.notice` when the model was
+trained on the rvlf synthetic demo language (or does not record its training data,
+`rvlf.training_data`), and `Translation.warnings` when the input is not plausibly signing (one frame
+or a few, no hands in any frame; `rvlf.translate.input_warnings`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,39 @@ log = logging.getLogger("rvlf.api")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRUE = {"1", "on", "yes", "true"}
+
+
+class Translation(str):
+    """One translation: the text itself (a `str`, so it prints and compares as the text), plus
+    `warnings` (tuple of phrases: why the input is not plausibly signing, `input_warnings`; empty
+    when nothing is wrong) and `notice` (the model's training-data notice, e.g. trained on the rvlf
+    synthetic demo language; None for a model trained on real data)."""
+
+    warnings: tuple[str, ...]
+    notice: str | None
+
+    def __new__(cls, text: str, warnings: Sequence[str] = (), notice: str | None = None):
+        obj = super().__new__(cls, text)
+        obj.warnings = tuple(warnings)
+        obj.notice = notice
+        return obj
+
+    def __reduce__(self):
+        return (Translation, (str(self), self.warnings, self.notice))
+
+    @property
+    def text(self) -> str:
+        return str(self)
+
+
+class NBest(list):
+    """The beam's n-best for one input: a list of `Hypothesis`, best first, with the same `warnings`
+    and `notice` as `Translation`."""
+
+    def __init__(self, hypotheses=(), warnings: Sequence[str] = (), notice: str | None = None):
+        super().__init__(hypotheses)
+        self.warnings = tuple(warnings)
+        self.notice = notice
 
 
 class Hypothesis(NamedTuple):
@@ -104,7 +142,9 @@ class SignTranslator:
     Build it with `from_pretrained`. Attributes: `stage` (`"pretrain"`, `"sft"` or `"grpo"`),
     `language` (ISO code of the output text), `directory` (the folder it was loaded from),
     `device`, `dino_model` (the DINOv2 that encodes face/hand crops; None when the stage uses
-    none), `model` (the `torch.nn.Module`), `config` (the run's configuration dataclass).
+    none), `model` (the `torch.nn.Module`), `config` (the run's configuration dataclass),
+    `training_data` (`rvlf.training_data.TrainingData`: what it was trained on) and `notice` (the
+    line every result carries when that is the synthetic demo language or unknown, else None).
     """
 
     def __init__(self, stage, config, directory: str | Path, *, device: str = "cpu", dino_model: str | None = None):
@@ -118,6 +158,12 @@ class SignTranslator:
         self.stage: str = stage.name
         self.language: str = config.data.language()
         self.dino_model = dino_model
+        from rvlf.training_data import read as read_training_data
+
+        self.training_data = read_training_data(self.directory, config)
+        self.notice: str | None = self.training_data.notice()
+        if self.notice:
+            log.warning("%s: %s", self.directory, self.notice)
 
     def __repr__(self) -> str:
         return (f"SignTranslator(stage={self.stage!r}, language={self.language!r}, directory='{self.directory}', "
@@ -169,8 +215,9 @@ class SignTranslator:
         """
         from rvlf.translate import Prepared, prepare_input
 
-        if isinstance(item, (str, os.PathLike)):
-            return prepare_input(item, self.dino_model, device=self.device)
+        if isinstance(item, (str, os.PathLike)):  # frames data.max_frames drops are never extracted
+            return prepare_input(item, self.dino_model, device=self.device, max_frames=self.config.data.max_frames,
+                                 long_inputs=self.config.data.long_inputs)
         if _is_tensor(item):
             item = item.detach().cpu().numpy()
         label = name or "array"
@@ -203,13 +250,17 @@ class SignTranslator:
 
         if len(frames) == 0:
             raise RvlfError(f"{label}: no frames")
+        from rvlf.data.dataset import select_frames
+
+        keep = select_frames(len(frames), self.config.data.max_frames, self.config.data.long_inputs)
         with tempfile.TemporaryDirectory(prefix="rvlf-frames-") as tmp:
             folder = Path(tmp) / label
             folder.mkdir()
-            for t, frame in enumerate(frames):
+            for t, frame in enumerate(frames[keep]):  # frames data.max_frames drops are never extracted
                 Image.fromarray(frame).save(folder / f"{t:06d}.png", compress_level=1)
             p = prepare_input(folder, self.dino_model, device=self.device)
         p.source = Path(f"<{label}>")
+        p.num_frames, p.frames = len(frames), keep
         return p
 
     # ---- decoding -------------------------------------------------------------------------------
@@ -217,16 +268,20 @@ class SignTranslator:
                   max_new_tokens: int | None = None, batch_size: int = 8):
         """Translate one input or a list of inputs (see `prepare` for what an input can be).
 
-        Returns for one input its text (`str`), for a list a list of texts in order. With
-        `return_scores=True` each text is replaced by the beam's n-best list: its `num_beams`
-        hypotheses as `Hypothesis(text, score)`, best first, one per distinct text (score: mean
-        natural-log probability per token, higher is better; `n_best[0].text` is the text
-        `return_scores=False` gives).
+        Returns for one input its text (a `Translation`: a `str` with `.warnings` and `.notice`), for
+        a list a list of them in order. With `return_scores=True` each text is replaced by the beam's
+        n-best list (an `NBest`, also with `.warnings` and `.notice`): its `num_beams` hypotheses as
+        `Hypothesis(text, score)`, best first, one per distinct text (score: mean natural-log
+        probability per token, higher is better; `n_best[0].text` is the text `return_scores=False`
+        gives). `.notice` says when the model was trained on the rvlf synthetic demo language;
+        `.warnings` when the input is not plausibly signing (`rvlf.translate.input_warnings`; each is
+        also logged).
         `num_beams`: beam width (1 = greedy); default the checkpoint's `train.num_beams` (5 in the paper,
         Sec. 4.1), as `rvlf translate` and `rvlf evaluate`, so the texts are theirs. `max_new_tokens`: default
         the checkpoint's `train.max_new_tokens`. Inputs longer than the checkpoint's
         `data.max_frames` lose frames as in training (`data.long_inputs`: truncate or subsample; a
-        warning says how many). Inputs are decoded `batch_size` at a time.
+        warning says how many); frames of videos and frame arrays that are dropped never reach
+        MediaPipe or DINOv2. Inputs are decoded `batch_size` at a time.
         Raises `InputFileError` / `RvlfError` (one line naming the input) for an input it cannot read
         and for one in which no signer's body is found in any frame (`rvlf translate` skips those).
         """
@@ -241,7 +296,7 @@ class SignTranslator:
                            max_new_tokens: int | None = None, batch_size: int = 8) -> list:
         """`translate` for inputs already `prepare`d (a list of `rvlf.translate.Prepared`)."""
         from rvlf.data.dataset import check_long_inputs, long_input_note
-        from rvlf.translate import no_signer
+        from rvlf.translate import input_warnings, no_signer
         from rvlf.translate import translate as decode
 
         if num_beams is None:
@@ -253,13 +308,15 @@ class SignTranslator:
         max_new = max_new_tokens or self.config.train.max_new_tokens
         max_frames = self.config.data.max_frames
         policy = check_long_inputs(self.config.data.long_inputs)
+        warnings = []
         for p in prepared:
             problem = no_signer(p)
             if problem:  # never a fluent sentence for a video without a signer
                 raise RvlfError(problem)
-            note = long_input_note(p.name, len(p.keypoints), max_frames, policy)
+            note = long_input_note(p.name, p.input_frames, max_frames, policy)
             if note:
                 log.warning("%s", note)
+            warnings.append(input_warnings(p))
         results: list = []
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
@@ -267,7 +324,12 @@ class SignTranslator:
             texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new, max_frames=max_frames,
                            device=self.device, long_inputs=policy)
             results += decoder.nbest if return_scores else texts
-        return results
+        for p, ws in zip(prepared, warnings):  # logged once decoded, beside the result they belong to
+            for w in ws:
+                log.warning("%s: warning: %s", p.name, w)
+        if return_scores:
+            return [NBest(r, w, self.notice) for r, w in zip(results, warnings)]
+        return [Translation(r, w, self.notice) for r, w in zip(results, warnings)]
 
     # ---- saving ---------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, *, base: str = "merge", license: str | None = None,

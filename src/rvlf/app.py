@@ -1,10 +1,18 @@
 """`rvlf app`: try a trained model in the browser (a local Gradio page; `pip install 'rvlf[app]'`).
 
-Upload a video, a zip of frame images or a keypoint / feature file; the page shows the video
-with the MediaPipe keypoints and the face/hand crop boxes (Sec. 6.2) drawn over it (keypoint
-files: the skeleton on a black canvas), the translation, the beam's n-best with scores
-(`SignTranslator.translate(..., return_scores=True)`), and how long each part took. A file it
-cannot read gets one clear line on the page.
+Upload a video, a zip of frame images or a keypoint / feature file, or record a clip with the
+webcam; the page shows the video with the MediaPipe keypoints and the face/hand crop boxes
+(Sec. 6.2; reused boxes dashed grey, `rvlf.overlay`) drawn over it (keypoint files: the skeleton
+on a black canvas), the translation, the beam's n-best with scores
+(`SignTranslator.translate(..., return_scores=True)`), and how long each part took (decoding,
+MediaPipe, crops, DINOv2, the LM's beam search, drawing). A file it cannot read gets one clear
+line on the page. A model trained on the rvlf synthetic demo language says so at the top of the
+page and beside every translation; an input that is not plausibly signing (a still image or a
+few frames, no hands) gets a warning beside its translation.
+
+Bounded work: an upload is refused above `max_upload_mb` (Gradio's `max_file_size`) or
+`max_seconds` of video (from the header, else counted while decoding, stopping at the limit),
+and only the frames `data.max_frames` keeps are run through MediaPipe and DINOv2.
 
 Offline by construction: Gradio's analytics and version check off (`GRADIO_ANALYTICS_ENABLED`),
 system fonts only (no web-font or CDN request), no share link, no server-side rendering, bound
@@ -35,6 +43,8 @@ KEYPOINT_SUFFIXES = (".pose", ".pkl", ".npz")
 MAX_ZIP_BYTES = 4 * 2**30  # uncompressed frames a zip may hold (a guard against zip bombs)
 PART_LABELS = ("body", "face", "left hand", "right hand")
 STAGES = {"pretrain": "stage 1 (VLP decoder)", "sft": "SLT-SFT", "grpo": "SLT-GRPO"}
+MAX_UPLOAD_MB = 200  # Gradio refuses larger uploads (launch's max_file_size)
+MAX_SECONDS = 60.0  # longer videos (or frame zips, at 25 frames/s) are refused before any decoding work
 
 
 def offline_environment() -> None:
@@ -54,6 +64,14 @@ class AppResult:
     video: str | None = None  # H.264 mp4 (or WebM) with keypoints and boxes drawn
     status: str = ""  # Markdown: what was read, or the error
     error: bool = False
+    notice: str | None = None  # the model's training-data notice (demo language / unknown), or None
+    warnings: list[str] = field(default_factory=list)  # why the input is not plausibly signing
+
+    def warnings_markdown(self) -> str:
+        """The notice and warnings shown beside the translation (Markdown; empty when there are none)."""
+        lines = [f"**Not a real translation**: {self.notice}." if self.notice else ""]
+        lines += [f"**Warning**: {w}." for w in self.warnings]
+        return "\n\n".join(line for line in lines if line)
 
 
 # ---------------------------------------------------------------- inputs
@@ -94,11 +112,9 @@ def unpack_frames(archive: Path, into: Path) -> Path:
 
 
 def skeleton_frames(keypoints: np.ndarray, size: int = 480):
-    """The keypoints alone, fitted into a black `size` x `size` canvas, one RGB frame per input frame."""
-    import cv2
-
-    from rvlf.data.keypoints import PARTS
-    from rvlf.translate import PART_COLOURS
+    """The keypoints alone (bones and outlined points, `rvlf.overlay.draw_skeleton`), fitted into a
+    black `size` x `size` canvas, one RGB frame per input frame."""
+    from rvlf.overlay import draw_skeleton
 
     kp = np.asarray(keypoints, dtype=np.float32)
     ok = kp[..., 2] > 0.3
@@ -109,13 +125,49 @@ def skeleton_frames(keypoints: np.ndarray, size: int = 480):
     scale = 0.9 * size / max(float((hi - lo).max()), 1e-6)
     offset = (size - scale * (hi - lo)) / 2 - scale * lo
     for t in range(len(kp)):
-        img = np.zeros((size, size, 3), dtype=np.uint8)
-        for name, sl in PARTS.items():
-            for (x, y, c) in kp[t, sl]:
-                if c > 0.3:
-                    cv2.circle(img, (int(x * scale + offset[0]), int(y * scale + offset[1])), 3,
-                               PART_COLOURS[name], -1)
-        yield img
+        yield draw_skeleton(np.zeros((size, size, 3), dtype=np.uint8), kp[t], offset=offset, zoom=scale)
+
+
+def check_length(source: Path, max_seconds: float, shown: str | None = None) -> None:
+    """Refuse (`InputFileError`) a video or frame folder longer than `max_seconds`: from the video's
+    header when it states a duration or frame count, else by decoding (demuxing) at most up to the
+    limit; a frame folder counts at 25 frames/s (`FRAME_FOLDER_FPS`)."""
+    from rvlf.data.video import FRAME_FOLDER_FPS, frame_files, is_image
+
+    source = Path(source)
+    too_long = f"longer than this page's limit of {max_seconds:g} s"
+    if source.is_dir():
+        n = len(frame_files(source))
+        if n > max_seconds * FRAME_FOLDER_FPS:
+            raise InputFileError(shown or source, f"{n} frames (at {FRAME_FOLDER_FPS:g} frames/s) is {too_long}")
+        return
+    if not source.is_file() or is_image(source) or source.suffix.lower() in KEYPOINT_SUFFIXES:
+        return
+    try:
+        import av
+
+        with av.open(str(source)) as container:
+            if not container.streams.video:
+                return  # not a video: prepare says so
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or 0) or 25.0
+            seconds = None
+            if stream.duration and stream.time_base:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration:
+                seconds = container.duration / 1e6
+            elif stream.frames:
+                seconds = stream.frames / rate
+            if seconds is None:  # e.g. a browser's webcam recording (WebM without a duration): count
+                seconds, limit = 0.0, max_seconds * rate
+                for n, _ in enumerate(container.demux(stream), start=1):
+                    if n > limit:
+                        seconds = n / rate
+                        break
+    except Exception:  # noqa: BLE001 - an unreadable file: `prepare` reports it in its own words
+        return
+    if seconds > max_seconds:
+        raise InputFileError(shown or source, f"{seconds:.0f} s of video is {too_long}")
 
 
 # ---------------------------------------------------------------- one upload
@@ -139,14 +191,22 @@ def prune_jobs(workdir: Path, max_age_s: float = 3600.0) -> None:
             pass
 
 
-def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: str | Path | None = None) -> AppResult:
-    """Translate one uploaded file for the page: prepare it (`SignTranslator.prepare`), decode the
-    beam's n-best, draw the overlay video into `workdir`; time each part. Errors a user can cause
-    (`RvlfError`) become the result's status line, with the upload's own file name."""
+TIMING_LABELS = (("decode", "decoding the video"), ("keypoints", "keypoints (MediaPipe Holistic)"),
+                 ("crops", "face/hand crops"), ("dinov2", "DINOv2 features"))
+
+
+def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: str | Path | None = None,
+            *, max_seconds: float = MAX_SECONDS, shown: str | None = None) -> AppResult:
+    """Translate one uploaded file (or webcam recording) for the page: check its length
+    (`check_length`), prepare it (`SignTranslator.prepare`: only the frames `data.max_frames` keeps
+    reach MediaPipe and DINOv2), decode the beam's n-best, draw the overlay video into `workdir`;
+    time each part. Errors a user can cause (`RvlfError`) become the result's status line, with the
+    upload's own file name (`shown`, default the file's name)."""
     if upload is None:
-        return AppResult(status="Upload a video, a zip of frames, or a keypoint file (.pose, .pkl, .npz).")
+        return AppResult(status="Upload a video, a zip of frames, or a keypoint file (.pose, .pkl, .npz), "
+                                "or record a clip with the webcam.")
     upload = Path(upload)
-    shown = upload.name
+    shown = shown or upload.name
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
     workdir.mkdir(parents=True, exist_ok=True)
     prune_jobs(workdir)
@@ -159,11 +219,18 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
             source = unpack_frames(upload, job)
             res.timings.append(("unpacking the zip", time.perf_counter() - t0))
         keypoint_file = upload.suffix.lower() in KEYPOINT_SUFFIXES
+        if not keypoint_file:
+            t = time.perf_counter()
+            check_length(source, max_seconds, shown)
+            res.timings.append(("checking the length", time.perf_counter() - t))
         t = time.perf_counter()
         prepared = translator.prepare(source)
-        what = ("reading the keypoint file" if keypoint_file else
-                "decoding, keypoints (MediaPipe Holistic), crops" + (", DINOv2" if translator.dino_model else ""))
-        res.timings.append((what, time.perf_counter() - t))
+        if keypoint_file:
+            res.timings.append(("reading the keypoint file", time.perf_counter() - t))
+        else:
+            res.timings += [(label, prepared.timings.get(key, 0.0)) for key, label in TIMING_LABELS
+                            if key in prepared.timings]
+        res.notice = translator.notice
 
         from rvlf.translate import no_signer
 
@@ -178,20 +245,25 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
         nbest = translator.translate_prepared([prepared], num_beams=int(num_beams), return_scores=True)[0]
         res.timings.append((f"translation (beam search, width {int(num_beams)})", time.perf_counter() - t))
         res.translation = nbest[0].text
+        res.warnings = list(getattr(nbest, "warnings", ()))
         res.nbest = [[i + 1, h.text, round(h.score, 4)] for i, h in enumerate(nbest)]
 
         t = time.perf_counter()
         res.video = str(_draw(prepared, source, keypoint_file, res.translation, job))
         res.timings.append(("drawing keypoints and crop boxes", time.perf_counter() - t))
         res.timings.append(("total", time.perf_counter() - t0))
-        n = len(prepared.keypoints)
+        n = prepared.input_frames
         from rvlf.data.dataset import long_input_note
 
         note = long_input_note(shown, n, translator.config.data.max_frames, translator.config.data.long_inputs)
-        res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the frames. "
+        res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the "
+                      f"{'frames' if n == len(prepared.keypoints) else f'{len(prepared.keypoints)} frames kept'}. "
                       f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}."
                       + ("" if res.translation else " The model's best hypothesis is an empty text.")
-                      + (f" {note}." if note else ""))
+                      + (f" {note}." if note else "")
+                      + "".join(f" Warning: {w}." for w in res.warnings)
+                      + (" Not a real translation: the model was trained on the rvlf synthetic demo language."
+                         if translator.training_data.synthetic else ""))
     except RvlfError as err:
         message = str(err).replace(str(source), shown).replace(str(upload), shown)
         if message.startswith(f"{shown}: "):
@@ -209,59 +281,108 @@ def _draw(prepared, source: Path, keypoint_file: bool, text: str, job: Path) -> 
 
     if keypoint_file or prepared.boxes is None:
         return write_browser_video(skeleton_frames(prepared.keypoints), 25.0, job / "skeleton")
-    return draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay.mp4", text)
+    return draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay.mp4", text, found=prepared.found,
+                        frames=prepared.frames)
 
 
 # ---------------------------------------------------------------- the page
 
 
-def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = None):
-    """The Gradio page around `translator` (a `SignTranslator`); returns (blocks, theme, css)."""
+def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = None,
+              max_upload_mb: float = MAX_UPLOAD_MB, max_seconds: float = MAX_SECONDS):
+    """The Gradio page around `translator` (a `SignTranslator`); returns (blocks, theme, css).
+
+    Two inputs: a file upload and a webcam recording (`gr.Video(sources=["webcam"])`, kept as the
+    browser recorded it: WebM, not mirrored, no audio track requested), each translated as soon
+    as it arrives. The page states the limits `max_upload_mb` (enforced by `serve` through
+    `launch(max_file_size=...)`) and `max_seconds` (enforced by `process`)."""
     offline_environment()
     import gradio as gr
+    from gradio.components.image_editor import WebcamOptions
+
+    class WebcamClip(gr.Video):
+        """`gr.Video` for webcam recordings that hands the recorded file over as it is: Gradio's own
+        `Video.preprocess` runs the ffmpeg program to drop the audio track or to mirror, and rvlf
+        reads the recording with PyAV instead (no ffmpeg program needed)."""
+
+        is_template = True  # the browser side is gr.Video's
+
+        def preprocess(self, payload):
+            return None if payload is None or not payload.path else str(payload.path)
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
     lock = threading.Lock()  # one model, one decode at a time
 
-    def run(upload, beams):
+    def run(upload, beams, shown=None):
         with lock:
-            res = process(translator, upload, int(beams), workdir)
+            res = process(translator, upload, int(beams), workdir, max_seconds=max_seconds, shown=shown)
         timings = "\n".join(["| part | seconds |", "| --- | ---: |"] +
                             [f"| {part} | {sec:.2f} |" for part, sec in res.timings])
-        return (res.video, res.translation, res.nbest or None, timings if res.timings else "", res.status)
+        return (res.video, res.translation, res.warnings_markdown(), res.nbest or None,
+                timings if res.timings else "", res.status)
+
+    def run_webcam(recording, beams):
+        if recording is None:  # the recording was cleared: leave the results as they are
+            return (gr.skip(),) * 6
+        return run(recording, beams, shown="webcam recording")
 
     stage = STAGES.get(translator.stage, translator.stage)
-    info = (f"Model: **{stage}**, output language **{translator.language}**, from `{translator.directory}`, "
-            f"on {translator.device}. Nothing leaves this computer.")
+    trained = translator.training_data.describe()
+    info = (f"Model: **{stage}**, trained on **{trained}**, output language **{translator.language}**, from "
+            f"`{translator.directory}`, on {translator.device}. Nothing leaves this computer.")
+    notice = ""
+    if translator.notice:
+        notice = f"**{'Demo model' if translator.training_data.synthetic else 'Unknown training data'}**: " \
+                 f"{translator.notice}."
+    limits = (f"Up to {max_upload_mb:g} MB and {max_seconds:g} s of video. The model reads "
+              f"{'the first' if translator.config.data.long_inputs == 'truncate' else 'an even spread of'} "
+              f"{translator.config.data.max_frames} frames of a longer input (`data.max_frames`); only those are "
+              f"run through MediaPipe{' and DINOv2' if translator.dino_model else ''}.")
     theme = gr.themes.Default(font=["system-ui", "Segoe UI", "Helvetica", "Arial", "sans-serif"],
                               font_mono=["ui-monospace", "Consolas", "monospace"])
-    css = "#rvlf-translation textarea {font-size: 1.4em;}"
+    css = ("#rvlf-translation textarea {font-size: 1.4em;}\n"
+           "#rvlf-notice, #rvlf-warnings {border: 2px solid #d97706; background: #fef3c7; color: #451a03; "
+           "border-radius: 6px; padding: 0.4em 0.8em;}\n"
+           "#rvlf-notice p, #rvlf-warnings p {color: #451a03;}\n"
+           "#rvlf-warnings:empty, #rvlf-warnings.hide-container:not(:has(p)) {display: none;}")
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown(f"# {TITLE}\n{info}", latex_delimiters=[])
+        if notice:
+            gr.Markdown(notice, elem_id="rvlf-notice", latex_delimiters=[])
         with gr.Row():
             with gr.Column(scale=1):
                 upload = gr.File(label="Video, zip of frame images, or keypoint file (.pose, .pkl, .npz)",
                                  file_count="single", type="filepath", elem_id="rvlf-upload")
+                webcam = WebcamClip(label="Or sign into the webcam: record, stop, and it is translated",
+                                    sources=["webcam"], format=None, include_audio=False,
+                                    webcam_options=WebcamOptions(mirror=False), elem_id="rvlf-webcam", height=240)
+                gr.Markdown(limits, elem_id="rvlf-limits", latex_delimiters=[])
                 beams = gr.Slider(1, 10, value=num_beams, step=1, label="Beam width", elem_id="rvlf-beams")
                 button = gr.Button("Translate", variant="primary", elem_id="rvlf-run")
                 status = gr.Markdown("", elem_id="rvlf-status", latex_delimiters=[])
             with gr.Column(scale=2):
-                video = gr.Video(label="Keypoints and crop boxes (face green, left hand blue, right hand orange)",
+                video = gr.Video(label="Keypoints and crop boxes (face green, left hand blue, right hand orange; "
+                                       "dashed grey: a box reused from an earlier frame)",
                                  elem_id="rvlf-video", interactive=False, loop=True, autoplay=False, height=420)
                 translation = gr.Textbox(label="Translation", elem_id="rvlf-translation", interactive=False,
                                          lines=2)
+                warnings = gr.Markdown("", elem_id="rvlf-warnings", latex_delimiters=[])
                 nbest = gr.Dataframe(headers=["#", "hypothesis", "score (mean log-prob per token)"],
                                      label="Beam n-best", elem_id="rvlf-nbest", interactive=False, wrap=True)
                 timings = gr.Markdown("", elem_id="rvlf-timings", latex_delimiters=[])
-        outputs = [video, translation, nbest, timings, status]
+        outputs = [video, translation, warnings, nbest, timings, status]
         upload.upload(run, [upload, beams], outputs)
         button.click(run, [upload, beams], outputs)
+        webcam.stop_recording(run_webcam, [webcam, beams], outputs)
     return blocks, theme, css
 
 
 def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, device: str | None = None,
-          num_beams: int | None = None, open_browser: bool = False) -> None:
-    """Load `checkpoint` (any `SignTranslator.from_pretrained` source) and serve the page until interrupted."""
+          num_beams: int | None = None, open_browser: bool = False, max_upload_mb: float = MAX_UPLOAD_MB,
+          max_seconds: float = MAX_SECONDS) -> None:
+    """Load `checkpoint` (any `SignTranslator.from_pretrained` source) and serve the page until
+    interrupted; uploads above `max_upload_mb` are refused by Gradio (`max_file_size`), videos
+    above `max_seconds` by `process`."""
     offline_environment()
     try:
         import gradio  # noqa: F401
@@ -272,12 +393,13 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
     translator = SignTranslator.from_pretrained(checkpoint, device=device)
     workdir = Path(tempfile.mkdtemp(prefix="rvlf-app-"))
     blocks, theme, css = build_app(translator, num_beams=num_beams or translator.config.train.num_beams,
-                                   workdir=workdir)
+                                   workdir=workdir, max_upload_mb=max_upload_mb, max_seconds=max_seconds)
     print(f"rvlf app: {translator!r}", flush=True)
     try:
         blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme, css=css,
                       ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, show_error=False,
-                      allowed_paths=[str(workdir)], footer_links=["settings"], quiet=False)
+                      allowed_paths=[str(workdir)], footer_links=["settings"], quiet=False,
+                      max_file_size=f"{max_upload_mb:g}mb")
     except OSError as err:
         raise RvlfError(f"cannot serve on {host}:{port}: {err}") from None
     finally:

@@ -144,7 +144,11 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
     stage = info["stage"]
     lang = info["language"]
     data_name, data_id = dataset_names(cfg, dataset)
-    synthetic = data_id == "rvlf-demo-corpus"
+    trained_on = info.get("training_data") if isinstance(info.get("training_data"), dict) else {}
+    synthetic = data_id == "rvlf-demo-corpus" or (trained_on.get("synthetic") is True and not dataset)
+    if synthetic:
+        data_name, data_id = "rvlf demo corpus (synthetic sign language)", "rvlf-demo-corpus"
+    unknown = not dataset and "synthetic" in trained_on and trained_on["synthetic"] is None
     license = license or ("mit" if synthetic else "other")
     tags = ["sign-language-translation", "sign-language", "gloss-free", "rvlf", "slt",
             {"pretrain": "vlp", "sft": "slt-sft", "grpo": "slt-grpo"}[stage]]
@@ -183,9 +187,17 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
                    f"It was trained on {data_name} only: expect it to work on signers, camera set-ups and "
                    f"topics like those of {data_name}, and to fail silently elsewhere (a fluent sentence is not a "
                    "correct one).")
+    warning = ""
+    if synthetic:
+        warning = ("\n> **Demo model.** Trained on the rvlf synthetic demo language (generated sentences, rendered "
+                   "signers), not on a real sign language: its output is not a translation of real signing. "
+                   "`rvlf translate`, the Python API and `rvlf app` say so beside every output.\n")
+    elif unknown:
+        warning = ("\n> **Training data unknown.** The checkpoint this was exported from does not record what it "
+                   "was trained on: its output may not be a translation.\n")
     body = f"""
 # {name}
-
+{warning}
 A gloss-free sign language translation model trained with rvlf, an open-source implementation of RVLF
 (Rao et al., 2025): sign-language video in, {LANGUAGES.get(lang, lang)} text out. This is the **{STAGE_NAMES[stage]}** model.
 
@@ -239,7 +251,8 @@ This stage again, from its own configuration: `{stage_cmd}`.
 For research on sign language translation and for trying a trained model. {limits_data}
 Machine translation of sign language is not a replacement for a qualified interpreter: do not use it where
 a wrong translation can harm someone (medical, legal, emergency settings). Keypoint detection fails on some
-signers, lighting and camera angles; a video in which no signer is found gives no translation.
+signers, lighting and camera angles; a video in which no signer is found gives no translation, and one of a
+few frames (a still photo) or without hands gets a warning beside its translation.
 
 ## Licence
 
@@ -267,6 +280,10 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
     scores = checkpoint_scores(source) if source is not None else {}
     name = name or out.resolve().name
     provenance = {"source": str(Path(source).resolve())} if source is not None else {}
+    from rvlf.training_data import from_config, read, to_dict
+
+    # what it was trained on travels with the export (rvlf_model.json), for the notices and the card
+    provenance["training_data"] = to_dict(read(source, cfg) if source is not None else from_config(cfg))
 
     def extra(tmp: Path) -> None:
         info = read_info(tmp)

@@ -2,31 +2,34 @@
 
 The same pre-processing as `rvlf extract` (MediaPipe Holistic keypoints, face/hand crops with
 the Sec. 6.2 fallback, DINOv2 features), then the checkpoint's stage decodes with beam search.
-Long inputs are cut as in training (`data.long_inputs`, `rvlf.data.dataset.select_frames`); an
-input in which no signer's body is found in any frame is not translated (`no_signer`).
+Long inputs are cut as in training (`data.long_inputs`, `rvlf.data.dataset.select_frames`), and
+for videos and frames the frames that will be dropped are picked before extraction, so they never
+reach MediaPipe or DINOv2. An input in which no signer's body is found in any frame is not
+translated (`no_signer`); one that is not plausibly signing gets warnings (`input_warnings`).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rvlf.data.crops import body_share
-from rvlf.data.dataset import collate, select_frames
-from rvlf.data.keypoints import PARTS, normalize_keypoints
+from rvlf.data.crops import body_share, part_found
+from rvlf.data.dataset import check_long_inputs, collate, select_frames
+from rvlf.data.keypoints import normalize_keypoints
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.overlay import BOX_COLOURS, PART_COLOURS  # noqa: F401 - the overlay's colours (app, docs)
 
 log = logging.getLogger("rvlf.translate")
 
 KEYPOINT_SUFFIXES = {".pose", ".pkl"}
-PART_COLOURS = {"body": (255, 255, 255), "left_hand": (0, 200, 255), "right_hand": (255, 120, 0),
-                "mouth": (255, 0, 160), "face": (0, 255, 120)}
-BOX_COLOURS = ((0, 255, 120), (0, 200, 255), (255, 120, 0))  # face, left hand, right hand
+# Fewer frames than this (about half a second at 25 fps) are not plausibly a signed sentence.
+MIN_SIGNING_FRAMES = 12
 
 
 @dataclass
@@ -39,11 +42,20 @@ class Prepared:
     source: Path
     boxes: np.ndarray | None = None
     frame_size: tuple[int, int] | None = None  # (W, H) when known: decoded frames or a feature file's meta
+    found: np.ndarray | None = None  # bool [T,3]: face/left/right found in the frame itself (False: box reused)
+    num_frames: int | None = None  # frames of the input before data.max_frames (None: len(keypoints))
+    frames: np.ndarray | None = None  # int [T]: the input frames the keypoints are of (None: 0..T-1)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds: decode, keypoints, crops, dinov2
 
     @property
     def body_share(self) -> float:
         """Share of frames in which the signer's body is found."""
         return body_share(self.keypoints, self.frame_size)
+
+    @property
+    def input_frames(self) -> int:
+        """Frames in the input itself (before `data.max_frames` picked the ones extracted)."""
+        return self.num_frames if self.num_frames is not None else len(self.keypoints)
 
 
 def _is_feature_file(path: Path) -> bool:
@@ -85,8 +97,15 @@ def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
                 dino_model)
 
 
-def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25) -> Prepared:
-    """Keypoints and DINOv2 features of one input (computed, or read from a file)."""
+def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cpu", margin: float = 0.25,
+                  max_frames: int | None = None, long_inputs: str = "truncate") -> Prepared:
+    """Keypoints and DINOv2 features of one input (computed, or read from a file).
+
+    With `max_frames` (the checkpoint's `data.max_frames`), a video, frame folder or image keeps only
+    the frames `select_frames(T, max_frames, long_inputs)` picks before MediaPipe and DINOv2 run
+    (`subsample` counts the frames first by decoding them); the result's `num_frames` is T and
+    `frames` the kept indices. Keypoint and feature files are read whole (cut when translated).
+    `timings` gets the seconds of "decode", "keypoints" (MediaPipe), "crops" and "dinov2"."""
     from rvlf.data.features import load_video_features
 
     path = Path(path)
@@ -112,16 +131,34 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         return Prepared(path.stem, keypoints, None, path)
     from rvlf.data.extract import Job, encode_crops, prepare
 
+    timings: dict[str, float] = {}
+    keep = None
+    if max_frames is not None:
+        policy = check_long_inputs(long_inputs)
+        if policy == "subsample":  # spread over all frames: count them first (decoding only)
+            from rvlf.data.extract import timed
+            from rvlf.data.video import iter_frames
+
+            total = sum(1 for _ in timed(iter_frames(path), timings))
+            keep = select_frames(total, max_frames, policy)
+        else:  # the first max_frames (fewer when the input is shorter)
+            keep = np.arange(max_frames)
     prep = prepare(Job(source=path, out=Path(path.stem + ".npz")), with_crops=dino_model is not None, margin=margin,
-                   allow_empty=True)  # an input without a signer is reported by the caller, not raised
+                   allow_empty=True, keep=keep, timings=timings)  # no signer: reported by the caller, not raised
     dino = None
     if dino_model is not None:
-        dino = encode_crops(dino_encoder(str(dino_model), device), prep.crops, prep.found)
+        encoder = dino_encoder(str(dino_model), device)
+        t = time.perf_counter()
+        dino = encode_crops(encoder, prep.crops, prep.found)
+        timings["dinov2"] = time.perf_counter() - t
     from rvlf.data.crops import crop_boxes
 
     size = (prep.meta["width"], prep.meta["height"])
-    boxes, _ = crop_boxes(prep.keypoints, size, margin=margin)
-    return Prepared(path.stem, prep.keypoints, dino, path, boxes, frame_size=size)
+    boxes, found = crop_boxes(prep.keypoints, size, margin=margin)
+    kept = prep.meta.get("frames_kept")
+    return Prepared(path.stem, prep.keypoints, dino, path, boxes, frame_size=size, found=found,
+                    num_frames=prep.meta["video_frames"], frames=None if kept is None else np.asarray(kept),
+                    timings=timings)
 
 
 def no_signer(p: Prepared) -> str | None:
@@ -130,6 +167,25 @@ def no_signer(p: Prepared) -> str | None:
         return None
     return (f"{p.source}: no signer found (the body is detected in none of its {len(p.keypoints)} frames); "
             "not translated")
+
+
+def input_warnings(p: Prepared) -> list[str]:
+    """Why `p` is not plausibly signing, one phrase each (empty: nothing to say): a still image or a
+    clip shorter than `MIN_SIGNING_FRAMES`, no hand found in any frame, the signer's body found in
+    under half of the frames. (No body in any frame is `no_signer`: not translated at all.)"""
+    n = p.input_frames
+    out = []
+    if n < MIN_SIGNING_FRAMES:
+        what = "a still image" if n == 1 else f"under {MIN_SIGNING_FRAMES} frames, a fraction of a second"
+        out.append(f"only {n} frame{'s' if n != 1 else ''} ({what}): too short to be signing")
+    if len(p.keypoints):
+        seen = part_found(p.keypoints, frame_size=p.frame_size)
+        if not seen[:, 2:].any():
+            out.append(f"no hand found in any of its {len(p.keypoints)} frames: signing needs hands")
+        share = float(seen[:, 0].mean())
+        if 0 < share < 0.5:
+            out.append(f"the signer's body is found in only {share:.0%} of its {len(p.keypoints)} frames")
+    return out
 
 
 def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens: int = 64,
@@ -157,45 +213,44 @@ def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_toke
         return stage.translate(batch, num_beams, max_new_tokens)
 
 
-def overlay_frames(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, text: str = ""):
-    """RGB frames of `source` with the keypoints, crop boxes and `text` (on a dark band at the
-    bottom; OpenCV draws ASCII only, so other text is left off) drawn over each frame."""
-    import cv2
-
+def overlay_frames(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, text: str = "",
+                   found: np.ndarray | None = None, frames: np.ndarray | None = None):
+    """RGB frames of `source` with the keypoints (skeleton lines, outlined points), the crop boxes
+    (reused ones, where `found [T,3]` is False, dashed grey and labelled "reused"; see
+    `rvlf.overlay`) and `text` (on a dark band at the bottom; ASCII only) drawn over each frame.
+    `frames`: the input frame of each keypoint row (`Prepared.frames`); only those frames are drawn."""
     from rvlf.data.video import iter_frames
+    from rvlf.overlay import draw_boxes, draw_caption, draw_skeleton
 
-    caption = " ".join(text.split())[:80]
-    if not caption.isascii():
-        caption = ""
+    row = None if frames is None else {int(f): i for i, f in enumerate(frames)}
+    last = None if frames is None or not len(frames) else int(frames[-1])
     for t, frame in enumerate(iter_frames(source)):
+        i = t if row is None else row.get(t)
+        if row is not None and i is None:
+            if last is not None and t > last:
+                break
+            continue
         img = np.ascontiguousarray(frame)
-        if t < len(keypoints):
-            for name, sl in PARTS.items():
-                for x, y, c in keypoints[t, sl]:
-                    if c > 0.3:
-                        cv2.circle(img, (int(x), int(y)), 2, PART_COLOURS[name], -1)
+        if i < len(keypoints):
+            draw_skeleton(img, keypoints[i])
             if boxes is not None:
-                for (x0, y0, x1, y1), colour in zip(boxes[t], BOX_COLOURS):
-                    if x1 > x0:
-                        cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), colour, 2)
-        if caption:
-            h = img.shape[0]
-            cv2.rectangle(img, (0, h - 30), (img.shape[1], h), (0, 0, 0), -1)
-            cv2.putText(img, caption, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+                draw_boxes(img, boxes[i], None if found is None else found[i])
+        draw_caption(img, text)
         yield img
 
 
-def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "") -> Path:
+def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "",
+                 found: np.ndarray | None = None, frames: np.ndarray | None = None) -> Path:
     """Write `source` with the keypoints, crop boxes and the translation drawn over each frame as a
     video every browser plays (`write_browser_video`: H.264 mp4, else VP9 WebM; the returned path's
     suffix says which), at the source's frame rate (25 for images). Written under a temporary name,
-    then renamed."""
+    then renamed. `found` and `frames` as in `overlay_frames` (a `Prepared`'s)."""
     from rvlf.data.video import video_fps, write_browser_video
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fps = video_fps(source) or 25.0
-    frames = overlay_frames(source, keypoints, boxes, text)
+    frames = overlay_frames(source, keypoints, boxes, text, found, frames)
     try:
         written = write_browser_video(frames, fps, out.with_name(f".{out.stem}.tmp"))
     except RvlfError:

@@ -3,6 +3,20 @@
 from rvlf.commands._common import positive_int
 
 
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (the page's limits), refused in one usage line otherwise."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def register(sub) -> None:
     p = sub.add_parser("app", help="try a model in the browser: upload a video, see keypoints and the translation",
                        description="Serves a local page (Gradio; pip install 'rvlf[app]') on which you upload a "
@@ -20,6 +34,10 @@ def register(sub) -> None:
                    help="beam width the page starts with (default: the checkpoint's train.num_beams, 5)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--open", action="store_true", help="open the page in the default browser")
+    p.add_argument("--max-upload-mb", type=positive_float, default=200.0,
+                   help="largest upload the page accepts, in MB (default 200)")
+    p.add_argument("--max-seconds", type=positive_float, default=60.0,
+                   help="longest video the page accepts, in seconds (default 60; frame zips count 25 frames/s)")
     p.set_defaults(func=run)
 
 
@@ -27,5 +45,5 @@ def run(args) -> int:
     from rvlf.app import serve
 
     serve(args.checkpoint, host=args.host, port=args.port, device=args.device, num_beams=args.num_beams,
-          open_browser=args.open)
+          open_browser=args.open, max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds)
     return 0

@@ -9,8 +9,11 @@ def register(sub) -> None:
                                    "as `rvlf extract` does, then the checkpoint decodes with beam search. Prints one "
                                    "line per input: NAME<TAB>TRANSLATION. On stderr: inputs in which no signer is "
                                    "found (not translated; exit code 1), inputs it cannot read (the others are still "
-                                   "translated; exit code 1) and inputs longer than the checkpoint's "
-                                   "data.max_frames (how many frames data.long_inputs dropped).")
+                                   "translated; exit code 1), inputs longer than the checkpoint's "
+                                   "data.max_frames (how many frames data.long_inputs dropped; those frames are "
+                                   "never run through MediaPipe or DINOv2), a notice when the model was trained on "
+                                   "the rvlf synthetic demo language, and a warning for each input that is not "
+                                   "plausibly signing (a still image or a few frames, no hands in any frame).")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
     p.add_argument("--checkpoint", required=True,
@@ -39,7 +42,8 @@ def run(args) -> int:
     from rvlf.api import resolve_pretrained
     from rvlf.export import checkpoint_dir
     from rvlf.train.inference import load_stage, load_stage_config
-    from rvlf.translate import draw_overlay, no_signer, prepare_input, translate
+    from rvlf.training_data import read as read_training_data
+    from rvlf.translate import draw_overlay, input_warnings, no_signer, prepare_input, translate
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
@@ -59,8 +63,8 @@ def run(args) -> int:
     policy = check_long_inputs(cfg.data.long_inputs)
     prepared, empty, failed = [], [], []
     for path in args.inputs:
-        try:
-            p = prepare_input(path, dino, device=device)
+        try:  # frames data.max_frames drops are never run through MediaPipe or DINOv2
+            p = prepare_input(path, dino, device=device, max_frames=cfg.data.max_frames, long_inputs=policy)
         except InputFileError as err:  # this input only: the others are still translated (as rvlf extract)
             if len(args.inputs) == 1:
                 raise
@@ -72,11 +76,14 @@ def run(args) -> int:
             print(f"rvlf translate: {problem}", file=sys.stderr, flush=True)
             empty.append(p)
             continue
-        note = long_input_note(p.name, len(p.keypoints), cfg.data.max_frames, policy)
+        note = long_input_note(p.name, p.input_frames, cfg.data.max_frames, policy)
         if note:
             print(f"rvlf translate: {note}", file=sys.stderr, flush=True)
         prepared.append(p)
     texts = []
+    notice = read_training_data(ckpt_dir, cfg).notice() if prepared else None
+    if notice:  # before the translations: a demo model's sentence is not a translation of real signing
+        print(f"rvlf translate: notice: {notice}", file=sys.stderr, flush=True)
     if prepared:
         stage, model, cfg = load_stage(ckpt_dir)
         model.to(device)
@@ -85,12 +92,14 @@ def run(args) -> int:
                           long_inputs=policy)
     for p, text in zip(prepared, texts):
         print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
+        for warning in input_warnings(p):  # beside its sentence: why this input is not plausibly signing
+            print(f"rvlf translate: {p.source}: warning: {warning}", file=sys.stderr, flush=True)
         if not text.strip():
             print(f"rvlf translate: {p.source}: the model generated no words for its {len(p.keypoints)} frames "
                   "(the line above is empty)", file=sys.stderr, flush=True)
     if args.show and prepared:
         p = prepared[0]
-        out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0])
+        out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0], found=p.found, frames=p.frames)
         print(f"wrote {out}", flush=True)
     if failed and not prepared and not empty:
         raise RvlfError(f"none of the {len(args.inputs)} inputs could be read (each is named above)")

@@ -155,15 +155,38 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
 # ---------------------------------------------------------------- per video (worker side)
 
 
-def _holistic(source: Path) -> tuple[np.ndarray, tuple[int, int]]:
+def timed(frames: Iterable, timings: dict | None, key: str = "decode") -> Iterator:
+    """`frames`, adding the seconds spent producing each item to `timings[key]` (when given)."""
+    it = iter(frames)
+    while True:
+        t = time.perf_counter()
+        try:
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            if timings is not None:
+                timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
+        yield item
+
+
+def _holistic(source: Path, keep: np.ndarray | None = None,
+              timings: dict | None = None) -> tuple[np.ndarray, tuple[int, int], int]:
+    """(keypoints of the frames in `keep` (all when None), frame size, frames decoded). Frames not in
+    `keep` are decoded (to count them) but never reach MediaPipe; `timings` gets "decode" and "keypoints"."""
     from rvlf.data.holistic import HolisticExtractor, quiet_stderr
 
-    points, size = [], None
+    points, size, n = [], None, 0
+    wanted = None if keep is None else set(np.asarray(keep).tolist())
     with quiet_stderr(), HolisticExtractor(static_image_mode=is_image(source)) as extractor:
-        for frame in iter_frames(source):
+        for n, frame in enumerate(timed(iter_frames(source), timings), start=1):
             size = _check_size(source, size, frame)
-            points.append(extractor.process(frame))
-    return from_holistic(np.stack(points)), size
+            if wanted is None or n - 1 in wanted:
+                t = time.perf_counter()
+                points.append(extractor.process(frame))
+                if timings is not None:
+                    timings["keypoints"] = timings.get("keypoints", 0.0) + time.perf_counter() - t
+    return from_holistic(np.stack(points)), size, n
 
 
 def _check_size(source: Path, size: tuple[int, int] | None, frame: np.ndarray) -> tuple[int, int]:
@@ -174,21 +197,32 @@ def _check_size(source: Path, size: tuple[int, int] | None, frame: np.ndarray) -
 
 
 def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: int = CROP_SIZE,
-            allow_empty: bool = False) -> Prepared:
+            allow_empty: bool = False, keep: np.ndarray | None = None, timings: dict | None = None) -> Prepared:
     """Decode, find keypoints (MediaPipe or `job.keypoints`), boxes and crops of one video.
 
     Frames are upright (display rotation applied) and counted by decoding. A keypoint file must
     describe as many frames as the video shows (a Uni-Sign `.pkl` window: frames `start..end-1`
     of it); its units are decided and checked by `to_pixels`. Raises `NoSignerError` when the
     body is found in no frame, unless `allow_empty`.
+
+    `keep` (MediaPipe keypoints only, not with `job.keypoints`): indices `int [K]`, increasing, of the
+    only frames to run MediaPipe on and crop (`rvlf translate` passes `select_frames(T, data.max_frames,
+    data.long_inputs)`); the result then holds those frames, `meta.video_frames` all that were decoded
+    and `meta.frames_kept` the indices. `timings` (a dict) gets the seconds spent in "decode",
+    "keypoints" (MediaPipe) and "crops".
     """
     source = job.source
     start, total, file_units, notes = 0, None, "pixels", []
     if job.keypoints is None and source.is_file() and source.suffix.lower() in KEYPOINT_SUFFIXES:
         raise InputFileError(source, "a keypoint file, not a video: extraction needs the video or frames it was "
                                      "made from (rvlf extract VIDEO --keypoints FILE); rvlf translate reads it as it is")
+    if keep is not None and job.keypoints is not None:
+        raise RvlfError("prepare: `keep` selects frames for MediaPipe; a keypoint file is read whole")
     if job.keypoints is None:
-        kp, size = _holistic(source)
+        kp, size, decoded = _holistic(source, keep, timings)
+        if keep is not None:
+            keep = np.asarray(keep, dtype=np.int64)[:len(kp)]
+            total = decoded
         kp_source = "mediapipe-holistic (model_complexity=1)"
     else:
         from rvlf.data.poses import load_keypoint_file
@@ -210,12 +244,27 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
             raise NoSignerError(err.path, f"{err.problem} (--allow-empty writes it anyway)") from None
     boxes, found = crop_boxes(kp, size, margin=margin)
     crops = np.zeros((T, len(CROP_PARTS), crop_size, crop_size, 3), dtype=np.uint8) if with_crops else None
-    if with_crops or job.keypoints is not None:  # second pass: crop, and check the frame count
+    if keep is not None:  # second pass over the kept frames only, up to the last one
+        if crops is not None and T:
+            row = {int(f): i for i, f in enumerate(keep)}
+            for t, frame in enumerate(timed(iter_frames(source), timings)):
+                _check_size(source, size, frame)
+                if t in row:
+                    t0 = time.perf_counter()
+                    crops[row[t]] = crop_frame(frame, boxes[row[t]], crop_size)
+                    if timings is not None:
+                        timings["crops"] = timings.get("crops", 0.0) + time.perf_counter() - t0
+                if t >= keep[-1]:
+                    break
+    elif with_crops or job.keypoints is not None:  # second pass: crop, and check the frame count
         t = -1
-        for t, frame in enumerate(iter_frames(source)):
+        for t, frame in enumerate(timed(iter_frames(source), timings)):
             _check_size(source, size, frame)
             if crops is not None and start <= t < start + T:
+                t0 = time.perf_counter()
                 crops[t - start] = crop_frame(frame, boxes[t - start], crop_size)
+                if timings is not None:
+                    timings["crops"] = timings.get("crops", 0.0) + time.perf_counter() - t0
         expected = total or T
         if t + 1 != expected:
             what = f"keypoints cover {expected} frames"
@@ -244,6 +293,8 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
         "missing_parts": missing_parts(found),
         "rvlf_version": __version__,
     }
+    if keep is not None:
+        meta["frames_kept"] = keep.tolist()
     return Prepared(kp, crops, found, meta, notes)
 
 

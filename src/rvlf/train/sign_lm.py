@@ -144,6 +144,9 @@ class SignLMStage:
         self.live.load_checkpoint_state(state)
 
     def save_extra(self, directory: Path) -> None:
+        from rvlf.training_data import write_record
+
+        write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
         self.live.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
         if self.base_lm_dir is not None:
             shutil.copytree(self.base_lm_dir, directory / "base_lm")

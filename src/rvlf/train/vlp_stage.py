@@ -61,6 +61,9 @@ class PretrainStage:
         model.load_state_dict(state)
 
     def save_extra(self, directory: Path) -> None:
+        from rvlf.training_data import write_record
+
+        write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
         self.tokenizer.save(directory / "tokenizer")
 
     def config_yaml(self) -> str:
