@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from rvlf import __version__
+from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
 
 log = logging.getLogger("rvlf.export")
@@ -59,10 +60,9 @@ def checkpoint_scores(directory: str | Path) -> dict:
     directory = Path(directory)
     if is_exported(directory):
         path = directory / "results.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return read_json(path) if path.is_file() else {}
     run = directory.parent
-    results = json.loads((run / "results.json").read_text(encoding="utf-8")) if (run / "results.json").is_file() \
-        else {}
+    results = read_json(run / "results.json") if (run / "results.json").is_file() else {}
     scored = run / "best" if (run / "best").is_dir() else run / "last"
     if not scored.exists() or scored.resolve() != directory.resolve():
         return {}

@@ -26,7 +26,6 @@ Texts keep their characters; runs of whitespace (a tab inside a sentence) become
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import numbers
 import re
@@ -36,6 +35,7 @@ from pathlib import Path
 
 from rvlf.data.safe_pickle import safe_load
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.jsonfile import loads
 from rvlf.text.script import has_chinese
 
 log = logging.getLogger("rvlf.data")
@@ -428,7 +428,10 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
 
 def read_manifest(path: str | Path, splits: Iterable[str] = SPLITS, opts: _Options | None = None) -> list[SignSample]:
     """A JSONL manifest: `id`, `split`, `text`, `lang` and optional `video`, `keypoints`,
-    `features` (relative to the manifest's folder), `signer`, `num_frames`."""
+    `features` (relative to the manifest's folder), `signer`, `num_frames`.
+
+    A key repeated inside one line (JSON keeps the last silently) is an `InputFileError` naming
+    the file, line and key."""
     path = Path(path)
     base = path.parent
     wanted, ids, out = set(splits), _Ids(), []
@@ -436,11 +439,7 @@ def read_manifest(path: str | Path, splits: Iterable[str] = SPLITS, opts: _Optio
         for line, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputFileError(path, f"invalid JSON: {err.msg.removesuffix(' at')} at character {err.pos + 1}",
-                                     line) from None
+            rec = loads(raw, path, line)  # a key twice in one line: InputFileError naming it
             if not isinstance(rec, dict):
                 raise InputFileError(path, "each line must be a JSON object", line)
             for key in ("id", "split", "text", "lang"):

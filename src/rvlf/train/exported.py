@@ -28,6 +28,7 @@ from pathlib import Path
 
 from rvlf import __version__
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
 
 EXPORT_FILE = "rvlf_model.json"
@@ -46,10 +47,7 @@ def is_exported(directory: str | Path) -> bool:
 def read_info(directory: str | Path) -> dict:
     """`rvlf_model.json` of an exported folder, checked."""
     path = Path(directory) / EXPORT_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputFileError(path, f"unreadable model description ({err})") from None
+    info = read_json(path)  # InputFileError: missing, not JSON, a key twice
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputFileError(path, f"not an rvlf model description (format must be {FORMAT!r})")
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
