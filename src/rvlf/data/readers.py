@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rvlf.data.safe_pickle import safe_load
+from rvlf.data.walk import dangling_link
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.jsonfile import loads
 from rvlf.text.script import has_chinese
@@ -108,7 +109,8 @@ def _split(value: str, path: Path, line: int | None, column: str) -> str:
 
 def _need_file(path: Path, hint: str = "") -> Path:
     if not path.is_file():
-        raise InputFileError(path, "file not found" + (f" ({hint})" if hint else ""))
+        link = dangling_link(path)  # a link on the way to nothing (shared storage not mounted?)
+        raise InputFileError(path, link or "file not found" + (f" ({hint})" if hint else ""))
     return path
 
 
@@ -514,7 +516,8 @@ def read_dataset(kind: str, root: str | Path, splits: Iterable[str] | None = Non
         raise RvlfError(f"unknown split {bad[0]!r} (expected train, dev or test)")
     root = Path(root)
     if not root.exists():
-        raise InputFileError(root, "dataset root not found")
+        raise InputFileError(root, f"dataset root not found ({link})" if (link := dangling_link(root))
+                             else "dataset root not found")
     if video_root and key not in _VIDEO_ROOT_KINDS:
         raise RvlfError(f"data.video_root applies to {' and '.join(_VIDEO_ROOT_KINDS)} only; "
                         f"{key} videos are where the release keeps them (see docs/datasets.md)")
