@@ -131,6 +131,8 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
     """The model card (`README.md`): Hub metadata (YAML front matter) and the description."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from rvlf.train.exported import portable
+
     stage = info["stage"]
     lang = info["language"]
     data_name, data_id = dataset_names(cfg, dataset)
@@ -151,7 +153,7 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
         shape = ", ".join(f"{k} {v}" for k, v in llm.tiny.items())
         lm_line = (f"a random-initialised tiny Qwen3 ({shape})" if llm.tiny else
                    f"the run's own base LM `{Path(llm.name_or_path).name}` (no hub has it; `rvlf demo`: a tiny Qwen3 "
-                   "pretrained on the demo language)" if llm.keep_base else f"`{llm.name_or_path}`")
+                   "pretrained on the demo language)" if llm.keep_base else f"`{portable(llm.name_or_path)}`")
         how = {"merged": "with every LoRA adapter merged into its weights (`language_model/`)",
                "reference": "referenced by hub id (downloaded on first use); the LoRA adapters are in "
                             "`model.safetensors`"}[info["language_model"]]
@@ -256,7 +258,8 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
     out = Path(out)
     scores = checkpoint_scores(source) if source is not None else {}
     name = name or out.resolve().name
-    provenance = {"source": str(Path(source).resolve())} if source is not None else {}
+    # where it came from, as the run's own names (`grpo/best`): never the absolute path of this machine
+    provenance = {"source": "/".join(Path(source).resolve().parts[-2:])} if source is not None else {}
 
     def extra(tmp: Path) -> None:
         info = read_info(tmp)

@@ -10,6 +10,7 @@ a run's `results.json`, `corpus.json`) goes through `loads` / `read_json`, which
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ def loads(text: str, path: str | Path, line: int | None = None) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except DuplicateKeyError as err:
+        if line is None:  # a whole file: the line of the key's second occurrence (where the repeat is)
+            hits = [m.start() for m in re.finditer(re.escape(json.dumps(err.key, ensure_ascii=False)) + r"\s*:", text)]
+            line = text.count("\n", 0, hits[1]) + 1 if len(hits) > 1 else None
         raise InputFileError(path, f"key {err.key!r} appears twice in one object (JSON keeps the last "
                                    "silently; remove one)", line, err.key) from None
     except json.JSONDecodeError as err:

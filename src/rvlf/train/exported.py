@@ -67,6 +67,34 @@ def dino_source(directory: str | Path | None, cfg) -> str | None:
     return cfg.data.dino_model
 
 
+def portable(value: str) -> str:
+    """A path of the machine that wrote a folder -> what an exported folder may keep: an absolute
+    (or `~`) path becomes its last component (`/home/me/runs/demo/lm` -> `lm`); a relative path or
+    a hub id is kept as it is. Exported folders are uploaded as they are: no local path goes along."""
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        return Path(value).expanduser().name or value.strip("/~") or "."
+    return value
+
+
+def portable_config(text: str) -> str:
+    """A config YAML with every absolute path value made `portable` (e.g. `llm.name_or_path` of a
+    run's own base LM, `data.root`): what the exported folder's `config.yaml` holds. Loading does
+    not need those paths (the LM, tokenizer and DINOv2 are in the folder); `rvlf evaluate
+    --checkpoint` says which `data.root` to pass when the data is not found."""
+    import yaml
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return portable(node) if isinstance(node, str) else node
+
+    data = yaml.safe_load(text)
+    clean = walk(data)
+    return text if clean == data else yaml.safe_dump(clean, sort_keys=False, allow_unicode=True)
+
+
 def _base_llm(cfg):
     """The LLMConfig of the base LM under every adapter (SFT: `llm`; GRPO: `sft_llm`)."""
     return cfg.sft_llm if hasattr(cfg, "sft_llm") else cfg.llm
@@ -163,7 +191,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
     umask = os.umask(0)
     os.umask(umask)
     try:
-        (tmp / "config.yaml").write_text(stage.config_yaml(), encoding="utf-8")
+        (tmp / "config.yaml").write_text(portable_config(stage.config_yaml()), encoding="utf-8")
         if name == "pretrain":
             ckpt.save_weights(tmp / ckpt.MODEL_FILE, stage.model.state_dict())
             stage.tokenizer.save(tmp / "tokenizer")
@@ -190,7 +218,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
                 shutil.copytree(Path(dino).expanduser(), tmp / "dinov2")
                 dino_entry = "dinov2"
             else:
-                dino_entry = dino
+                dino_entry = portable(dino)
         record = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -199,6 +227,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
             "language_model": lm_kind,
             # a hub id only: a random tiny LM or one copied with the run (`llm.keep_base`) has none
             "base_model": base_id or (None if name == "pretrain" or _base_llm(cfg).tiny or _base_llm(cfg).keep_base
+                                      or portable(_base_llm(cfg).name_or_path) != _base_llm(cfg).name_or_path
                                       else _base_llm(cfg).name_or_path),
             "dinov2": dino_entry,
             "rvlf_version": __version__,
