@@ -244,7 +244,11 @@ def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fi
     assert "\n" not in err and "someone/tiny-rvlf: revision 'no-such-branch' is not in the Hugging Face cache" in err
     assert "(other revisions of this model are)" in err, err
     # rvlf evaluate takes the hub id too (it said "not a checkpoint folder (no trainer_state.json)")
-    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2"]) == 0
+    # an uploaded model keeps no local path: its data.root is a name, so evaluate says what to pass
+    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2"]) == 2
+    assert "someone/tiny-rvlf: data.root 'manifest.jsonl' (from its config.yaml) is not found" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2",
+                 f"data.root={tiny_grpo_run.parent / 'toy' / 'manifest.jsonl'}"]) == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["split"] == "dev" and "bleu4" in json.dumps(scores)
 

@@ -65,12 +65,15 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
 
     from rvlf import __version__
 
-    offline = hub_offline()
+    from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+
+    by_setting = hub_offline() and not switched_offline()
+    offline = by_setting or use_cache_if_hub_unreachable(text)  # no network: the cache at once, no retries
     try:
         path = snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token,
                                  local_files_only=offline, library_name="rvlf", library_version=__version__)
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+        why = "HF_HUB_OFFLINE is set" if by_setting else "the hub cannot be reached"
         if revision and _cached_repo(text, cache_dir).is_dir():
             raise RvlfError(f"{text}: revision {revision!r} is not in the Hugging Face cache (other revisions of this "
                             f"model are) while {why}; download it once with network "
