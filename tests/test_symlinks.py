@@ -106,3 +106,11 @@ def test_data_check_names_a_video_behind_a_broken_link(fixtures_dir, tmp_path):
     (frames / "train").symlink_to("/nonexistent/train", target_is_directory=True)
     rc, out, err = cli_output("data", "check", "--dataset", "phoenix", "--root", base / "PHOENIX-2014-T")
     assert f"broken symbolic link {frames / 'train'} (-> /nonexistent/train)" in out, out + err
+
+
+def test_a_video_given_through_a_broken_link_is_named(tmp_path):
+    from rvlf.data.video import iter_frames
+
+    (tmp_path / "c.mp4").symlink_to("/nonexistent/store/c.mp4")
+    with pytest.raises(InputFileError, match=r"c.mp4: broken symbolic link .*c.mp4 \(-> /nonexistent/store/c.mp4\)"):
+        next(iter_frames(tmp_path / "c.mp4"))

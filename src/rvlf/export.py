@@ -259,7 +259,11 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
     scores = checkpoint_scores(source) if source is not None else {}
     name = name or out.resolve().name
     # where it came from, as the run's own names (`grpo/best`): never the absolute path of this machine
-    provenance = {"source": "/".join(Path(source).resolve().parts[-2:])} if source is not None else {}
+    provenance = {}
+    if source is not None:
+        resolved = Path(source).resolve()
+        is_ckpt = (resolved / ckpt.STATE_FILE).is_file()  # a training checkpoint: RUN/best; else the folder's name
+        provenance = {"source": "/".join(resolved.parts[-2:]) if is_ckpt else resolved.name}
 
     def extra(tmp: Path) -> None:
         info = read_info(tmp)

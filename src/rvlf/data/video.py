@@ -260,7 +260,9 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Stream RGB frames of a video file, a folder of frame images, or a single image."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "no such file or folder")
+        from rvlf.data.walk import dangling_link
+
+        raise InputFileError(path, dangling_link(path) or "no such file or folder")
     if path.is_dir():
         files = frame_files(path)
         if not files:
