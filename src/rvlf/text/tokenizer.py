@@ -118,7 +118,8 @@ def _load_mbart(name_or_path: str | Path) -> PreTrainedTokenizerFast:
         return AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        hint = "" if is_local(name_or_path) else f"; download it once with `hf download {name_or_path}` or pass a local folder"
+        hint = ("" if is_local(name_or_path)
+                else f"; download it once with `hf download {name_or_path}` or pass a local folder")
         raise RvlfError(f"{name_or_path}: cannot load an mBART tokenizer ({first}{hint})") from None
 
 
