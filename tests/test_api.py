@@ -244,7 +244,11 @@ def test_from_pretrained_reads_a_hub_id_from_the_cache_offline(tiny_grpo_run, fi
     assert "\n" not in err and "someone/tiny-rvlf: revision 'no-such-branch' is not in the Hugging Face cache" in err
     assert "(other revisions of this model are)" in err, err
     # rvlf evaluate takes the hub id too (it said "not a checkpoint folder (no trainer_state.json)")
-    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2"]) == 0
+    # an uploaded model keeps no local path: its data.root is a name, so evaluate says what to pass
+    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2"]) == 2
+    assert "someone/tiny-rvlf: data.root 'manifest.jsonl' (from its config.yaml) is not found" in capsys.readouterr().err
+    assert main(["evaluate", "--checkpoint", "someone/tiny-rvlf", "--split", "dev", "--num-beams", "2",
+                 f"data.root={tiny_grpo_run.parent / 'toy' / 'manifest.jsonl'}"]) == 0
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["split"] == "dev" and "bleu4" in json.dumps(scores)
 
@@ -269,3 +273,97 @@ def test_default_beam_width_is_the_checkpoints_as_in_rvlf_translate(grpo, tiny_g
     capsys.readouterr()
     assert main(["translate", str(pose), "--checkpoint", str(tiny_grpo_run / "best")]) == 0
     assert capsys.readouterr().out == f"holistic_97frames\t{text}\n"
+
+
+# ---- frame arrays in the layouts users hold them in (C1) ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def frames20(fixtures_dir):
+    from rvlf.data.video import iter_frames
+
+    frames = []
+    for frame in iter_frames(fixtures_dir / "signer_58frames.mp4"):
+        frames.append(frame)
+        if len(frames) == 20:
+            break
+    return np.stack(frames)                                  # uint8 [20,720,540,3]
+
+
+def test_every_common_frame_layout_converts_to_the_same_rgb_frames(frames20):
+    """C1's layouts: each gives exactly the uint8 RGB frames (grayscale: the gray replicated)."""
+    from rvlf.api import as_rgb_frames
+
+    arr = frames20[:4]
+    gray = arr[..., 1]
+    rgba = np.concatenate([arr, np.full(arr.shape[:3] + (1,), 255, np.uint8)], -1)
+    cases = {
+        "RGBA [T,H,W,4]": (rgba, arr),
+        "float32 [0,1]": (arr.astype(np.float32) / 255, arr),
+        "float64 [0,255]": (arr.astype(np.float64), arr),
+        "channels-first [T,3,H,W]": (arr.transpose(0, 3, 1, 2), arr),
+        "channels-first float torch": (torch.from_numpy(arr).permute(0, 3, 1, 2).float().div(255).numpy(), arr),
+        "one frame [H,W,3]": (arr[0], arr[:1]),
+        "int64 [T,H,W,3]": (arr.astype(np.int64), arr),
+        "grayscale [T,H,W]": (gray, np.repeat(gray[..., None], 3, -1)),
+        "grayscale [T,H,W,1]": (gray[..., None], np.repeat(gray[..., None], 3, -1)),
+        "grayscale float [T,H,W]": (gray / 255.0, np.repeat(gray[..., None], 3, -1)),
+        "one grayscale frame [H,W]": (gray[0], np.repeat(gray[:1, ..., None], 3, -1)),
+    }
+    for what, (given, expected) in cases.items():
+        got = as_rgb_frames(given)
+        assert got is not None and got.dtype == np.uint8, what
+        np.testing.assert_array_equal(got, expected, err_msg=what)
+    assert as_rgb_frames(np.ones((5, 77, 3), np.float32)) is None    # keypoints stay keypoints
+
+
+def test_frames_as_a_list_rgba_and_channels_first_translate_like_the_array(grpo, frames20):
+    """C1 end to end: a list of frames (as cv2/decord users hold them), float channels-first
+    tensors (torchvision) and RGBA give the uint8 array's text; a list of keypoint arrays is
+    still a list of inputs."""
+    arr = frames20[:8]
+    text = grpo.translate(arr, num_beams=2)
+    assert grpo.translate(list(arr), num_beams=2) == text
+    assert grpo.translate(torch.from_numpy(arr).permute(0, 3, 1, 2).float() / 255, num_beams=2) == text
+    alpha = np.full(arr.shape[:3] + (1,), 255, np.uint8)
+    assert grpo.translate([torch.from_numpy(f) for f in np.concatenate([arr, alpha], -1)], num_beams=2) == text
+    kp = grpo.prepare(arr).keypoints
+    assert grpo.translate([kp, kp[:5]], num_beams=2) == [grpo.translate(kp, num_beams=2),
+                                                         grpo.translate(kp[:5], num_beams=2)]
+
+
+@pytest.mark.parametrize("given, match", [
+    (np.zeros((4, 3, 64, 64, 3), np.uint8), r"shape \[4, 3, 64, 64, 3\] is neither frames nor keypoints"),
+    (np.zeros((4, 64, 64, 2), np.uint8), "have 2 channels"),
+    (np.full((4, 64, 64, 3), -1.5, np.float32), r"values from -1\.5 to -1\.5; frames must be in \[0, 1\] or \[0, 255\]"),
+    (np.zeros((4, 64, 64, 3), np.uint16) + 4000, "values from 4000 to 4000"),
+    (np.zeros((4, 64, 64, 3), bool), "an array of bool"),
+    ([np.zeros((64, 64, 3), np.uint8), np.zeros((32, 64, 3), np.uint8)], r"frame 1 has shape \[32, 64, 3\]"),
+    (np.zeros((0, 64, 64, 3), np.uint8), "no frames"),
+])
+def test_other_arrays_are_refused_with_the_accepted_layouts(grpo, given, match):
+    with pytest.raises(RvlfError, match=match) as err:
+        grpo.translate(given)
+    assert "\n" not in str(err.value)
+    if "no frames" not in match:
+        assert "RGBA [T,H,W,4]" in str(err.value) and "channels-first [T,3,H,W]" in str(err.value)
+
+
+def test_keypoint_confidence_outside_0_1_is_refused(grpo, fixtures_dir):
+    """C1: confidence 0..100 was accepted silently (rvlf thresholds it at 0.3: every point would
+    count as found); now one line says it must be in [0, 1]; variant: negative confidence."""
+    from rvlf.data.poses import read_keypoints
+
+    kp = read_keypoints(fixtures_dir / "holistic_97frames.pose")
+    percent = kp.copy()
+    percent[..., 2] *= 100
+    with pytest.raises(RvlfError, match=r"confidence .* must be in \[0, 1\], 0 = not found \(a percentage\? "
+                                        r"divide by 100\)"):
+        grpo.translate(percent)
+    negative = kp.copy()
+    negative[0, 0, 2] = -0.5
+    with pytest.raises(RvlfError, match=r"ranges from -0.5 to"):
+        grpo.translate({"keypoints": negative})
+    wide = {"keypoints": kp, "dino": np.zeros((len(kp), 3, 768), np.float32)}
+    with pytest.raises(RvlfError, match=r"768 dims but the checkpoint expects \d+ \(extract with the DINOv2"):
+        grpo.translate(wide)

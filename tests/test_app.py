@@ -94,6 +94,78 @@ def test_a_zip_without_frames(translator, tmp_path):
     assert res.error and "no frame images" in res.status
 
 
+def _frames_zip(archive, frames, compression=zipfile.ZIP_STORED, folder="frames"):
+    with zipfile.ZipFile(archive, "w", compression) as zf:
+        for i, f in enumerate(frames):
+            zf.write(f, f"{folder}/{i:04d}{f.suffix}")
+    return archive
+
+
+def _damage(archive, member: int, offset: int, count: int = 1):
+    """Flip `count` bytes of member `member`'s stored data, from `offset` into it."""
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.infolist()[member]
+    data = bytearray(archive.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for k in range(count):
+        data[start + offset + k] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    return info.filename
+
+
+def _mac_frames(fixtures_dir):
+    return sorted((fixtures_dir / "real_formats" / "frames_macos_copy").glob("[!.]*.jpg"))
+
+
+def test_a_zip_with_a_corrupt_member_names_it(translator, fixtures_dir, tmp_path):
+    """C5: a stored zip with one byte of member 3 flipped (bad CRC-32) and a deflated one with 8
+    bytes of member 2 garbled: one line naming the zip and the member, no internal error."""
+    frames = _mac_frames(fixtures_dir)
+    crc = _frames_zip(tmp_path / "crc.zip", frames)
+    name = _damage(crc, 2, 200)
+    res = process(translator, crc, workdir=tmp_path / "work")
+    assert res.error and res.status.startswith(f"**Cannot read `crc.zip`**: member '{name}' cannot be read: Bad CRC-32")
+    assert "Internal error" not in res.status and "\n" not in res.status and str(tmp_path) not in res.status
+    bad = _frames_zip(tmp_path / "deflate_bad.zip", frames, zipfile.ZIP_DEFLATED)
+    name = _damage(bad, 1, 40, 8)
+    res = process(translator, bad, workdir=tmp_path / "work")
+    assert res.error and res.status.startswith(f"**Cannot read `deflate_bad.zip`**: member '{name}' cannot be read")
+    assert "Internal error" not in res.status
+
+
+def test_a_zip_member_in_an_unsupported_compression_names_it(translator, fixtures_dir, tmp_path):
+    """Variant: a member compressed with Deflate64 (method 9, what Windows writes for large zips),
+    which Python's zipfile cannot read."""
+    archive = _frames_zip(tmp_path / "win.zip", _mac_frames(fixtures_dir)[:2], zipfile.ZIP_DEFLATED)
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zf:
+        second = zf.infolist()[1]
+    data[second.header_offset + 8] = 9                      # the local header's compression method
+    central = data.rfind(b"PK\x01\x02")                    # the last central directory entry: member 2
+    data[central + 10] = 9
+    archive.write_bytes(bytes(data))
+    res = process(translator, archive, workdir=tmp_path / "work")
+    assert res.error and res.status.startswith(f"**Cannot read `win.zip`**: member '{second.filename}' cannot be read")
+    assert "compression" in res.status
+
+
+def test_a_zip_with_nested_folders_reads_the_largest_and_skips_macosx(translator, fixtures_dir, tmp_path):
+    """As docs/sharing.md says: the folder with the most images (`clip/part_b/`, 4 frames, not
+    `clip/part_a/`, 2), `__MACOSX/` and hidden files skipped."""
+    frames = _mac_frames(fixtures_dir)
+    archive = tmp_path / "nested.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i, f in enumerate(frames[:2]):
+            zf.write(f, f"clip/part_a/{i:04d}.jpg")
+        for i, f in enumerate(frames[2:6]):
+            zf.write(f, f"clip/part_b/{i:04d}.jpg")
+            zf.writestr(f"__MACOSX/clip/part_b/._{i:04d}.jpg", b"\x00\x05\x16\x07 resource fork")
+            zf.writestr(f"__MACOSX/clip/part_c/{i:04d}.jpg", b"not an image")
+    res = process(translator, archive, num_beams=2, workdir=tmp_path / "work")
+    assert not res.error, res.status
+    assert res.status.startswith("**nested.zip**: 4 frames")
+
+
 def test_browser_video_is_h264_with_even_sides(tmp_path):
     frames = (np.random.default_rng(0).integers(0, 255, size=(5, 71, 33, 3))).astype(np.uint8)
     path = write_browser_video(iter(frames), 25.0, tmp_path / "v")

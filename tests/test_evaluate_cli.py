@@ -159,3 +159,52 @@ def test_checkpoint_of_an_unknown_stage_names_its_config(runs, capsys, tmp_path,
     assert cli(argv) == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and str(config) in lines[0] and "'finetune'" in lines[0], lines
+
+
+def _relative_project(runs, tmp_path):
+    """`PROJ/{toy/, runs/sft/best}` with the checkpoint's `data.root` relative to PROJ (as a run
+    started in PROJ with `data.root=toy/manifest.jsonl` records it), and an empty folder to run from."""
+    import shutil
+
+    import yaml
+
+    manifest, _, sft = runs
+    proj = tmp_path / "proj"
+    shutil.copytree(manifest.parent, proj / "toy")
+    shutil.copytree(sft / "best", proj / "runs" / "sft" / "best")
+    cfg_path = proj / "runs" / "sft" / "best" / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["data"]["root"] = f"toy/{manifest.name}"
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    return proj, elsewhere
+
+
+def test_a_moved_checkpoint_evaluated_from_elsewhere_finds_its_data(runs, capsys, tmp_path, monkeypatch):
+    """A relative `data.root` is relative to the folder training ran in: looked for above the checkpoint."""
+    proj, elsewhere = _relative_project(runs, tmp_path)
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert cli(["evaluate", "--checkpoint", str(proj / "runs" / "sft" / "best"), "--num-beams", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["samples"] == 4
+    assert f"note: data.root toy/{runs[0].name} (the checkpoint's config) found as {proj / 'toy' / runs[0].name}" in err
+
+
+def test_an_export_evaluated_from_elsewhere_says_which_data_root_to_pass(runs, capsys, tmp_path, monkeypatch):
+    """The issue's recipe: `rvlf evaluate --checkpoint EXPORT` from another folder said only
+    "runs/demo/corpus/manifest.jsonl: dataset root not found"; now one line names data.root=."""
+    proj, elsewhere = _relative_project(runs, tmp_path)
+    monkeypatch.chdir(proj)
+    assert cli(["export", "runs/sft/best", "--out", str(tmp_path / "export")]) == 0
+    monkeypatch.chdir(elsewhere)
+    capsys.readouterr()
+    assert cli(["evaluate", "--checkpoint", str(tmp_path / "export"), "--num-beams", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"rvlf evaluate: error: {tmp_path / 'export'}: data.root 'toy/{runs[0].name}' (from its config.yaml) "
+                   f"is not found from {elsewhere}; pass data.root=PATH (the dataset: a manifest .jsonl or the "
+                   f"release folder), e.g. rvlf evaluate --checkpoint {tmp_path / 'export'} --split test "
+                   "data.root=PATH")
+    assert cli(["evaluate", "--checkpoint", str(tmp_path / "export"), "--num-beams", "1",
+                f"data.root={proj / 'toy' / runs[0].name}"]) == 0

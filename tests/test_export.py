@@ -182,3 +182,56 @@ def test_a_run_folder_means_its_best_checkpoint_in_evaluate_and_translate(tiny_g
     capsys.readouterr()
     assert cli(["translate", str(pose), "--checkpoint", str(run)]) == 0
     assert capsys.readouterr().out == f"holistic_97frames\t{SignTranslator.from_pretrained(run).translate(pose)}\n"
+
+
+def _files_holding(folder, needles: list[str]) -> list[str]:
+    """Every file under `folder` (text or binary, safetensors headers included) holding one of `needles`."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            data = path.read_bytes()
+            found += [f"{path.relative_to(folder)}: {n}" for n in needles
+                      if n.encode() in data or json.dumps(n).encode() in data]
+    return found
+
+
+def test_an_export_holds_no_absolute_path_of_this_machine(tiny_grpo_run, exported):
+    """The run's config names its base LM, data and DINOv2 by absolute paths (data.root, data.dino_model
+    here; llm.name_or_path in `rvlf demo`); `rvlf_model.json` had `"source": "/home/.../grpo/best"`.
+    Every file of the export is scanned for the export's own parent folder and the source run's."""
+    needles = [str(exported.parent), str(exported.parent.resolve()), str(tiny_grpo_run.parent),
+               str(tiny_grpo_run.parent.resolve())]
+    assert _files_holding(exported, needles) == []
+    info = json.loads((exported / "rvlf_model.json").read_text())
+    assert info["source"] == "grpo/best" and info["dinov2"] == "dinov2"
+    import yaml
+
+    cfg = yaml.safe_load((exported / "config.yaml").read_text())
+    assert cfg["data"]["root"] == "manifest.jsonl" and cfg["data"]["dino_model"] == "dino16"
+
+
+def test_save_pretrained_into_a_unicode_folder_holds_no_local_path(tiny_grpo_run, tmp_path):
+    """Variant: stage 1 through the Python API (`save_pretrained`), into a folder whose name has
+    spaces and non-ASCII characters, from a moved copy of the run; it still loads and decodes."""
+    copy = tmp_path / "moved run ü"
+    shutil.copytree(tiny_grpo_run.parent / "s1" / "best", copy / "s1" / "best")
+    model = SignTranslator.from_pretrained(copy / "s1" / "best", device="cpu")
+    out = tmp_path / "Gebärden 模型 #1" / "model"
+    model.save_pretrained(out)
+    needles = [str(tmp_path), str(tmp_path.resolve()), str(tiny_grpo_run.parent)]
+    assert _files_holding(out, needles) == []
+    assert json.loads((out / "rvlf_model.json").read_text())["source"] == "s1/best"
+    kp = __import__("numpy").ones((6, 77, 3), "float32")
+    assert SignTranslator.from_pretrained(out, device="cpu").translate(kp, num_beams=1) == model.translate(kp, num_beams=1)
+
+
+def test_a_model_description_with_a_key_twice_is_refused(exported, tmp_path):
+    """Every JSON read from users refuses a repeated key (C13's class): `rvlf_model.json` edited by hand."""
+    from rvlf.errors import InputFileError
+
+    copy = tmp_path / "edited"
+    shutil.copytree(exported, copy)
+    text = (copy / "rvlf_model.json").read_text()
+    (copy / "rvlf_model.json").write_text(text.replace('"stage": "grpo",', '"stage": "grpo", "stage": "sft",'))
+    with pytest.raises(InputFileError, match=r"rvlf_model.json:\d+ \(column 'stage'\): key 'stage' appears twice"):
+        SignTranslator.from_pretrained(copy, device="cpu")

@@ -110,8 +110,10 @@ def test_bad_inputs_reported_others_carry_on(run):
         assert sum(name in line for line in failures) == 1
     assert "2 done, 0 skipped" in run["stdout"] and "4 failed" in run["stdout"]
     assert "mean detection rate: body 100.0%, face 100.0%" in run["stdout"]
-    listed = run["stdout"].split("failed (4):", 1)[1]
+    listed = run["stdout"].split("failed (4; the reasons are above):", 1)[1]
     assert all(name in listed for name in BAD)
+    for name in BAD:  # each error printed once (stderr, as it failed); the summary names the input only
+        assert sum(name in line for line in (run["stdout"] + run["stderr"]).splitlines()) == 2
     # no partial or temporary files: exactly the two good outputs
     assert sorted(p.name for p in run["out"].iterdir()) == ["human_all_parts.npz", "signer_58frames.npz"]
     assert "Feedback manager" not in run["stderr"] and "absl" not in run["stderr"]  # MediaPipe kept quiet
@@ -455,3 +457,61 @@ def test_existing_output_of_another_source_is_not_skipped(run, fixtures_dir):
     rc, stdout, stderr = _cli("extract", other / "signer_58frames.mp4", "--out", run["out"], "--no-features")
     assert rc == 1 and "0 skipped" in stdout and f"not of {other / 'signer_58frames.mp4'}" in stderr
     assert target.stat().st_mtime_ns == before
+
+
+# --- symbolic links (C14): followed as `find -L` does; loops and broken links named -------------------------
+
+
+def _c14_dataset(tmp_path, fixtures_dir):
+    """`ds/`: `vid2/` (4 PNG frames), `vid1 -> ../store/vid1` (4 frames), `clips -> ../store/clips`
+    (holds `x.mp4`), `c.mp4 -> ../store/c.mp4` (the C14 recipe, with small frames of the fixture)."""
+    from media_helpers import write_video
+
+    cap = cv2.VideoCapture(str(fixtures_dir / "signer_58frames.mp4"))
+    frames = []
+    for _ in range(4):
+        ok, bgr = cap.read()
+        assert ok
+        frames.append(cv2.resize(bgr, (270, 360), interpolation=cv2.INTER_AREA))
+    cap.release()
+    store, ds = tmp_path / "store", tmp_path / "ds"
+    for folder in (ds / "vid2", store / "vid1", store / "clips"):
+        folder.mkdir(parents=True)
+        for i, f in enumerate(frames):
+            if folder.name != "clips":
+                cv2.imwrite(str(folder / f"{i:04d}.png"), f)
+    rgb = np.stack([f[..., ::-1] for f in frames])
+    write_video(store / "clips" / "x.mp4", rgb)
+    write_video(store / "c.mp4", rgb)
+    (ds / "vid1").symlink_to("../store/vid1", target_is_directory=True)
+    (ds / "clips").symlink_to("../store/clips", target_is_directory=True)
+    (ds / "c.mp4").symlink_to("../store/c.mp4")
+    return ds
+
+
+def test_symlinked_frame_folders_clips_and_videos_are_extracted(tmp_path, fixtures_dir):
+    ds = _c14_dataset(tmp_path, fixtures_dir)
+    rc, stdout, stderr = _cli("extract", ds, "--out", tmp_path / "o", "--no-features")
+    assert rc == 0, stderr
+    assert "4 done, 0 skipped (already extracted), 0 failed; 16 frames" in stdout
+    got = sorted(p.relative_to(tmp_path / "o").as_posix() for p in (tmp_path / "o").rglob("*.npz"))
+    assert got == ["c.npz", "clips/x.npz", "vid1.npz", "vid2.npz"]
+    assert load_video_features(tmp_path / "o" / "vid1.npz")["keypoints"].shape == (4, 77, 3)
+
+
+def test_link_loop_and_broken_link_are_named_once_and_the_rest_extracted(tmp_path, fixtures_dir):
+    """Variant: a link back up the tree (`ds/clips/again -> ../..`) must not hang nor extract twice;
+    a link to a clip that is gone fails that input by name; the others are extracted."""
+    ds = _c14_dataset(tmp_path, fixtures_dir)
+    (tmp_path / "store" / "clips" / "again").symlink_to("../../ds", target_is_directory=True)
+    (ds / "gone.mp4").symlink_to("../store/gone.mp4")
+    jobs = find_jobs([ds], tmp_path / "o")
+    problems = [j.problem for j in jobs if j.problem is not None]
+    assert [(p.path, p.kind) for p in problems] == [(ds / "gone.mp4", "broken"), (ds / "clips" / "again", "loop")]
+    assert str(problems[0]) == f"{ds / 'gone.mp4'}: broken symbolic link (-> ../store/gone.mp4)"
+    assert f"symbolic link loop (-> ../../ds, which is already {ds}); not entered again" in str(problems[1])
+    rc, stdout, stderr = _cli("extract", ds, "--out", tmp_path / "o", "--no-features")
+    assert rc == 1 and "4 done, 0 skipped (already extracted), 1 failed" in stdout
+    assert stderr.count("gone.mp4: broken symbolic link") == 1 and stderr.count("symbolic link loop") == 1
+    assert "note: " in stderr.split("symbolic link loop")[0].splitlines()[-1]
+    assert stdout.count("gone.mp4") == 1  # listed once in the summary, its reason only above

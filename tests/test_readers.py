@@ -277,6 +277,32 @@ def test_manifest_errors(tmp_path, records, match, line, column):
     assert str(err.value).startswith(f"{path}:{line}")
 
 
+def test_manifest_key_repeated_in_one_line_is_named(tmp_path, capsys):
+    """C13: a line ending `..., "text": ""}` after its real text, and a train line ending
+    `..., "split": "test"}`: JSON keeps the last silently (a text emptied, a sample moved to test).
+    `rvlf data check` and the reader name the file, line and key; variant: the same value twice."""
+    good = [{"id": f"s{i}", "split": "train", "text": f"word {i}", "lang": "en"} for i in range(4)]
+    lines = [json.dumps(r) for r in good]
+    lines[1] = lines[1][:-1] + ', "text": ""}'
+    lines[2] = lines[2][:-1] + ', "split": "test"}'
+    path = manifest(tmp_path / "m_dupkeys.jsonl", lines)
+    with pytest.raises(InputFileError, match="key 'text' appears twice") as err:
+        read_manifest(path)
+    assert (err.value.line, err.value.column) == (2, "text")
+    path = manifest(tmp_path / "m_split.jsonl", [lines[0], lines[2]])
+    assert main(["data", "check", "--dataset", "manifest", "--root", str(path)]) == 2
+    err_line = capsys.readouterr().err.strip()
+    assert err_line.startswith(f"rvlf data: error: {path}:2 (column 'split'): key 'split' appears twice")
+    assert "\n" not in err_line
+    same = manifest(tmp_path / "same.jsonl", ['{"id": "a", "id": "a", "split": "dev", "text": "t", "lang": "en"}'])
+    with pytest.raises(InputFileError, match="key 'id' appears twice"):
+        read_manifest(same)
+    nested = manifest(tmp_path / "nested.jsonl", ['{"id": "a", "split": "dev", "text": "t", "lang": "en", '
+                                                  '"extra": {"k": 1, "k": 2}}'])
+    with pytest.raises(InputFileError, match="key 'k' appears twice"):
+        read_manifest(nested)
+
+
 def test_read_dataset_rejects_unknown_kind_split_and_root(tmp_path):
     with pytest.raises(RvlfError, match="unknown dataset kind 'wlasl'"):
         read_dataset("wlasl", tmp_path)

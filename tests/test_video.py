@@ -57,13 +57,15 @@ def _bad_inputs(tmp_path, fixtures_dir):
     # FFmpeg's "tty" demuxer plays a long text file as ANSI-art frames (then "no signer found")
     (tmp_path / "transcript.txt").write_text("".join(f"line {i} of a transcript\n" for i in range(600)))
     (tmp_path / "numbers.dat").write_text("".join(f"{i}\n" for i in range(500)))  # av.error.EOFError (no OSError)
+    (tmp_path / "garbage.mp4").write_bytes(bytes(range(256)) * 8)  # binary, no known magic: for the decoder
     np.save(tmp_path / "keypoints.npy", np.zeros((10, 77, 3), np.float32))
     return {
         "transcript.txt": "a text file, not a video",
-        "numbers.dat": "not a readable video",
+        "numbers.dat": "a text file, not a video",  # told by its content, whatever its name
+        "garbage.mp4": "not a readable video",
         "keypoints.npy": "a bare NumPy array, not a video: rvlf reads keypoints from .npz",
         "empty.mp4": "empty",
-        "text.mp4": "not a readable video",
+        "text.mp4": "a text file, not a video",
         "truncated.mp4": "truncated",
         "broken.png": "not a readable image",
         "no_frames": "no frame images",

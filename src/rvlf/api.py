@@ -103,12 +103,15 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
 
     from rvlf import __version__
 
-    offline = hub_offline()
+    from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+
+    by_setting = hub_offline() and not switched_offline()
+    offline = by_setting or use_cache_if_hub_unreachable(text)  # no network: the cache at once, no retries
     try:
         path = snapshot_download(text, revision=revision, cache_dir=cache_dir, token=token,
                                  local_files_only=offline, library_name="rvlf", library_version=__version__)
     except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+        why = "HF_HUB_OFFLINE is set" if by_setting else "the hub cannot be reached"
         if revision and _cached_repo(text, cache_dir).is_dir():
             raise RvlfError(f"{text}: revision {revision!r} is not in the Hugging Face cache (other revisions of this "
                             f"model are) while {why}; download it once with network "
@@ -209,9 +212,15 @@ class SignTranslator:
           [0, 1] with 0 = not found; non-finite points count as not found;
         - a dict `{"keypoints": [T,77,3], "dino": [T,3,D]}` (an `rvlf extract` feature file's
           content; `"dino"` optional: face, left hand, right hand CLS features);
-        - RGB frames, a uint8 array `[T,H,W,3]` (MediaPipe and DINOv2 run on them like on a video).
+        - video frames (MediaPipe and DINOv2 run on them like on a video), numpy or torch: RGB
+          uint8 `[T,H,W,3]`; also RGBA `[T,H,W,4]` (alpha dropped), grayscale `[T,H,W]` or
+          `[T,H,W,1]`, channels-first `[T,3,H,W]`, one frame `[H,W,3]` or `[H,W]`, floats in
+          [0, 1] (torchvision's `ToTensor`) or [0, 255], other integer types in [0, 255], and a
+          list or tuple of such frames of one size (one video: several videos are several
+          arrays in `translate`'s list). See `as_rgb_frames` for how layouts are told apart.
         Keypoints without DINOv2 features give zero face/hand features (logged as a warning), as
-        `rvlf translate` does for keypoint files. Raises `InputFileError` / `RvlfError` naming the input.
+        `rvlf translate` does for keypoint files. Anything else raises `RvlfError` listing the
+        accepted layouts; `InputFileError` / `RvlfError` name the input.
         """
         from rvlf.translate import Prepared, prepare_input
 
@@ -234,14 +243,16 @@ class SignTranslator:
             else:
                 _warn_no_dino(self, label)
             return Prepared(label, kp, dino, Path(f"<{label}>"))
+        if isinstance(item, (list, tuple)):  # one video's frames (cv2 / decord / PIL users hold them so)
+            return self._prepare_frames(_stack_frames(item, label), label)
         if isinstance(item, np.ndarray):
-            if item.dtype == np.uint8 and item.ndim == 4 and item.shape[-1] == 3:
-                return self._prepare_frames(item, label)
+            frames = as_rgb_frames(item, label)
+            if frames is not None:
+                return self._prepare_frames(frames, label)
             kp = _keypoints(item, label)
             _warn_no_dino(self, label)
             return Prepared(label, kp, None, Path(f"<{label}>"))
-        raise RvlfError(f"{label}: cannot translate a {type(item).__name__}; give a path, keypoints [T,77,3], "
-                        "a dict with 'keypoints' (and 'dino'), or RGB frames uint8 [T,H,W,3]")
+        raise RvlfError(f"{label}: cannot translate a {type(item).__name__}; give {ACCEPTED}")
 
     def _prepare_frames(self, frames: np.ndarray, label: str):
         from PIL import Image
@@ -285,7 +296,7 @@ class SignTranslator:
         Raises `InputFileError` / `RvlfError` (one line naming the input) for an input it cannot read
         and for one in which no signer's body is found in any frame (`rvlf translate` skips those).
         """
-        single = not isinstance(inputs, (list, tuple))
+        single = not isinstance(inputs, (list, tuple)) or _is_frame_list(inputs)
         items = [inputs] if single else list(inputs)
         prepared = [self.prepare(x, name=None if len(items) == 1 else f"input{i}") for i, x in enumerate(items)]
         out = self.translate_prepared(prepared, num_beams=num_beams, return_scores=return_scores,
@@ -397,19 +408,108 @@ def _is_tensor(x) -> bool:
     return torch.is_tensor(x)
 
 
+ACCEPTED = ("a path (video, frame folder, image, keypoint or feature file); video frames as RGB uint8 [T,H,W,3], "
+            "RGBA [T,H,W,4], grayscale [T,H,W], channels-first [T,3,H,W], one frame [H,W,3], a list of [H,W,3] "
+            "frames, or floats in [0,1]; keypoints float [T,77,3]; or a dict {'keypoints': [T,77,3], "
+            "'dino': [T,3,D]}")
+_CHANNELS = (1, 3, 4)
+
+
+def _is_frame_list(items: Sequence[Any]) -> bool:
+    """Is a list given to `translate` one video's frames (every item a 2-D or 3-D image, numpy or
+    torch, none of them keypoint-like) rather than a list of inputs? Several single-frame inputs
+    are given as `[1,H,W,3]` arrays."""
+    if not items or not all(isinstance(x, np.ndarray) or _is_tensor(x) for x in items):
+        return False
+    arrays = [x.detach().cpu().numpy() if _is_tensor(x) else x for x in items]
+    return all(a.ndim in (2, 3) and not _keypoint_like(a) for a in arrays)
+
+
+def _keypoint_like(arr: np.ndarray) -> bool:
+    """A float `[T,N,C]` array with C in 2..4 (x, y[, z], confidence): keypoints, not an image."""
+    return arr.ndim == 3 and np.issubdtype(arr.dtype, np.floating) and arr.shape[-1] in (2, 3, 4)
+
+
+def _stack_frames(items: Sequence[Any], label: str) -> np.ndarray:
+    """A list or tuple of frames (numpy or torch, `[H,W,C]` / `[C,H,W]` / `[H,W]`) -> RGB uint8 `[T,H,W,3]`."""
+    if not items:
+        raise RvlfError(f"{label}: an empty list of frames")
+    arrays = [np.asarray(x.detach().cpu().numpy() if _is_tensor(x) else x) for x in items]
+    for t, a in enumerate(arrays):
+        if a.ndim not in (2, 3) or a.shape != arrays[0].shape:
+            what = (f"frame {t} has shape {list(a.shape)}, frame 0 {list(arrays[0].shape)}" if a.ndim in (2, 3)
+                    else f"item {t} has shape {list(a.shape)}, not a frame [H,W,3]")
+            raise RvlfError(f"{label}: a list is one video's frames, all of one size: {what}; give {ACCEPTED}")
+    frames = as_rgb_frames(np.stack(arrays), label, keypoints=False)
+    assert frames is not None
+    return frames
+
+
+def as_rgb_frames(arr: np.ndarray, label: str = "array", *, keypoints: bool = True) -> np.ndarray | None:
+    """Video frames in a common layout -> RGB uint8 `[T,H,W,3]`; None for a keypoint array.
+
+    Layouts (T frames of H x W pixels): `[T,H,W,C]` with C = 3 (RGB), 4 (RGBA: alpha dropped) or
+    1 (grayscale); channels-first `[T,C,H,W]` (PyTorch) when the last axis is not 1, 3 or 4;
+    `[T,H,W]` grayscale; one frame `[H,W,C]` or `[H,W]`. Values: uint8 as they are; other
+    integer types in [0, 255]; floats in [0, 1] (scaled by 255, torchvision's `ToTensor`) or
+    else in [0, 255]. With `keypoints` (default), a float `[T,N,C]` array with C in 2..4 is
+    keypoints (None is returned; a float `[H,W,3]` frame must be given as `[1,H,W,3]` or uint8).
+    Raises `RvlfError` listing the accepted layouts for anything else (normalised frames with
+    negative values, bool or string arrays, 5-D arrays, no frames)."""
+    arr = np.asarray(arr)
+    floating = np.issubdtype(arr.dtype, np.floating)
+    if not (floating or np.issubdtype(arr.dtype, np.integer)) or arr.dtype == np.bool_:
+        raise RvlfError(f"{label}: an array of {arr.dtype} is neither frames nor keypoints; give {ACCEPTED}")
+    if keypoints and _keypoint_like(arr):
+        return None
+    if arr.ndim == 2:                                       # one grayscale frame
+        arr = arr[None, :, :, None]
+    elif arr.ndim == 3:                                     # one frame [H,W,C], or grayscale frames [T,H,W]
+        arr = arr[None] if arr.shape[-1] in _CHANNELS[1:] and not floating else arr[..., None]
+    elif arr.ndim != 4:
+        raise RvlfError(f"{label}: an array of shape {list(arr.shape)} is neither frames nor keypoints; "
+                        f"give {ACCEPTED}")
+    if arr.shape[-1] not in _CHANNELS and arr.shape[1] in _CHANNELS:
+        arr = arr.transpose(0, 2, 3, 1)                     # channels-first [T,C,H,W]
+    if arr.shape[-1] not in _CHANNELS or min(arr.shape[1:3]) < 1:
+        raise RvlfError(f"{label}: frames of shape {list(arr.shape)} have {arr.shape[-1]} channels; give {ACCEPTED}")
+    if len(arr) == 0:
+        raise RvlfError(f"{label}: no frames")
+    if arr.dtype != np.uint8:
+        lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or hi > 255:
+            raise RvlfError(f"{label}: {arr.dtype} frames with values from {lo:g} to {hi:g}; frames must be in "
+                            "[0, 1] or [0, 255] (normalised with a mean and std? pass the frames before "
+                            f"normalising); accepted: {ACCEPTED}")
+        arr = np.rint(arr * 255.0 if floating and hi <= 1.0 else arr).astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return np.ascontiguousarray(arr[..., :3])
+
+
 def _keypoints(arr: np.ndarray, label: str) -> np.ndarray:
-    """`[T,77,3]` float32 keypoints, non-finite points set to not found (confidence 0)."""
+    """`[T,77,3]` float32 keypoints, non-finite points set to not found (confidence 0).
+
+    Confidence (the third value) must be in [0, 1]: MediaPipe's visibility, COCO scores; values
+    beyond (a percentage, a heatmap score) are an `RvlfError`, not clipped: rvlf thresholds them
+    at 0.3 (`part_found`), so 0..100 would count every point as found."""
     from rvlf.data.keypoints import NUM_POINTS
 
     if arr.ndim != 3 or arr.shape[1:] != (NUM_POINTS, 3) or not np.issubdtype(arr.dtype, np.number):
         raise RvlfError(f"{label}: keypoints have shape {list(arr.shape)}; expected [T,{NUM_POINTS},3] (x, y, "
                         "confidence) in rvlf's 77-point layout (convert Holistic or COCO-WholeBody points with "
-                        "rvlf.data.keypoints.from_holistic / from_coco_wholebody)")
+                        "rvlf.data.keypoints.from_holistic / from_coco_wholebody); for video frames give RGB "
+                        "uint8 [T,H,W,3] or another layout of: " + ACCEPTED)
     if len(arr) == 0:
         raise RvlfError(f"{label}: no frames")
     kp = np.asarray(arr, dtype=np.float32).copy()
     bad = ~np.isfinite(kp).all(axis=-1)
     kp[bad] = 0.0
+    conf = kp[..., 2]
+    if conf.size and (conf.min() < 0 or conf.max() > 1):
+        hint = " (a percentage? divide by 100)" if conf.max() <= 100 and conf.min() >= 0 else ""
+        raise RvlfError(f"{label}: keypoint confidence (the third value) ranges from {conf.min():g} to "
+                        f"{conf.max():g}; it must be in [0, 1], 0 = not found{hint}")
     return kp
 
 

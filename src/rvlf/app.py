@@ -22,12 +22,14 @@ to 127.0.0.1 unless `--host` says otherwise. `process` does the work without Gra
 from __future__ import annotations
 
 import logging
+import lzma
 import os
 import shutil
 import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -78,14 +80,20 @@ class AppResult:
 
 
 def unpack_frames(archive: Path, into: Path) -> Path:
-    """A zip of frame images -> the folder of its frames (the folder inside the zip that holds the
-    most images; hidden files and `__MACOSX/` are skipped; names are flattened, so nothing is
-    written outside `into`). Raises `InputFileError` for a zip that is unreadable or has no frames."""
+    """A zip of frame images -> the folder of its frames.
+
+    The frames are the images of the one folder inside the zip that holds the most of them (the
+    first such folder in the zip on a tie; a clip's frames in `clip/part_b/` are read from there,
+    its other folders ignored); hidden files (`._*`, `.DS_Store`) and `__MACOSX/` are skipped;
+    names are flattened, so nothing is written outside `into`. Raises `InputFileError` naming the
+    zip for one that is unreadable, holds no frames or unpacks to more than `MAX_ZIP_BYTES`, and
+    naming the member for one that cannot be read (bad CRC-32, corrupt or cut-short compressed
+    data, encrypted, an unsupported compression method)."""
     from rvlf.data.video import is_image
 
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as err:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
         raise InputFileError(archive, f"not a readable zip file ({err})") from None
     with zf:
         groups: dict[str, list[zipfile.ZipInfo]] = {}
@@ -103,8 +111,18 @@ def unpack_frames(archive: Path, into: Path) -> Path:
         folder = into / (Path(archive).stem or "frames")
         folder.mkdir(parents=True, exist_ok=True)
         for m in members:
-            with zf.open(m) as src, open(folder / PurePosixPath(m.filename).name, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            try:
+                data = zf.read(m)  # one frame image; the total is bounded by MAX_ZIP_BYTES above
+            except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, RuntimeError, NotImplementedError,
+                    ValueError, OSError) as err:  # what zipfile raises for a damaged or unsupported member
+                reason = str(err) or type(err).__name__
+                if isinstance(err, zlib.error):
+                    reason = f"corrupt compressed data ({reason})"
+                elif isinstance(err, EOFError):
+                    reason = "cut short"
+                raise InputFileError(archive, f"member {m.filename!r} cannot be read: {reason}; the zip is damaged "
+                                              "or unsupported (re-create or re-download it)") from None
+            (folder / PurePosixPath(m.filename).name).write_bytes(data)
     return folder
 
 

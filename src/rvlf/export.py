@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from rvlf import __version__
+from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
 
 log = logging.getLogger("rvlf.export")
@@ -59,10 +60,9 @@ def checkpoint_scores(directory: str | Path) -> dict:
     directory = Path(directory)
     if is_exported(directory):
         path = directory / "results.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return read_json(path) if path.is_file() else {}
     run = directory.parent
-    results = json.loads((run / "results.json").read_text(encoding="utf-8")) if (run / "results.json").is_file() \
-        else {}
+    results = read_json(run / "results.json") if (run / "results.json").is_file() else {}
     scored = run / "best" if (run / "best").is_dir() else run / "last"
     if not scored.exists() or scored.resolve() != directory.resolve():
         return {}
@@ -141,6 +141,8 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
     """The model card (`README.md`): Hub metadata (YAML front matter) and the description."""
     from huggingface_hub import ModelCard, ModelCardData
 
+    from rvlf.train.exported import portable
+
     stage = info["stage"]
     lang = info["language"]
     data_name, data_id = dataset_names(cfg, dataset)
@@ -165,7 +167,7 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
         shape = ", ".join(f"{k} {v}" for k, v in llm.tiny.items())
         lm_line = (f"a random-initialised tiny Qwen3 ({shape})" if llm.tiny else
                    f"the run's own base LM `{Path(llm.name_or_path).name}` (no hub has it; `rvlf demo`: a tiny Qwen3 "
-                   "pretrained on the demo language)" if llm.keep_base else f"`{llm.name_or_path}`")
+                   "pretrained on the demo language)" if llm.keep_base else f"`{portable(llm.name_or_path)}`")
         how = {"merged": "with every LoRA adapter merged into its weights (`language_model/`)",
                "reference": "referenced by hub id (downloaded on first use); the LoRA adapters are in "
                             "`model.safetensors`"}[info["language_model"]]
@@ -279,7 +281,12 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
     out = Path(out)
     scores = checkpoint_scores(source) if source is not None else {}
     name = name or out.resolve().name
-    provenance = {"source": str(Path(source).resolve())} if source is not None else {}
+    # where it came from, as the run's own names (`grpo/best`): never the absolute path of this machine
+    provenance = {}
+    if source is not None:
+        resolved = Path(source).resolve()
+        is_ckpt = (resolved / ckpt.STATE_FILE).is_file()  # a training checkpoint: RUN/best; else the folder's name
+        provenance = {"source": "/".join(resolved.parts[-2:]) if is_ckpt else resolved.name}
     from rvlf.training_data import from_config, read, to_dict
 
     # what it was trained on travels with the export (rvlf_model.json), for the notices and the card

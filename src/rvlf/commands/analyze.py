@@ -21,6 +21,7 @@ import numpy as np
 
 from rvlf.data.crops import CROP_PARTS, part_found
 from rvlf.data.keypoints import PARTS
+from rvlf.data.walk import TreeProblem, files_under
 
 GROUPS = ("body", "face", "hands")
 
@@ -121,9 +122,14 @@ def run(args: argparse.Namespace) -> int:
         raise RvlfError(f"{root}: not a folder of feature files")
     if args.bins < 1:
         raise RvlfError(f"--bins must be >= 1, got {args.bins}")
-    files = sorted(p for p in root.rglob("*.npz") if not p.name.startswith("."))
+    problems: list[TreeProblem] = []  # linked folders are followed; broken links and loops named
+    files = sorted(files_under(root, ".npz", problems))
+    for p in problems:
+        print(f"rvlf analyze: {'note' if p.kind == 'loop' else 'skipped'}: {p}", file=sys.stderr)
+    broken = sum(p.kind != "loop" for p in problems)
     if not files:
-        raise RvlfError(f"{root}: no .npz feature files (run `rvlf extract` first)")
+        raise RvlfError(f"{root}: no .npz feature files (run `rvlf extract` first)"
+                        + (f"; {broken} broken link(s) named above" if broken else ""))
     per_group: dict[str, list[np.ndarray]] = {g: [] for g in GROUPS}
     source: dict[str, str] = {}
     bad = 0
@@ -149,4 +155,4 @@ def run(args: argparse.Namespace) -> int:
         stats = f"median {np.median(v):.4f}, mean {v.mean():.4f}, {len(v)} pairs" if len(v) else "no frame pairs"
         print(f"{g:6s} ({source[g]}): {stats}")
     print(f"wrote {args.out}")
-    return 1 if bad else 0
+    return 1 if bad or broken else 0

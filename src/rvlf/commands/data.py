@@ -33,6 +33,7 @@ from rvlf.data.checks import check_feature_set, sample_feature_file
 from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header, read_feature_meta
 from rvlf.data.poses import read_keypoints
 from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
+from rvlf.data.walk import dangling_link
 from rvlf.errors import ConfigError, InputFileError, RvlfError
 
 
@@ -184,8 +185,10 @@ def check_samples(samples: list[SignSample], features_dir: str | None = None, *,
             ref = s.num_frames if s.num_frames is not None else video_frame_count(s.video)
             if s.video is not None and not s.video.exists():
                 missing_video += 1
-                report["missing_videos"].append({"id": s.id, "split": split, "path": str(s.video),
-                                                 "where": s.source or ""})
+                item = {"id": s.id, "split": split, "path": str(s.video), "where": s.source or ""}
+                if link := dangling_link(s.video):  # a link on the way to nothing: say which
+                    item["link"] = link
+                report["missing_videos"].append(item)
             if ref is not None:
                 video_lengths.append(ref)
             n = None
@@ -291,6 +294,7 @@ def _print(report: dict, show: int) -> None:
         ("mismatches", "frame-count mismatches", lambda i: f"{i['split']}/{i['id']}: video {i['video_frames']}, "
                                                            f"features {i['feature_frames']}"),
         ("missing_videos", "missing videos", lambda i: f"{i['split']}/{i['id']}: {i['path']}"
+                                                       + (f": {i['link']}" if i.get("link") else "")
                                                        + (f" ({i['where']})" if i["where"] else "")),
         ("missing_features", "missing feature files", lambda i: f"{i['split']}/{i['id']}: {i['path']}: {i['problem']}"),
         ("unreadable_features", "unreadable feature files",

@@ -59,6 +59,7 @@ def run(args) -> int:
 
         raise ConfigError("evaluate takes data.* overrides only")
     cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
+    locate_data(cfg.data, ckpt_dir, given={o.split("=", 1)[0] for o in data_over}, checkpoint=args.checkpoint)
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
@@ -92,3 +93,38 @@ def run(args) -> int:
                       "signature": signature(stage.lang, tok),
                       "sacrebleu": {k: round(v, 2) if isinstance(v, float) else v for k, v in std.items()}}))
     return 0
+
+
+DATA_PATHS = ("root", "features_dir")
+
+
+def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str) -> None:
+    """The checkpoint's `data.root` / `data.features_dir` (its config's, not given on the command line)
+    as seen from here. A relative path is relative to the folder training ran in, which is not this
+    one when the checkpoint was moved or `rvlf evaluate` runs elsewhere: it is looked for under each
+    folder above the checkpoint (`runs/demo/corpus/manifest.jsonl` of `/srv/rvlf/runs/demo/grpo/best`
+    is found under `/srv/rvlf`; a note on stderr says so). A path found nowhere is one `ConfigError`
+    saying which `data.root` / `data.features_dir` to pass (an exported folder keeps only names)."""
+    import sys
+    from pathlib import Path
+
+    from rvlf.errors import ConfigError
+
+    for key in DATA_PATHS:
+        value = getattr(data, key)
+        if not value or key in given or Path(value).expanduser().exists():
+            continue
+        rel = Path(value)
+        found = None
+        if not rel.is_absolute() and len(rel.parts) > 1:  # a bare name could match any folder above: not guessed
+            found = next((up / rel for up in Path(ckpt_dir).resolve().parents if (up / rel).exists()), None)
+        if found is not None:
+            setattr(data, key, str(found))
+            print(f"note: data.{key} {value} (the checkpoint's config) found as {found}; pass data.{key}=PATH "
+                  "for other data", file=sys.stderr)
+            continue
+        what = ("the dataset: a manifest .jsonl or the release folder" if key == "root"
+                else "the folder of its .npz feature files")
+        raise ConfigError(f"{checkpoint}: data.{key} {value!r} (from its config.yaml) is not found from "
+                          f"{Path.cwd()}; pass data.{key}=PATH ({what}), e.g. rvlf evaluate --checkpoint "
+                          f"{checkpoint} --split test data.{key}=PATH")

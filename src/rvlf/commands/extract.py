@@ -53,14 +53,14 @@ def run(args: argparse.Namespace) -> int:
     jobs = find_jobs(args.inputs, args.out, args.keypoints)
     if not jobs:
         raise RvlfError(f"no videos or frame folders found in {' '.join(args.inputs)}")
-    if any(j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
+    if any(j.problem is None and j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
         from rvlf.data.holistic import require_mediapipe
 
         require_mediapipe()  # once, before any file: not one failure per video
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
     encoder = None
-    if not args.no_features and (args.overwrite or any(not j.out.exists() for j in jobs)):
+    if not args.no_features and any(j.problem is None and (args.overwrite or not j.out.exists()) for j in jobs):
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.float16 if device == "cuda" else torch.float32
         encoder = DinoEncoder(args.dino, device=device, batch_size=args.batch_size, dtype=dtype)
@@ -78,9 +78,9 @@ def run(args: argparse.Namespace) -> int:
         for source in summary.empty:
             print(f"  {source}")
     if summary.failed:
-        if len(jobs) > 1:  # one input: its error line (stderr, as it failed) is the whole story
-            print(f"failed ({len(summary.failed)}):")
-            for _, message in summary.failed:
-                print(f"  {message}")
+        if len(jobs) > 1:  # each error line went to stderr as it failed: here only which inputs, once each
+            print(f"failed ({len(summary.failed)}; the reasons are above):")
+            for source, _ in summary.failed:
+                print(f"  {source}")
         return 1
     return 0

@@ -30,6 +30,7 @@ from rvlf.config import DataConfig
 from rvlf.data.features import FeatureHeader, read_feature_header
 from rvlf.data.readers import ReadNotes, SignSample, dataset_kind, read_dataset
 from rvlf.data.video import is_video
+from rvlf.data.walk import dangling_link
 from rvlf.errors import ConfigError, InputFileError, RvlfError
 
 log = logging.getLogger("rvlf.data")
@@ -157,8 +158,11 @@ def check_feature_set(by_split: dict[str, list[SignSample]], features_dir: str |
             except InputFileError as err:
                 kind = "unreadable" if path.exists() else "missing"
                 problem = err.problem
-                if kind == "missing" and features_dir:  # name where rvlf extract would have written it
-                    tried = feature_candidates(s, features_dir)
+                tried = feature_candidates(s, features_dir) if kind == "missing" and features_dir else [path]
+                link = next(((p, why) for p in tried if (why := dangling_link(p))), None)
+                if kind == "missing" and link is not None:  # the file is there but a link on its way is broken
+                    path, problem = link
+                elif kind == "missing" and features_dir:  # name where rvlf extract would have written it
                     path = tried[0]
                     others = [os.path.relpath(p, features_dir) for p in tried[1:]]
                     if others:

@@ -13,7 +13,6 @@ in no frame is such a failure (`NoSignerError`) unless `allow_empty`.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -36,6 +35,7 @@ from rvlf.data.crops import (
 from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
 from rvlf.data.keypoints import from_holistic, to_pixels
 from rvlf.data.video import display_rotation, frame_files, is_image, is_video, iter_frames, video_fps
+from rvlf.data.walk import TreeProblem, walk
 from rvlf.errors import InputFileError, RvlfError, WriteError
 
 RATE_PARTS = ("body", "face", "left_hand", "right_hand")
@@ -49,6 +49,7 @@ class Job:
     source: Path
     out: Path
     keypoints: Path | None = None
+    problem: TreeProblem | None = None  # a broken link or link loop met while walking an input folder
 
 
 @dataclass
@@ -79,16 +80,14 @@ class Summary:
 # ---------------------------------------------------------------- discovering the inputs
 
 
-def _folder_jobs(root: Path) -> Iterator[tuple[Path, Path]]:
-    """(source, name) for every video under `root` and every folder of frame images."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        folder = Path(folder)
+def _folder_jobs(root: Path, problems: list[TreeProblem]) -> Iterator[tuple[Path, Path]]:
+    """(source, name) for every video under `root` and every folder of frame images; linked
+    folders and files are followed, broken links and link loops appended to `problems` (`walk`)."""
+    for folder, _, files in walk(root, problems):
         rel = folder.relative_to(root)
-        names = sorted(f for f in files if not f.startswith("."))
-        if any(is_image(Path(f)) for f in names):
+        if any(is_image(Path(f)) for f in files):
             yield folder, (Path(root.resolve().name) if rel == Path(".") else rel)
-        for f in names:
+        for f in files:
             if is_video(Path(f)):
                 yield folder / f, (rel / f).with_suffix("")
 
@@ -118,17 +117,20 @@ def _keypoint_file(root: Path, name: Path) -> Path:
 def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str | Path | None = None) -> list[Job]:
     """Expand INPUT arguments (video files, images, folders, `.jsonl` manifests) into jobs.
 
-    Folders are searched recursively: each video file and each folder holding frame images is
-    one job, named by its path relative to the input folder (`OUT/<rel>.npz`). A file given by
+    Folders are searched recursively, symbolic links followed (`rvlf.data.walk`): each video file
+    and each folder holding frame images is one job, named by its path relative to the input
+    folder (`OUT/<rel>.npz`). Each broken link or link loop met is one job more, with `problem`
+    set: `extract` reports a broken link as a failed input and a loop as a note. A file given by
     name is always attempted (a non-video fails with a clear line at extraction time).
     `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`; it
     takes precedence over a manifest's `keypoints` fields.
     """
     out_dir = Path(out_dir)
     found: list[tuple[Path, Path, Path | None]] = []
+    problems: list[TreeProblem] = []
     for item in map(Path, inputs):
         if item.is_dir():
-            found += [(src, name, None) for src, name in _folder_jobs(item)]
+            found += [(src, name, None) for src, name in _folder_jobs(item, problems)]
         elif item.suffix.lower() == ".jsonl" and item.is_file():
             found += list(_manifest_jobs(item))
         else:
@@ -149,7 +151,7 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
         if out not in owner:
             owner[out] = src
             jobs.append(Job(src, out, kp_path))
-    return jobs
+    return jobs + [Job(p.path, out_dir, problem=p) for p in problems]
 
 
 # ---------------------------------------------------------------- per video (worker side)
@@ -447,8 +449,11 @@ def extract(
     from tqdm.auto import tqdm
 
     summary = Summary()
-    todo, clashes = [], []
+    todo, clashes, notes = [], [], []
     for job in jobs:
+        if job.problem is not None:  # met while walking a folder: a link to nothing fails, a loop is a note
+            (notes if job.problem.kind == "loop" else clashes).append((str(job.source), str(job.problem)))
+            continue
         try:
             if not overwrite and already_extracted(job):
                 summary.skipped += 1
@@ -465,9 +470,11 @@ def extract(
                      "dino_dim": encoder.dim, "dino_token": "cls"}
     bar = tqdm(total=len(todo), unit="video", disable=None if progress is None else not progress, dynamic_ncols=True)
     report = on_failure or bar.write
-    for source, line in clashes:  # an existing output of another source, or unreadable: that video fails
+    for source, line in clashes:  # an existing output of another source, unreadable, a broken link: it fails
         summary.failed.append((source, line))
         report(f"failed: {line}")
+    for _, line in notes:
+        report(f"note: {line}")
     start = time.perf_counter()
     try:
         for job, result in _prepared(todo, workers, encoder is not None, margin, allow_empty):

@@ -69,13 +69,18 @@ class DinoEncoder:
         local = Path(name_or_path).expanduser()
         if (local.is_absolute() or str(name_or_path).startswith(".")) and not local.is_dir():
             raise RvlfError(f"DINOv2 model folder {name_or_path} does not exist")
+        from rvlf.hubcheck import use_cache_if_hub_unreachable
+
+        offline = use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not retries
         try:
             with _no_hf_progress_bars():
                 model = Dinov2Model.from_pretrained(str(name_or_path), dtype=dtype)
         except (OSError, ValueError) as err:
             raise RvlfError(
-                f"cannot load DINOv2 model {name_or_path!r} (a hub id needs the network or the hub cache; "
-                f"or pass a local folder): {str(err).splitlines()[0]}"
+                f"cannot load DINOv2 model {name_or_path!r} (a hub id needs the network or the hub cache"
+                + (", and the hub is offline or cannot be reached" if offline else "")
+                + f": download it once with `hf download {name_or_path}` or pass a local folder, --dino DIR): "
+                f"{str(err).splitlines()[0]}"
             ) from None
         self.name = str(name_or_path)
         self.device = torch.device(device)

@@ -26,7 +26,6 @@ Texts keep their characters; runs of whitespace (a tab inside a sentence) become
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import numbers
 import re
@@ -35,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rvlf.data.safe_pickle import safe_load
+from rvlf.data.walk import dangling_link
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.jsonfile import loads
 from rvlf.text.script import has_chinese
 
 log = logging.getLogger("rvlf.data")
@@ -108,7 +109,8 @@ def _split(value: str, path: Path, line: int | None, column: str) -> str:
 
 def _need_file(path: Path, hint: str = "") -> Path:
     if not path.is_file():
-        raise InputFileError(path, "file not found" + (f" ({hint})" if hint else ""))
+        link = dangling_link(path)  # a link on the way to nothing (shared storage not mounted?)
+        raise InputFileError(path, link or "file not found" + (f" ({hint})" if hint else ""))
     return path
 
 
@@ -428,7 +430,10 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
 
 def read_manifest(path: str | Path, splits: Iterable[str] = SPLITS, opts: _Options | None = None) -> list[SignSample]:
     """A JSONL manifest: `id`, `split`, `text`, `lang` and optional `video`, `keypoints`,
-    `features` (relative to the manifest's folder), `signer`, `num_frames`."""
+    `features` (relative to the manifest's folder), `signer`, `num_frames`.
+
+    A key repeated inside one line (JSON keeps the last silently) is an `InputFileError` naming
+    the file, line and key."""
     path = Path(path)
     base = path.parent
     wanted, ids, out = set(splits), _Ids(), []
@@ -436,11 +441,7 @@ def read_manifest(path: str | Path, splits: Iterable[str] = SPLITS, opts: _Optio
         for line, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError as err:
-                raise InputFileError(path, f"invalid JSON: {err.msg.removesuffix(' at')} at character {err.pos + 1}",
-                                     line) from None
+            rec = loads(raw, path, line)  # a key twice in one line: InputFileError naming it
             if not isinstance(rec, dict):
                 raise InputFileError(path, "each line must be a JSON object", line)
             for key in ("id", "split", "text", "lang"):
@@ -515,7 +516,8 @@ def read_dataset(kind: str, root: str | Path, splits: Iterable[str] | None = Non
         raise RvlfError(f"unknown split {bad[0]!r} (expected train, dev or test)")
     root = Path(root)
     if not root.exists():
-        raise InputFileError(root, "dataset root not found")
+        raise InputFileError(root, f"dataset root not found ({link})" if (link := dangling_link(root))
+                             else "dataset root not found")
     if video_root and key not in _VIDEO_ROOT_KINDS:
         raise RvlfError(f"data.video_root applies to {' and '.join(_VIDEO_ROOT_KINDS)} only; "
                         f"{key} videos are where the release keeps them (see docs/datasets.md)")

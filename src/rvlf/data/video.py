@@ -38,11 +38,48 @@ NOT_A_VIDEO = {
 }
 
 
+# what a file's first bytes say it is, whatever its name (a text file saved as clip.mp4, a NumPy
+# array without its suffix): (magic, what to say)
+_MAGIC = (
+    (b"\x93NUMPY", NOT_A_VIDEO[".npy"]),
+    (b"%PDF", "a PDF document, not a video"),
+    (b"PK\x03\x04", "a zip archive, not a video (unzip frame images into a folder and give the folder; "
+                     "rvlf app takes such zips)"),
+    (b"\x1f\x8b", "a gzip-compressed file, not a video (label files go to data.root, not to translate/extract)"),
+)
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """UTF-8 text without NUL bytes or control characters other than whitespace (a video never is)."""
+    if not head or b"\x00" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return False
+        text = head[: err.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\r\n\f\v" for c in text.lstrip("\ufeff"))
+
+
 def not_a_video(path: Path) -> None:
-    """Raise `InputFileError` for a file whose name says it is not a video (`NOT_A_VIDEO`)."""
+    """Raise `InputFileError` for a file whose name (`NOT_A_VIDEO`) or first bytes say it is not a
+    video: text (whatever its suffix), a NumPy `.npy` array, a PDF, a zip or gzip file."""
     reason = NOT_A_VIDEO.get(path.suffix.lower())
     if reason and path.is_file():
         raise InputFileError(path, reason)
+    if not path.is_file() or is_image(path):
+        return
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return  # the decoder names the problem
+    for magic, what in _MAGIC:
+        if head.startswith(magic):
+            raise InputFileError(path, what)
+    if _looks_like_text(head):
+        raise InputFileError(path, NOT_A_VIDEO[".txt"])
 
 
 def is_image(path: Path) -> bool:
@@ -223,7 +260,9 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Stream RGB frames of a video file, a folder of frame images, or a single image."""
     path = Path(path)
     if not path.exists():
-        raise InputFileError(path, "no such file or folder")
+        from rvlf.data.walk import dangling_link
+
+        raise InputFileError(path, dangling_link(path) or "no such file or folder")
     if path.is_dir():
         files = frame_files(path)
         if not files:

@@ -48,22 +48,37 @@ def load_causal_lm(
     """Load any `transformers` causal LM (hub id or local folder), e.g. Qwen3-8B (Sec. 3.2)."""
     from transformers import AutoModelForCausalLM
 
+    from rvlf.hubcheck import use_cache_if_hub_unreachable
+
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
+    use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not a minute of retries
     try:
         return AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype, device_map=device_map)
     except (OSError, ValueError) as e:
-        raise RvlfError(f"cannot load causal LM {name_or_path!r}: {str(e).splitlines()[0]}") from e
+        raise RvlfError(f"cannot load causal LM {name_or_path!r}: {str(e).splitlines()[0]}{_fetch_hint(name_or_path)}"
+                        ) from e
 
 
 def load_tokenizer(name_or_path: str = DEFAULT_LM):
     """The LM's tokenizer (hub id or local folder)."""
     from transformers import AutoTokenizer
 
+    from rvlf.hubcheck import use_cache_if_hub_unreachable
+
+    use_cache_if_hub_unreachable(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
     except (OSError, ValueError) as e:
-        raise RvlfError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0]}") from e
+        raise RvlfError(f"cannot load tokenizer {name_or_path!r}: {str(e).splitlines()[0]}{_fetch_hint(name_or_path)}"
+                        ) from e
+
+
+def _fetch_hint(name_or_path) -> str:
+    from rvlf.hubcheck import is_local
+
+    return "" if is_local(name_or_path) else (f" (a hub id: download it once with `hf download {name_or_path}` "
+                                              "or set llm.name_or_path to a local folder)")
 
 
 def tiny_chat_tokenizer(texts: Sequence[str], lang: str, instruction: str = INSTRUCTION):

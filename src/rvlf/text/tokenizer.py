@@ -111,11 +111,16 @@ def _load_mbart(name_or_path: str | Path) -> PreTrainedTokenizerFast:
             if not (sp.is_control(i) or sp.is_unknown(i))
         ]
         return MBartTokenizer(vocab=[(t, 0.0) for t in (BOS, PAD, EOS, UNK)] + pieces)
+    from rvlf.hubcheck import is_local, use_cache_if_hub_unreachable
+
+    use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not a minute of retries
     try:
         return AutoTokenizer.from_pretrained(str(name_or_path))
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise RvlfError(f"{name_or_path}: cannot load an mBART tokenizer ({first})") from None
+        hint = ("" if is_local(name_or_path)
+                else f"; download it once with `hf download {name_or_path}` or pass a local folder")
+        raise RvlfError(f"{name_or_path}: cannot load an mBART tokenizer ({first}{hint})") from None
 
 
 def trim_mbart_tokenizer(

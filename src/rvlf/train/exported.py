@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rvlf import __version__, atomic
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
 
 EXPORT_FILE = "rvlf_model.json"
@@ -45,10 +46,7 @@ def is_exported(directory: str | Path) -> bool:
 def read_info(directory: str | Path) -> dict:
     """`rvlf_model.json` of an exported folder, checked."""
     path = Path(directory) / EXPORT_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputFileError(path, f"unreadable model description ({err})") from None
+    info = read_json(path)  # InputFileError: missing, not JSON, a key twice
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise InputFileError(path, f"not an rvlf model description (format must be {FORMAT!r})")
     if int(info.get("format_version", 0)) > FORMAT_VERSION:
@@ -66,6 +64,34 @@ def dino_source(directory: str | Path | None, cfg) -> str | None:
     if directory is not None and (Path(directory) / "dinov2").is_dir():
         return str(Path(directory) / "dinov2")
     return cfg.data.dino_model
+
+
+def portable(value: str) -> str:
+    """A path of the machine that wrote a folder -> what an exported folder may keep: an absolute
+    (or `~`) path becomes its last component (`/home/me/runs/demo/lm` -> `lm`); a relative path or
+    a hub id is kept as it is. Exported folders are uploaded as they are: no local path goes along."""
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        return Path(value).expanduser().name or value.strip("/~") or "."
+    return value
+
+
+def portable_config(text: str) -> str:
+    """A config YAML with every absolute path value made `portable` (e.g. `llm.name_or_path` of a
+    run's own base LM, `data.root`): what the exported folder's `config.yaml` holds. Loading does
+    not need those paths (the LM, tokenizer and DINOv2 are in the folder); `rvlf evaluate
+    --checkpoint` says which `data.root` to pass when the data is not found."""
+    import yaml
+
+    def walk(node):
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return portable(node) if isinstance(node, str) else node
+
+    data = yaml.safe_load(text)
+    clean = walk(data)
+    return text if clean == data else yaml.safe_dump(clean, sort_keys=False, allow_unicode=True)
 
 
 def _base_llm(cfg):
@@ -173,7 +199,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
     umask = os.umask(0)
     os.umask(umask)
     try:
-        (tmp / "config.yaml").write_text(stage.config_yaml(), encoding="utf-8")
+        (tmp / "config.yaml").write_text(portable_config(stage.config_yaml()), encoding="utf-8")
         if name == "pretrain":
             ckpt.save_weights(tmp / ckpt.MODEL_FILE, stage.model.state_dict())
             stage.tokenizer.save(tmp / "tokenizer")
@@ -200,7 +226,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
                 shutil.copytree(Path(dino).expanduser(), tmp / "dinov2")
                 dino_entry = "dinov2"
             else:
-                dino_entry = dino
+                dino_entry = portable(dino)
         record = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -209,6 +235,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
             "language_model": lm_kind,
             # a hub id only: a random tiny LM or one copied with the run (`llm.keep_base`) has none
             "base_model": base_id or (None if name == "pretrain" or _base_llm(cfg).tiny or _base_llm(cfg).keep_base
+                                      or portable(_base_llm(cfg).name_or_path) != _base_llm(cfg).name_or_path
                                       else _base_llm(cfg).name_or_path),
             "dinov2": dino_entry,
             "rvlf_version": __version__,
