@@ -7,10 +7,10 @@ import logging
 
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import read_lines
-from rvlf.text.metrics import LANGS, batch_sentence_scores, check_lang, corpus_scores
-from rvlf.text.script import check_scoring_lang
+from rvlf.text.script import LANGS  # rvlf.text.metrics (sacrebleu) is imported by run: --help stays quick
 
 __all__ = ["read_lines", "register", "run"]
+
 
 
 def register(sub) -> None:
@@ -28,6 +28,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from rvlf.text.metrics import batch_sentence_scores, check_lang, corpus_scores
+    from rvlf.text.script import check_scoring_lang
+
     lang = check_lang(args.lang)
     hyps, refs = read_lines(args.hyp), read_lines(args.ref)
     if len(hyps) != len(refs):

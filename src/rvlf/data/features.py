@@ -25,12 +25,15 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from rvlf.data.keypoints import NUM_POINTS
 from rvlf.errors import InputFileError, RvlfError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,8 +62,11 @@ class DinoEncoder:
         name_or_path: str = "facebook/dinov2-base",
         device: str = "cpu",
         batch_size: int = 32,
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
     ):
+        # heavy optional libraries deferred on purpose: `rvlf data check` and `rvlf --help` read
+        # feature headers from this module without loading torch or transformers
+        import torch
         from transformers import Dinov2Model
 
         from rvlf.device import resolve_device
@@ -68,6 +74,7 @@ class DinoEncoder:
         device = resolve_device(device)
         if batch_size < 1:
             raise RvlfError(f"batch size must be >= 1, got {batch_size}")
+        dtype = torch.float32 if dtype is None else dtype
         local = Path(name_or_path).expanduser()
         if (local.is_absolute() or str(name_or_path).startswith(".")) and not local.is_dir():
             raise RvlfError(f"DINOv2 model folder {name_or_path} does not exist")
@@ -90,20 +97,22 @@ class DinoEncoder:
         self._scale = 1.0 / (255.0 * std)
         self._shift = -torch.tensor(IMAGENET_MEAN, device=self.device) / std
 
-    @torch.inference_mode()
     def encode(self, images: np.ndarray) -> np.ndarray:
         """`uint8 [N,224,224,3]` RGB -> `float32 [N,D]` (normalised CLS token)."""
+        import torch  # loaded by __init__ already
+
         images = np.asarray(images)
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise RvlfError(
                 f"DinoEncoder.encode: expected uint8 [N,H,W,3] images, got {images.dtype} {list(images.shape)}"
             )
         out = np.empty((len(images), self.dim), dtype=np.float32)
-        for i in range(0, len(images), self.batch_size):
-            x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).float()
-            x = torch.addcmul(self._shift, x, self._scale).permute(0, 3, 1, 2).to(self.dtype)
-            cls = self.model(pixel_values=x).pooler_output
-            out[i:i + len(x)] = cls.float().cpu().numpy()
+        with torch.inference_mode():
+            for i in range(0, len(images), self.batch_size):
+                x = torch.from_numpy(images[i:i + self.batch_size]).to(self.device).float()
+                x = torch.addcmul(self._shift, x, self._scale).permute(0, 3, 1, 2).to(self.dtype)
+                cls = self.model(pixel_values=x).pooler_output
+                out[i:i + len(x)] = cls.float().cpu().numpy()
         return out
 
 
@@ -118,6 +127,7 @@ def save_tiny_dinov2(
     seed: int = 0,
 ) -> Path:
     """Save a random-initialised DINOv2 with `save_pretrained` (tests and the demo load it by path)."""
+    import torch  # heavy optional libraries deferred on purpose (see DinoEncoder)
     from transformers import Dinov2Config, Dinov2Model
 
     config = Dinov2Config(

@@ -24,9 +24,8 @@ from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
 from rvlf.errors import RvlfError
-from rvlf.text.script import CHAR_LEVEL, has_chinese, script_mismatch, script_problem  # noqa: F401 (re-exported)
+from rvlf.text.script import CHAR_LEVEL, LANGS, has_chinese, script_mismatch, script_problem  # noqa: F401 (re-exported)
 
-LANGS = ("zh", "de", "en")
 MAX_ORDER = 4
 PAPER_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")  # the paper's columns
 CHRF_KEYS = ("chrf", "chrf++")  # sacrebleu chrF (word order 0) and chrF++ (word order 2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+LANGS = ("zh", "de", "en")  # the languages the protocol scores (rvlf.text.metrics)
 CHAR_LEVEL = frozenset({"zh"})  # languages scored (and tokenized) by character
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs (unified, extension A, compatibility)
 

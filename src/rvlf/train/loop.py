@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
@@ -71,15 +70,25 @@ def train_lengths(train_set: Dataset) -> list[int]:
     return list(train_set.lengths())
 
 
-class LengthGroupedEpochSampler(LengthGroupedSampler):
+class LengthGroupedEpochSampler(Sampler):
     """transformers' `LengthGroupedSampler` with the order of epoch e drawn from `seed + e`
     (`set_epoch`, called by accelerate's data loader each epoch), so `--resume` replays the same
     batches, as accelerate's seedable sampler does for a plain shuffle."""
 
     def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        # transformers' trainer stack deferred on purpose: `rvlf translate`/`evaluate` import this module
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        self._sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator())
+        self.generator = self._sampler.generator
         self.seed = seed
         self.set_epoch(0)
+
+    def __iter__(self):
+        return iter(self._sampler)
+
+    def __len__(self) -> int:
+        return len(self._sampler)
 
     def set_epoch(self, epoch: int) -> None:
         self.generator.manual_seed(self.seed + epoch)
