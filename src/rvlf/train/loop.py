@@ -138,6 +138,9 @@ class Trainer:
         self.dev_set = dev_set
         if dev_set is not None and dev_max_samples and len(dev_set) > dev_max_samples:
             self.dev_set = Subset(dev_set, list(range(dev_max_samples)))
+            if self.accelerator.is_main_process:  # the dev scores logged below are on this subset
+                log.info("rvlf data: dev scores use the first %d of the %d dev samples (data.dev_max_samples)",
+                         dev_max_samples, len(dev_set))
         sampler = LengthGroupedEpochSampler(cfg.batch_size, train_lengths(train_set), cfg.seed) \
             if cfg.group_by_length else None
         loader = DataLoader(
@@ -351,12 +354,13 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train to the end (or `max_steps`); returns the last dev metrics and the best score."""
-        from tqdm.auto import tqdm
+        from rvlf.progress import progress
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg
-        bar = tqdm(total=self.total_steps, initial=self.global_step, desc=self.stage.name, unit="step",
-                   disable=not (cfg.progress and self.is_main), dynamic_ncols=True, leave=True)
+        # a bar on a terminal, a line every 5% of the steps in a log
+        bar = progress(self.total_steps, initial=self.global_step, desc=self.stage.name, unit="step",
+                       enabled=cfg.progress and self.is_main)
         last_dev: dict[str, float] = {}
         t0 = time.time()
         model = self.model
@@ -379,8 +383,8 @@ class Trainer:
                 if not self.accelerator.sync_gradients:
                     continue
                 self.global_step += 1
+                bar.set_postfix(loss=f"{scalars.get('loss', float('nan')):.3f}", refresh=False)  # this step's loss
                 bar.update(1)
-                bar.set_postfix(loss=f"{scalars.get('loss', float('nan')):.3f}")
                 if self.global_step % max(1, cfg.log_every_steps) == 0 or self.global_step == 1:
                     scalars = dict(scalars, lr=self.scheduler.get_last_lr()[0])
                     self.log(scalars)
