@@ -86,6 +86,7 @@ def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, ca
     from rvlf.translate import dino_encoder
 
     calls = {"stage": 0, "dino": 0}
+    dtypes = []
     load_stage, encoder = inference.load_stage, features.DinoEncoder
 
     def counting_load_stage(*a, **k):
@@ -96,6 +97,7 @@ def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, ca
         def __init__(self, *a, **k):
             calls["dino"] += 1
             super().__init__(*a, **k)
+            dtypes.append(self.dtype)
 
     monkeypatch.setattr(inference, "load_stage", counting_load_stage)
     monkeypatch.setattr(features, "DinoEncoder", CountingEncoder)
@@ -117,3 +119,4 @@ def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, ca
     dino_encoder.cache_clear()
     assert rc == 0 and [line.split("\t")[0] for line in out.strip().splitlines()] == [video.stem, "frames"]
     assert calls == {"stage": 1, "dino": 1}
+    assert dtypes == [features.inference_dtype("cpu")]  # bf16 on a CPU with native bf16 (tests/test_bf16.py)

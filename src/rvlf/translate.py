@@ -53,13 +53,14 @@ def _is_feature_file(path: Path) -> bool:
 
 
 @functools.lru_cache(maxsize=2)
-def dino_encoder(model: str, device: str):
+def dino_encoder(model: str, device: str, dtype=None):
     """The `DinoEncoder` of `model` (hub id or folder) on `device`, loaded once per process: `rvlf
     translate` with many inputs, `SignTranslator` and `rvlf app` reuse it instead of loading DINOv2
-    for every video."""
-    from rvlf.data.features import DinoEncoder
+    for every video. `dtype`: default `rvlf.data.features.inference_dtype(device)` (bfloat16 on a CPU
+    with native bf16, else float32)."""
+    from rvlf.data.features import DinoEncoder, inference_dtype
 
-    return DinoEncoder(model, device=device)
+    return DinoEncoder(model, device=device, dtype=dtype or inference_dtype(device))
 
 
 def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
@@ -116,7 +117,10 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
                    allow_empty=True)  # an input without a signer is reported by the caller, not raised
     dino = None
     if dino_model is not None:
-        dino = encode_crops(dino_encoder(str(dino_model), device), prep.crops, prep.found)
+        from rvlf.data.features import inference_dtype
+
+        encoder = dino_encoder(str(dino_model), device, inference_dtype(device))  # bf16 on CPUs with native bf16
+        dino = encode_crops(encoder, prep.crops, prep.found)
     from rvlf.data.crops import crop_boxes
 
     size = (prep.meta["width"], prep.meta["height"])

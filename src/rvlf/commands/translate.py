@@ -9,10 +9,12 @@ def register(sub) -> None:
                                    "as `rvlf extract` does, then the checkpoint decodes with beam search (the models "
                                    "are loaded once for all inputs). Prints one line per input: NAME<TAB>TRANSLATION; "
                                    "with --nbest K, K lines per input: NAME<TAB>RANK<TAB>SCORE<TAB>TRANSLATION; with "
-                                   "--json, one JSON object per input (fields: see --json). On stderr: inputs in which no signer is "
-                                   "found (not translated; exit code 1), inputs it cannot read (the others are still "
-                                   "translated; exit code 1) and inputs longer than the checkpoint's "
-                                   "data.max_frames (how many frames data.long_inputs dropped).")
+                                   "--json, one JSON object per input (fields: see --json). On stderr: inputs in "
+                                   "which no signer is found (not translated; exit code 1), inputs it cannot read "
+                                   "(the others are still translated; exit code 1) and inputs longer than the "
+                                   "checkpoint's data.max_frames (how many frames data.long_inputs dropped). "
+                                   "DINOv2 runs in bfloat16 on CPUs with native bf16 (RVLF_DINO_DTYPE=float32 "
+                                   "turns it off), the sign LM in float32.")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
     p.add_argument("--checkpoint", required=True,
