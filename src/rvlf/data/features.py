@@ -61,7 +61,7 @@ def inference_dtype(device: str = "cpu") -> torch.dtype:
     (`float32`, `bfloat16` or `auto`, the default) overrides it.
 
     Measured (benchmarks/results.md, section 10, and benchmarks/analysis.md): on a Xeon with AMX,
-    DINOv2-base encodes crops about 3x faster in bf16 (2.5-3.4x); the CLS features of bf16 and float32
+    DINOv2-base encodes crops about 3.5x faster in bf16 (2.5-3.6x); the CLS features of bf16 and float32
     differ by cosine < 0.0001 (the bar is 0.999: min 0.99997 over 10,206 demo crops with the demo's
     DINOv2), and the demo's test translations from bf16 features equal the float32 ones (16 of 16;
     94 of 96 over all splits). Training features (`rvlf extract`) stay float32 on CPU. Raises
