@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import torch
 
@@ -13,8 +14,17 @@ from rvlf.demo import METRICS, ROWS, grpo_dev_line
 def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli(["demo", "--quick", "--out", str(out)]) == 0
-    stdout = capsys.readouterr().out
+    captured = capsys.readouterr()
+    stdout = captured.out
     results = json.loads((out / "results.json").read_text())
+    # one line per step with its time; stderr is no terminal here: progress comes as lines, never bar redraws
+    for step, what in (("1/5", "corpus"), ("2/5", "stage 1 (pretrain)"), ("3/5", "base LM"),
+                       ("4/5", "stage 2 (SLT-SFT)"), ("5/5", "stage 3 (SLT-GRPO)")):
+        assert re.search(rf"^\[demo\] {step} {re.escape(what)} done in \d+ s$", stdout, re.M), what
+    assert "\r" not in captured.err and re.search(r"^\[sft\] 100% \(\d+/\d+ step\), ", captured.err, re.M)
+    # the dev figures say which dev subset they use (data.dev_max_samples=8 of the 16 dev sentences)
+    assert results["dev"]["samples"] == {"pretrain": 8, "sft": 8, "grpo": 8} and results["dev"]["of"] == 16
+    assert "on the first 8 of the 16 dev sentences" in stdout
     for key, name in ROWS:
         assert set(METRICS) <= set(results[key]), key
         assert all(0.0 <= results[key][m] <= 100.0 for m in METRICS)

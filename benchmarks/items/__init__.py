@@ -27,6 +27,8 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "translate": ("translate", {}),
     "significance": ("significance", {}),
     "features": ("features", {}),
+    "bf16": ("bf16", {}),  # DINOv2-base in float32 and bfloat16
+    "startup": ("startup", {}),  # fresh interpreters without bytecode, this checkout and a baseline commit
     "grpo_group": ("grpo_group", {}),  # minutes: GRPO steps at the paper's group shape
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }

@@ -124,12 +124,15 @@ def significance_line(results: dict, seed: int = 0) -> str:
 
 
 def grpo_dev_line(dev: dict) -> str:
-    """What SLT-GRPO did to the SLT-SFT model's mean dev reward (the dev subset it evaluates on)."""
+    """What SLT-GRPO did to the SLT-SFT model's mean dev reward, on the dev subset it evaluates on
+    (`dev["samples"]["grpo"]` of the `dev["of"]` dev sentences, when `results.json` records them)."""
     before, after = dev.get("slt_grpo_baseline"), dev.get("slt_grpo")
     if not before or not after:
         return ""
+    n, of = (dev.get("samples") or {}).get("grpo"), dev.get("of")
+    subset = f" (on the first {n} of the {of} dev sentences, data.dev_max_samples)" if n and of and n < of else ""
     return (f"SLT-GRPO on dev: mean reward {before['reward']:.2f} (SLT-SFT, before) -> {after['reward']:.2f} "
-            f"(best GRPO checkpoint); BLEU-4 {before['bleu4']:.2f} -> {after['bleu4']:.2f}.")
+            f"(best GRPO checkpoint); BLEU-4 {before['bleu4']:.2f} -> {after['bleu4']:.2f}{subset}.")
 
 
 def read_translations(path: Path) -> dict[str, tuple[str, str]]:
@@ -177,10 +180,12 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     timings: dict[str, float] = {}
+    dev_subset: dict[str, int] = {}  # data.dev_max_samples of each stage (0: the whole dev split)
     print(f"[demo] 1/5 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}", flush=True)
     corpus = Path(generate_corpus(out / "corpus", seed=seed, n_train=size.n_train, n_dev=size.n_dev,
                                   n_test=size.n_test, dino="tiny", workers=workers, progress=progress))
     timings["corpus"] = time.time() - t0
+    done_line("1/5", "corpus", timings["corpus"])
     common = [f"data.root={corpus / 'manifest.jsonl'}", f"data.dino_model={corpus / 'dinov2-tiny'}",
               f"train.seed={seed}", f"train.progress={str(progress).lower()}", *size.overrides]
 
@@ -203,6 +208,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
             write_json(out / name / STAMP_FILE, stamp)  # last: a stage cut short is never kept
         upstream[name] = stamp
         timings[name] = time.time() - t
+        done_line(step, STEP_NAMES[name], timings[name], kept=kept is not None)
+        dev_subset[name] = cfg.data.dev_max_samples
         png = out / name / "learning_curve.png"
         if not png.exists():
             plot_learning_curve(out / name / "metrics.jsonl", png, title=f"{label} on dev")
@@ -226,6 +233,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     lm_dir = pretrain_demo_lm(corpus / "manifest.jsonl", out / "lm", shape=tiny, config=lm_cfg,
                               stamp_extra=runtime_stamp(), progress=progress)
     timings["lm"] = time.time() - t
+    done_line("3/5", "base LM", timings["lm"])
     s2 = stage("sft", sft, SFTConfig, out / "pretrain" / "best", "stage 2: SLT-SFT" + long, "4/5",
                config=size.sft_config, extra=base_lm_overrides(lm_dir))
     s3 = stage("grpo", grpo, GRPOConfig, out / "sft" / "best", "stage 3: SLT-GRPO" + long, "5/5",
@@ -235,7 +243,10 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         "slt_sft": s2["test"],
         "slt_grpo": s3["test"],
         "dev": {"vlp": s1.get("best_dev"), "slt_sft": s2.get("best_dev"), "slt_grpo": s3.get("best_dev"),
-                "slt_grpo_baseline": s3.get("baseline_dev")},
+                "slt_grpo_baseline": s3.get("baseline_dev"),
+                # how many dev sentences the dev figures use (data.dev_max_samples), of how many
+                "samples": {name: min(n, size.n_dev) if n else size.n_dev for name, n in dev_subset.items()},
+                "of": size.n_dev},
         "seconds": {k: round(v, 1) for k, v in timings.items()} | {"total": round(time.time() - t0, 1)},
         "corpus": str(corpus),
         "base_lm": str(lm_dir.resolve()),
@@ -269,6 +280,12 @@ def base_lm_overrides(lm_dir: Path) -> tuple[str, ...]:
 
 
 STAMP_FILE = "demo_stage.json"
+STEP_NAMES = {"pretrain": "stage 1 (pretrain)", "sft": "stage 2 (SLT-SFT)", "grpo": "stage 3 (SLT-GRPO)"}
+
+
+def done_line(step: str, what: str, seconds: float, *, kept: bool = False) -> None:
+    """`[demo] 2/5 stage 1 (pretrain) done in 123 s`: where the demo's time goes, one line a step."""
+    print(f"[demo] {step} {what} {'kept' if kept else 'done'} in {seconds:.0f} s", flush=True)
 
 
 def stage_stamp(cfg, upstream: dict) -> dict:

@@ -65,13 +65,14 @@ def _is_feature_file(path: Path) -> bool:
 
 
 @functools.lru_cache(maxsize=2)
-def dino_encoder(model: str, device: str):
+def dino_encoder(model: str, device: str, dtype=None):
     """The `DinoEncoder` of `model` (hub id or folder) on `device`, loaded once per process: `rvlf
     translate` with many inputs, `SignTranslator` and `rvlf app` reuse it instead of loading DINOv2
-    for every video."""
-    from rvlf.data.features import DinoEncoder
+    for every video. `dtype`: default `rvlf.data.features.inference_dtype(device)` (bfloat16 on a CPU
+    with native bf16, else float32)."""
+    from rvlf.data.features import DinoEncoder, inference_dtype
 
-    return DinoEncoder(model, device=device)
+    return DinoEncoder(model, device=device, dtype=dtype or inference_dtype(device))
 
 
 def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
@@ -147,7 +148,9 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
                    allow_empty=True, keep=keep, timings=timings)  # no signer: reported by the caller, not raised
     dino = None
     if dino_model is not None:
-        encoder = dino_encoder(str(dino_model), device)
+        from rvlf.data.features import inference_dtype
+
+        encoder = dino_encoder(str(dino_model), device, inference_dtype(device))  # bf16 on CPUs with native bf16
         t = time.perf_counter()
         dino = encode_crops(encoder, prep.crops, prep.found)
         timings["dinov2"] = time.perf_counter() - t

@@ -16,12 +16,15 @@ import os
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
-from rvlf.data.crops import CROP_PARTS, part_found
-from rvlf.data.keypoints import PARTS
 from rvlf.data.walk import TreeProblem, files_under
+
+# NumPy, rvlf.data.crops/keypoints and Matplotlib are imported inside the functions on purpose:
+# `rvlf --help` imports every command module and stays quick
 
 GROUPS = ("body", "face", "hands")
 
@@ -41,6 +44,8 @@ def register(sub) -> None:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     num = (a * b).sum(-1)
     den = np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1)
     return num / np.maximum(den, 1e-12)
@@ -48,6 +53,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def keypoint_similarity(kp: np.ndarray, part: slice, threshold: float = 0.3) -> np.ndarray:
     """Cosine similarity of frames t and t+1 of one part's centred keypoint vectors `[<=T-1]`."""
+    import numpy as np
+
     xy, ok = kp[:, part, :2].astype(np.float64), kp[:, part, 2] > threshold
     both = (ok[:-1] & ok[1:])[..., None]                           # [T-1,n,1]
     count = np.maximum(both.sum(1, keepdims=True), 1)
@@ -60,6 +67,11 @@ def keypoint_similarity(kp: np.ndarray, part: slice, threshold: float = 0.3) -> 
 
 def video_similarities(feats: dict) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Adjacent-frame similarities per group (body, face, hands) and the feature each used."""
+    import numpy as np
+
+    from rvlf.data.crops import CROP_PARTS, part_found
+    from rvlf.data.keypoints import PARTS
+
     kp = feats["keypoints"]
     found = part_found(kp)[:, 1:]                                  # face, left hand, right hand
     pair = found[:-1] & found[1:]
@@ -80,6 +92,7 @@ def video_similarities(feats: dict) -> tuple[dict[str, np.ndarray], dict[str, st
 
 def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: str, out: Path, bins: int) -> None:
     """A stacked histogram (as Fig. 5) with each group's source, pair count and median; atomic write."""
+    import numpy as np
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 5), dpi=120, layout="constrained")
@@ -114,6 +127,8 @@ def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: 
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from rvlf.data.features import load_video_features
     from rvlf.errors import RvlfError
 

@@ -29,12 +29,16 @@ import statistics
 from pathlib import Path
 
 
-from rvlf.data.checks import check_feature_set, sample_feature_file
-from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header, read_feature_meta
-from rvlf.data.poses import read_keypoints
+from typing import TYPE_CHECKING
+
 from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
 from rvlf.data.walk import dangling_link
 from rvlf.errors import ConfigError, InputFileError, RvlfError
+
+if TYPE_CHECKING:
+    from rvlf.data.features import FeatureHeader
+
+# rvlf.data.checks, .features and .poses (NumPy) are imported where used: `rvlf data --help` stays quick
 
 
 def register(sub) -> None:
@@ -89,6 +93,9 @@ def feature_frame_count(path: Path) -> int:
 
 def feature_header(path: Path) -> FeatureHeader:
     """The header of an rvlf feature file, or a keypoint file's frame count as one (no DINOv2)."""
+    from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
+    from rvlf.data.poses import read_keypoints
+
     if path.suffix.lower() == ".npz" and is_feature_file(path):
         return read_feature_header(path)
     return FeatureHeader(path, int(read_keypoints(path).shape[0]), None)
@@ -98,6 +105,8 @@ def covered_frames(path: Path, frames: int) -> int:
     """Frames of the video a feature/keypoint file of `frames` frames describes: more than
     `frames` for a window of a longer video (a Uni-Sign `.pkl` `start`/`end`, or an `rvlf extract`
     file made from one, whose `meta.video_frames` says so)."""
+    from rvlf.data.features import is_feature_file, read_feature_meta
+
     if path.suffix.lower() == ".npz":
         meta = read_feature_meta(path) if is_feature_file(path) else {}
         total = meta.get("video_frames")
@@ -113,7 +122,7 @@ def signer_and_length_report(samples: list[SignSample], features_dir: str | None
                              min_body_share: float = 0.5, max_frames: int = 300) -> dict:
     """Samples whose body is found in fewer than `min_body_share` of their frames (`low_body`),
     and per split the number of samples longer than `max_frames` (`long_inputs`)."""
-    from rvlf.data.dataset import feature_summary
+    from rvlf.data.checks import feature_summary
 
     low, long_counts = [], {}
     for s in samples:
@@ -149,6 +158,8 @@ def _print_signer_and_length(report: dict, show: int) -> None:
 
 
 def _feature_file(sample: SignSample, features_dir: str | None) -> Path | None:
+    from rvlf.data.checks import sample_feature_file
+
     return sample_feature_file(sample, features_dir) or sample.keypoints
 
 
@@ -231,6 +242,8 @@ def training_check(samples: list[SignSample], features_dir: str | None, splits: 
     same problems by kind; and the feature headers it read, by (split, id). `features_checked` is
     False when no sample has a feature file to look for (no `features_dir`, no manifest
     `features`): a dataset checked before `rvlf extract`."""
+    from rvlf.data.checks import check_feature_set
+
     by_split: dict[str, list[SignSample]] = {}
     for s in samples:
         by_split.setdefault(s.split, []).append(s)

@@ -39,11 +39,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from tqdm.auto import tqdm
 
     from rvlf.data.extract import RATE_PARTS, extract, find_jobs
-    from rvlf.data.features import DinoEncoder
     from rvlf.errors import RvlfError
 
     if args.workers < 1:
@@ -61,6 +59,10 @@ def run(args: argparse.Namespace) -> int:
 
     encoder = None
     if not args.no_features and any(j.problem is None and (args.overwrite or not j.out.exists()) for j in jobs):
+        import torch  # deferred on purpose: --no-features (keypoints only) needs no torch or transformers
+
+        from rvlf.data.features import DinoEncoder
+
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         dtype = torch.float16 if device == "cuda" else torch.float32
         encoder = DinoEncoder(args.dino, device=device, batch_size=args.batch_size, dtype=dtype)

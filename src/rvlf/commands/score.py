@@ -8,8 +8,7 @@ import sys
 
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import read_lines
-from rvlf.text.metrics import (SLRT, TOKENIZE, batch_sentence_scores, check_lang, check_scoring, check_tokenize,
-                               corpus_scores, signature)
+from rvlf.text.script import SLRT, TOKENIZE  # rvlf.text.metrics (sacrebleu) is imported by run: --help stays quick
 
 __all__ = ["read_lines", "register", "run", "add_tokenize_arg"]
 
@@ -41,6 +40,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from rvlf.text.metrics import batch_sentence_scores, check_lang, check_scoring, check_tokenize, corpus_scores, signature
+
     lang = check_lang(args.lang)
     tok = getattr(args, "tokenize", SLRT)
     if tok != SLRT:

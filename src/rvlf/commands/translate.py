@@ -6,14 +6,19 @@ from rvlf.commands._common import positive_int
 def register(sub) -> None:
     p = sub.add_parser("translate", help="translate videos, frame folders or keypoint files with a checkpoint",
                        description="Keypoints (MediaPipe Holistic), face/hand crops and DINOv2 features are computed "
-                                   "as `rvlf extract` does, then the checkpoint decodes with beam search. Prints one "
-                                   "line per input: NAME<TAB>TRANSLATION. On stderr: inputs in which no signer is "
-                                   "found (not translated; exit code 1), inputs it cannot read (the others are still "
-                                   "translated; exit code 1), inputs longer than the checkpoint's "
-                                   "data.max_frames (how many frames data.long_inputs dropped; those frames are "
-                                   "never run through MediaPipe or DINOv2), a notice when the model was trained on "
-                                   "the rvlf synthetic demo language, and a warning for each input that is not "
-                                   "plausibly signing (a still image or a few frames, no hands in any frame).")
+                                   "as `rvlf extract` does, then the checkpoint decodes with beam search (the models "
+                                   "are loaded once for all inputs). Prints one line per input: NAME<TAB>TRANSLATION; "
+                                   "with --nbest K, K lines per input: NAME<TAB>RANK<TAB>SCORE<TAB>TRANSLATION; with "
+                                   "--json, one JSON object per input (fields: see --json). On stderr: inputs in "
+                                   "which no signer is found (not translated; exit code 1), inputs it cannot read "
+                                   "(the others are still translated; exit code 1) and inputs longer than the "
+                                   "checkpoint's data.max_frames (how many frames data.long_inputs dropped; those frames are never run "
+                                   "through MediaPipe or DINOv2), a notice when the model was trained on the rvlf "
+                                   "synthetic demo language, and a warning for each input that is not plausibly "
+                                   "signing (a still image or a few frames, no hands in any frame; also in --json's "
+                                   "warnings). "
+                                   "DINOv2 runs in bfloat16 on CPUs with native bf16 (RVLF_DINO_DTYPE=float32 "
+                                   "turns it off), the sign LM in float32.")
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="video file, folder of frames, image, keypoint file (.pose/.pkl/.npz) or rvlf feature file")
     p.add_argument("--checkpoint", required=True,
@@ -28,18 +33,28 @@ def register(sub) -> None:
                    help="write the (single) input video with keypoints, crop boxes and the translation drawn on it "
                         "(H.264 mp4 that browsers play; WebM where PyAV lacks an H.264 encoder)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--nbest", type=positive_int, default=None, metavar="K",
+                   help="the K best distinct hypotheses of the beam per input, best first, each with its score (mean "
+                        "log-probability per generated token, <= 0); K may not exceed the beam width")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object a line per input: id, source, text, nbest [{text, score}] (K with --nbest, "
+                        "else the whole beam), timings (seconds), warnings [...] (why the input may not be signing), "
+                        "notice (null, or why the text is not a real translation: a demo-language model) and error "
+                        "(null, or why the input was not translated)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    import json
     import sys
+    import time
     from pathlib import Path
 
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.device import resolve_device
     from rvlf.errors import InputFileError, RvlfError
     from rvlf.text.files import one_line
-    from rvlf.api import resolve_pretrained
+    from rvlf.api import _BeamDecoder, resolve_pretrained
     from rvlf.export import checkpoint_dir
     from rvlf.train.inference import load_stage, load_stage_config
     from rvlf.training_data import read as read_training_data
@@ -61,46 +76,91 @@ def run(args) -> int:
     if uses_dino:
         dino = args.dino or (str(ckpt_dir / "dinov2") if (ckpt_dir / "dinov2").is_dir() else cfg.data.dino_model)
     policy = check_long_inputs(cfg.data.long_inputs)
-    prepared, empty, failed = [], [], []
-    for path in args.inputs:
-        try:  # frames data.max_frames drops are never run through MediaPipe or DINOv2
+    num_beams = args.num_beams or cfg.train.num_beams
+    if args.nbest and args.nbest > num_beams:
+        raise RvlfError(f"--nbest {args.nbest} needs a beam at least {args.nbest} wide, the beam is {num_beams} "
+                        f"(beam search keeps num_beams hypotheses): add --num-beams {args.nbest}")
+    # --json: one record per input, in input order (`warnings` collects notes; `error` why it was not translated)
+    records = [{"id": Path(path).stem, "source": str(path), "text": None, "nbest": [], "timings": {},
+                "warnings": [], "notice": None, "error": None} for path in args.inputs]
+    prepared, prepared_records, empty, failed = [], [], [], []
+    for path, record in zip(args.inputs, records):
+        start = time.perf_counter()
+        try:
+            # frames data.max_frames drops are never run through MediaPipe or DINOv2
             p = prepare_input(path, dino, device=device, max_frames=cfg.data.max_frames, long_inputs=policy)
         except InputFileError as err:  # this input only: the others are still translated (as rvlf extract)
+            record["error"] = str(err)
             if len(args.inputs) == 1:
+                if args.json:
+                    print(json.dumps(record, ensure_ascii=False), flush=True)
                 raise
             print(f"rvlf translate: failed: {err}", file=sys.stderr, flush=True)
             failed.append(err)
             continue
+        record["timings"]["prepare_s"] = round(time.perf_counter() - start, 3)  # keypoints, crops, DINOv2
+        record["id"] = p.name
         problem = no_signer(p)
         if problem:
             print(f"rvlf translate: {problem}", file=sys.stderr, flush=True)
+            record["error"] = problem
             empty.append(p)
             continue
         note = long_input_note(p.name, p.input_frames, cfg.data.max_frames, policy)
         if note:
             print(f"rvlf translate: {note}", file=sys.stderr, flush=True)
+            record["warnings"].append(note)
         prepared.append(p)
-    texts = []
+        prepared_records.append(record)
+    texts, nbest = [], []
     notice = read_training_data(ckpt_dir, cfg).notice() if prepared else None
     if notice:  # before the translations: a demo model's sentence is not a translation of real signing
         print(f"rvlf translate: notice: {notice}", file=sys.stderr, flush=True)
+        for record in records:
+            record["notice"] = notice
     if prepared:
-        stage, model, cfg = load_stage(ckpt_dir)
+        start = time.perf_counter()
+        stage, model, cfg = load_stage(ckpt_dir)  # once for all inputs (DINOv2 too: rvlf.translate.dino_encoder)
         model.to(device)
-        texts = translate(stage, prepared, num_beams=args.num_beams or cfg.train.num_beams,
+        loaded = time.perf_counter()
+        decoder = _BeamDecoder(stage, with_scores=bool(args.nbest or args.json))  # n-best: the beam's hypotheses
+        texts = translate(decoder, prepared, num_beams=num_beams,
                           max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
                           long_inputs=policy)
-    for p, text in zip(prepared, texts):
-        print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
+        nbest = decoder.nbest or [[] for _ in texts]
+        timings = {"load_s": round(loaded - start, 3), "decode_s": round(time.perf_counter() - loaded, 3),
+                   "decoded_together": len(prepared)}  # one batch: its load and decode time, shared
+        for record in prepared_records:
+            record["timings"].update(timings)
+    for p, record, text, hyps in zip(prepared, prepared_records, texts, nbest):
+        distinct: dict[str, object] = {}  # hypotheses that differ only in spacing are one translation (best first)
+        for h in hyps:
+            distinct.setdefault(one_line(h.text), h)
+        hyps = list(distinct.values())[:args.nbest or None]
+        record["text"] = text
+        record["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in hyps]
+        if args.json:
+            pass  # all records are printed below, in input order
+        elif args.nbest:
+            for rank, h in enumerate(hyps, 1):
+                print(f"{p.name}\t{rank}\t{h.score:.4f}\t{one_line(h.text)}", flush=True)
+        else:
+            print(f"{p.name}\t{one_line(text)}", flush=True)  # one line a file, whatever the model generated
         for warning in input_warnings(p):  # beside its sentence: why this input is not plausibly signing
             print(f"rvlf translate: {p.source}: warning: {warning}", file=sys.stderr, flush=True)
+            record["warnings"].append(warning)
         if not text.strip():
             print(f"rvlf translate: {p.source}: the model generated no words for its {len(p.keypoints)} frames "
-                  "(the line above is empty)", file=sys.stderr, flush=True)
+                  f"({'its text is empty' if args.json else 'the line above is empty'})", file=sys.stderr,
+                  flush=True)
+            record["warnings"].append(f"the model generated no words for its {len(p.keypoints)} frames")
+    if args.json:
+        for record in records:
+            print(json.dumps(record, ensure_ascii=False), flush=True)
     if args.show and prepared:
         p = prepared[0]
         out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0], found=p.found, frames=p.frames)
-        print(f"wrote {out}", flush=True)
+        print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout, flush=True)  # stdout: JSON lines only
     if failed and not prepared and not empty:
         raise RvlfError(f"none of the {len(args.inputs)} inputs could be read (each is named above)")
     if failed:

@@ -19,12 +19,16 @@ on any folder of the release, i.e. the last folders of its video path under FEAT
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from rvlf.config import DataConfig
 from rvlf.data.features import FeatureHeader, read_feature_header
@@ -258,7 +262,7 @@ def check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> No
     sample's, from the release or the manifest) must be it: it decides the tokenizer, the metrics (Chinese by character) and the model
     card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
     train and score with the wrong protocol, silently."""
-    from rvlf.text.metrics import LANGS
+    from rvlf.text.script import LANGS  # not rvlf.text.metrics: checking loads no sacrebleu
 
     want = data.language().strip().lower()
     if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
@@ -334,3 +338,33 @@ def read_checked(data: DataConfig, splits: Iterable[str] | None = None, *, notes
         data.lang = langs.pop()
     check_language(data, kind, samples)
     return samples
+
+
+def feature_summary(path: str | Path) -> tuple[int, float]:
+    """(frames, share of frames in which the body is found) of a feature or keypoint file.
+
+    An `rvlf extract` file answers from its `meta` (`num_frames`, `detection_rates.body`) without
+    reading the arrays; other files are read (keypoints only)."""
+    from rvlf.data.crops import body_share
+
+    path = Path(path)
+    if path.suffix.lower() == ".npz" and zipfile.is_zipfile(path):
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+                rates = meta.get("detection_rates") if isinstance(meta, dict) else None
+                if isinstance(rates, dict) and "body" in rates and "num_frames" in meta:
+                    return int(meta["num_frames"]), float(rates["body"])
+                if "keypoints" in z.files:
+                    kp = z["keypoints"]
+                    if kp.ndim != 3 or kp.shape[1:] != (77, 3) or not np.issubdtype(kp.dtype, np.number):
+                        raise InputFileError(path, f"`keypoints` is {kp.dtype} {list(kp.shape)}, expected float [T,77,3]")
+                    size = (meta.get("width"), meta.get("height")) if isinstance(meta, dict) else (None, None)
+                    frame = size if all(isinstance(v, int) for v in size) else None
+                    return int(kp.shape[0]), body_share(kp, frame)
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise InputFileError(path, f"not a readable .npz file ({err})") from None
+    from rvlf.data.poses import read_keypoints
+
+    kp = read_keypoints(path)
+    return len(kp), body_share(kp)

@@ -15,7 +15,6 @@ keeps zero boxes (and `found` is False everywhere, which `missing_parts` reports
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from rvlf.data.keypoints import NUM_POINTS, PARTS
@@ -127,6 +126,8 @@ def crop_frame(frame: np.ndarray, boxes: np.ndarray, size: int = 224) -> np.ndar
     A zero-area box gives a black crop. A box clipped by the frame edge is zero-padded back to
     a square before resizing, so crops are never stretched.
     """
+    import cv2  # OpenCV deferred on purpose: box and body-share helpers serve `rvlf data check` without it
+
     out = np.zeros((len(boxes), size, size, 3), dtype=np.uint8)
     for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, dtype=np.int64)):
         patch = frame[y0:y1, x0:x1]

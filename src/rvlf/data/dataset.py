@@ -15,10 +15,8 @@ deterministic). Training, `rvlf evaluate` and `rvlf translate` use the same func
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from rvlf.data.checks import sample_feature_file
+from rvlf.data.checks import feature_summary, sample_feature_file
 from rvlf.data.features import load_video_features
 from rvlf.data.keypoints import normalize_keypoints
 from rvlf.data.readers import SignSample
@@ -70,36 +68,6 @@ def long_input_note(name: str, num_frames: int, max_frames: int, policy: str) ->
            else f"kept {max_frames} frames spread over all {num_frames}")
     return (f"{name}: {num_frames} frames, longer than data.max_frames={max_frames}: {how}, "
             f"dropped {dropped} (data.long_inputs={policy})")
-
-
-def feature_summary(path: str | Path) -> tuple[int, float]:
-    """(frames, share of frames in which the body is found) of a feature or keypoint file.
-
-    An `rvlf extract` file answers from its `meta` (`num_frames`, `detection_rates.body`) without
-    reading the arrays; other files are read (keypoints only)."""
-    from rvlf.data.crops import body_share
-
-    path = Path(path)
-    if path.suffix.lower() == ".npz" and zipfile.is_zipfile(path):
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
-                rates = meta.get("detection_rates") if isinstance(meta, dict) else None
-                if isinstance(rates, dict) and "body" in rates and "num_frames" in meta:
-                    return int(meta["num_frames"]), float(rates["body"])
-                if "keypoints" in z.files:
-                    kp = z["keypoints"]
-                    if kp.ndim != 3 or kp.shape[1:] != (77, 3) or not np.issubdtype(kp.dtype, np.number):
-                        raise InputFileError(path, f"`keypoints` is {kp.dtype} {list(kp.shape)}, expected float [T,77,3]")
-                    size = (meta.get("width"), meta.get("height")) if isinstance(meta, dict) else (None, None)
-                    frame = size if all(isinstance(v, int) for v in size) else None
-                    return int(kp.shape[0]), body_share(kp, frame)
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            raise InputFileError(path, f"not a readable .npz file ({err})") from None
-    from rvlf.data.poses import read_keypoints
-
-    kp = read_keypoints(path)
-    return len(kp), body_share(kp)
 
 
 @dataclass

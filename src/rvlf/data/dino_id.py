@@ -28,8 +28,6 @@ import json
 import os
 from pathlib import Path
 
-import torch
-
 # config.json fields that fix a DINOv2's architecture (compared where both configs have them)
 ARCH_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
              "mlp_ratio", "patch_size", "image_size", "num_channels", "use_swiglu_ffn", "num_register_tokens",
@@ -67,6 +65,7 @@ def _model_file(name: str, filename: str) -> Path | None:
 def _safetensors_digest(path: str, size: int, mtime_ns: int) -> str | None:
     """`SHAPES:LAYOUT:CONTENT` (16 hex digits each) of one safetensors file (read with `safetensors`); None
     if it is not one."""
+    import torch  # deferred on purpose: `rvlf data check` compares model names without loading torch
     from safetensors import SafetensorError, safe_open
 
     shapes, layout, content = hashlib.sha256(), hashlib.sha256(), hashlib.sha256()

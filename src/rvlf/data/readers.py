@@ -33,11 +33,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rvlf.data.safe_pickle import safe_load
 from rvlf.data.walk import dangling_link
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.jsonfile import loads
 from rvlf.text.script import has_chinese
+
+
+def _safe_load(path: Path):
+    """`rvlf.data.safe_pickle.safe_load`, imported on first use: it loads NumPy, which `rvlf --help` and
+    the readers of CSV/TSV annotations do not need (deferred on purpose)."""
+    from rvlf.data.safe_pickle import safe_load
+
+    return safe_load(path)
+
 
 log = logging.getLogger("rvlf.data")
 
@@ -219,7 +227,7 @@ def read_csl_daily(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | 
     opts = opts or _Options()
     labels, base = _csl_folders(root)
     pkl = _need_file(labels / "csl2020ct_v2.pkl")
-    data = safe_load(pkl)
+    data = _safe_load(pkl)
     if not isinstance(data, dict) or not isinstance(data.get("info"), list):
         raise InputFileError(pkl, "expected a dict with an `info` list")
     info: dict[str, dict] = {}
@@ -393,7 +401,7 @@ def read_labels(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | Non
         if path is None or split not in wanted:
             continue
         vroot = opts.video_root or path.parent
-        data = safe_load(path)
+        data = _safe_load(path)
         if isinstance(data, dict):
             entries = list(data.items())
         elif isinstance(data, list):

@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from rvlf.errors import InputFileError, RvlfError
@@ -108,6 +107,8 @@ def frame_files(folder: str | Path) -> list[Path]:
 
 def read_image(path: str | Path) -> np.ndarray:
     """One image file -> RGB `uint8 [H,W,3]`."""
+    import cv2  # OpenCV deferred on purpose: `rvlf data check` and --help need no decoder
+
     path = Path(path)
     data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
     image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
@@ -132,6 +133,8 @@ def video_fps(path: str | Path) -> float:
             rate = container.streams.video[0].average_rate
             return float(rate) if rate else 0.0
     except ImportError:
+        import cv2  # OpenCV deferred on purpose: `rvlf data check` and --help need no decoder
+
         cap = cv2.VideoCapture(str(path))
         try:
             return float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
@@ -219,6 +222,8 @@ def _iter_pyav(path: Path) -> Iterator[np.ndarray]:
 
 
 def _iter_opencv(path: Path) -> Iterator[np.ndarray]:
+    import cv2  # OpenCV deferred on purpose: `rvlf data check` and --help need no decoder
+
     cap = cv2.VideoCapture(str(path))
     cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)  # apply the display matrix (OpenCV's default; made explicit)
     try:

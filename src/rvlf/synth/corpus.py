@@ -281,6 +281,6 @@ def generate_corpus(
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from rvlf.progress import progress
 
-    return tqdm(total=total, desc="demo corpus", unit="video", disable=not enabled)
+    return progress(total, desc="demo corpus", unit="video", enabled=enabled)

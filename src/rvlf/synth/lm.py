@@ -164,6 +164,6 @@ def _rows(manifest: Path) -> list[dict]:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from rvlf.progress import progress
 
-    return tqdm(total=total, desc="demo LM", unit="step", disable=not enabled)
+    return progress(total, desc="demo LM", unit="step", enabled=enabled)

@@ -31,15 +31,11 @@ from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
 from rvlf.errors import RvlfError
-from rvlf.text.script import (CHAR_LEVEL, check_scoring_lang, has_chinese, script_mismatch,  # noqa: F401 (re-exported)
-                              script_problem)
+from rvlf.text.script import (CHAR_LEVEL, LANGS, check_scoring_lang, has_chinese,  # noqa: F401 (re-exported)
+                              script_mismatch, script_problem)
+from rvlf.text.script import (DOWNLOADING_TOKENIZE, MECAB_TOKENIZE, SACREBLEU_TOKENIZE, SLRT,  # noqa: F401
+                              TOKENIZE)
 
-LANGS = ("zh", "de", "en")  # the paper's languages (training data); scoring takes any language code
-SLRT = "slrt"  # the paper's protocol (SLRT/signjoey): the default tokenisation
-SACREBLEU_TOKENIZE = ("13a", "intl", "zh", "char", "none")  # sacrebleu's, offline with sacrebleu alone
-MECAB_TOKENIZE = {"ja-mecab": "ja", "ko-mecab": "ko"}  # sacrebleu's, with `pip install sacrebleu[ja]` / `[ko]`
-DOWNLOADING_TOKENIZE = ("spm", "flores101", "flores200", "spBLEU-1K")  # fetch a SentencePiece model at first use
-TOKENIZE = (SLRT, *SACREBLEU_TOKENIZE, *MECAB_TOKENIZE)
 _LANG_CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{1,8})*", re.IGNORECASE)
 MAX_ORDER = 4
 PAPER_KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l")  # the paper's columns

@@ -10,6 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+LANGS = ("zh", "de", "en")  # the paper's languages (training data); scoring takes any language code
+# tokenisations of `--tokenize` (rvlf.text.metrics): here, free of sacrebleu, so `--help` stays quick
+SLRT = "slrt"  # the paper's protocol (SLRT/signjoey): the default tokenisation
+SACREBLEU_TOKENIZE = ("13a", "intl", "zh", "char", "none")  # sacrebleu's, offline with sacrebleu alone
+MECAB_TOKENIZE = {"ja-mecab": "ja", "ko-mecab": "ko"}  # sacrebleu's, with `pip install sacrebleu[ja]` / `[ko]`
+DOWNLOADING_TOKENIZE = ("spm", "flores101", "flores200", "spBLEU-1K")  # fetch a SentencePiece model at first use
+TOKENIZE = (SLRT, *SACREBLEU_TOKENIZE, *MECAB_TOKENIZE)
 CHAR_LEVEL = frozenset({"zh"})  # languages scored (and tokenized) by character
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # CJK ideographs (unified, extension A, compatibility)
 

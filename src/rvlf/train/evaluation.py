@@ -51,7 +51,11 @@ def evaluate_stage(
     Under several processes each decodes every `num_processes`-th sample and the results are
     gathered, so every process returns the same scores.
     """
+    import sys
+
     from tqdm.auto import tqdm
+
+    from rvlf.progress import is_terminal
 
     from rvlf.rl.rewards import translation_reward
     from rvlf.text.metrics import corpus_scores
@@ -61,7 +65,9 @@ def evaluate_stage(
     was_training = model.training
     model.eval()
     ids, hyps, refs = [], [], []
-    for batch in tqdm(loader, desc=f"{stage.name} decode", disable=not progress, leave=False):
+    # a transient bar on a terminal only: in a log, the dev scores line says it is done
+    for batch in tqdm(loader, desc=f"{stage.name} decode", disable=not progress or not is_terminal(sys.stderr),
+                      leave=False):
         batch = move_batch(batch, device)
         hyps += stage.translate(batch, num_beams, max_new_tokens)
         ids += batch["ids"]

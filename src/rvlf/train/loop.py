@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
-from transformers.trainer_pt_utils import LengthGroupedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 from rvlf import atomic
 from rvlf.config import TrainConfig
@@ -73,15 +72,25 @@ def train_lengths(train_set: Dataset) -> list[int]:
     return list(train_set.lengths())
 
 
-class LengthGroupedEpochSampler(LengthGroupedSampler):
+class LengthGroupedEpochSampler(Sampler):
     """transformers' `LengthGroupedSampler` with the order of epoch e drawn from `seed + e`
     (`set_epoch`, called by accelerate's data loader each epoch), so `--resume` replays the same
     batches, as accelerate's seedable sampler does for a plain shuffle."""
 
     def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        super().__init__(batch_size, lengths=lengths, generator=torch.Generator())
+        # transformers' trainer stack deferred on purpose: `rvlf translate`/`evaluate` import this module
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        self._sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator())
+        self.generator = self._sampler.generator
         self.seed = seed
         self.set_epoch(0)
+
+    def __iter__(self):
+        return iter(self._sampler)
+
+    def __len__(self) -> int:
+        return len(self._sampler)
 
     def set_epoch(self, epoch: int) -> None:
         self.generator.manual_seed(self.seed + epoch)
@@ -136,6 +145,9 @@ class Trainer:
         self.dev_set = dev_set
         if dev_set is not None and dev_max_samples and len(dev_set) > dev_max_samples:
             self.dev_set = Subset(dev_set, list(range(dev_max_samples)))
+            if self.accelerator.is_main_process:  # the dev scores logged below are on this subset
+                log.info("rvlf data: dev scores use the first %d of the %d dev samples (data.dev_max_samples)",
+                         dev_max_samples, len(dev_set))
         sampler = LengthGroupedEpochSampler(cfg.batch_size, train_lengths(train_set), cfg.seed) \
             if cfg.group_by_length else None
         loader = DataLoader(
@@ -407,12 +419,13 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train to the end (or `max_steps`); returns the last dev metrics and the best score."""
-        from tqdm.auto import tqdm
+        from rvlf.progress import progress
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg
-        bar = tqdm(total=self.total_steps, initial=self.global_step, desc=self.stage.name, unit="step",
-                   disable=not (cfg.progress and self.is_main), dynamic_ncols=True, leave=True)
+        # a bar on a terminal, a line every 5% of the steps in a log
+        bar = progress(self.total_steps, initial=self.global_step, desc=self.stage.name, unit="step",
+                       enabled=cfg.progress and self.is_main)
         last_dev: dict[str, float] = {}
         t0 = time.time()
         model = self.model
@@ -435,8 +448,8 @@ class Trainer:
                 if not self.accelerator.sync_gradients:
                     continue
                 self.global_step += 1
+                bar.set_postfix(loss=f"{scalars.get('loss', float('nan')):.3f}", refresh=False)  # this step's loss
                 bar.update(1)
-                bar.set_postfix(loss=f"{scalars.get('loss', float('nan')):.3f}")
                 if self.global_step % max(1, cfg.log_every_steps) == 0 or self.global_step == 1:
                     scalars = dict(scalars, lr=self.scheduler.get_last_lr()[0])
                     self.log(scalars)
