@@ -64,10 +64,12 @@ def test_json_is_one_object_per_input_in_order_with_errors_in_place(runs, fixtur
     records = [json.loads(line) for line in out.strip().splitlines()]
     assert [r["source"] for r in records] == [str(pose), str(missing), str(feats)]
     for r in records:
-        assert set(r) == {"id", "source", "text", "nbest", "timings", "warnings", "error"}
+        assert set(r) == {"id", "source", "text", "nbest", "timings", "warnings", "notice", "error"}
         assert isinstance(r["warnings"], list)
+        assert r["notice"] is None  # the toy corpus is no demo language
     first, bad, third = records
     assert first["id"] == pose.stem and first["text"] == plain.strip().split("\t")[1] and first["error"] is None
+    assert any("keypoints only" in w for w in first["warnings"])  # what stderr says reaches the JSON too
     assert 1 <= len(first["nbest"]) <= 2 and first["nbest"][0]["text"] == first["text"]  # the whole beam of 2
     assert first["timings"]["prepare_s"] >= 0 and first["timings"]["decode_s"] > 0
     assert first["timings"]["decoded_together"] == 2
@@ -114,9 +116,9 @@ def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, ca
         if t >= 12:
             break
         Image.fromarray(frame).save(frames / f"{t:04d}.png")
-    rc, out, _ = _translate(capsys, video, frames, "--checkpoint", runs / "sft" / "last", "--dino", dino,
+    rc, out, err = _translate(capsys, video, frames, "--checkpoint", runs / "sft" / "last", "--dino", dino,
                             "--num-beams", "2")
     dino_encoder.cache_clear()
-    assert rc == 0 and [line.split("\t")[0] for line in out.strip().splitlines()] == [video.stem, "frames"]
+    assert rc == 0 and [line.split("\t")[0] for line in out.strip().splitlines()] == [video.stem, "frames"], err
     assert calls == {"stage": 1, "dino": 1}
     assert dtypes == [features.inference_dtype("cpu")]  # bf16 on a CPU with native bf16 (tests/test_bf16.py)

@@ -318,15 +318,12 @@ def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = No
     import gradio as gr
     from gradio.components.image_editor import WebcamOptions
 
-    class WebcamClip(gr.Video):
-        """`gr.Video` for webcam recordings that hands the recorded file over as it is: Gradio's own
-        `Video.preprocess` runs the ffmpeg program to drop the audio track or to mirror, and rvlf
-        reads the recording with PyAV instead (no ffmpeg program needed)."""
-
-        is_template = True  # the browser side is gr.Video's
-
-        def preprocess(self, payload):
-            return None if payload is None or not payload.path else str(payload.path)
+    def recorded_file(payload):
+        """The webcam recording handed over as it is: Gradio's own `Video.preprocess` runs the ffmpeg
+        program to drop the audio track or to mirror, and rvlf reads the recording with PyAV instead (no
+        ffmpeg program needed). Set on the instance: a `gr.Video` subclass would make Gradio write a
+        `.pyi` stub beside this module at run time."""
+        return None if payload is None or not payload.path else str(payload.path)
 
     workdir = Path(workdir or tempfile.mkdtemp(prefix="rvlf-app-"))
     lock = threading.Lock()  # one model, one decode at a time
@@ -371,9 +368,10 @@ def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = No
             with gr.Column(scale=1):
                 upload = gr.File(label="Video, zip of frame images, or keypoint file (.pose, .pkl, .npz)",
                                  file_count="single", type="filepath", elem_id="rvlf-upload")
-                webcam = WebcamClip(label="Or sign into the webcam: record, stop, and it is translated",
-                                    sources=["webcam"], format=None, include_audio=False,
-                                    webcam_options=WebcamOptions(mirror=False), elem_id="rvlf-webcam", height=240)
+                webcam = gr.Video(label="Or sign into the webcam: record, stop, and it is translated",
+                                  sources=["webcam"], format=None, include_audio=False,
+                                  webcam_options=WebcamOptions(mirror=False), elem_id="rvlf-webcam", height=240)
+                webcam.preprocess = recorded_file
                 gr.Markdown(limits, elem_id="rvlf-limits", latex_delimiters=[])
                 beams = gr.Slider(1, 10, value=num_beams, step=1, label="Beam width", elem_id="rvlf-beams")
                 button = gr.Button("Translate", variant="primary", elem_id="rvlf-run")

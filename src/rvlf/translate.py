@@ -46,6 +46,7 @@ class Prepared:
     num_frames: int | None = None  # frames of the input before data.max_frames (None: len(keypoints))
     frames: np.ndarray | None = None  # int [T]: the input frames the keypoints are of (None: 0..T-1)
     timings: dict[str, float] = field(default_factory=dict)  # seconds: decode, keypoints, crops, dinov2
+    notes: list[str] = field(default_factory=list)  # what was logged while preparing it (e.g. features that are zeros)
 
     @property
     def body_share(self) -> float:
@@ -117,19 +118,23 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         meta = feats["meta"]
         size = (meta["width"], meta["height"]) if isinstance(meta.get("width"), int) and isinstance(
             meta.get("height"), int) else None
+        notes = []
         if feats.get("dino") is None and dino_model is not None:
-            log.warning("%s: a feature file without DINOv2 features (extracted with --no-features): the face/hand "
-                        "features are zeros; re-extract it with --dino for this checkpoint", path)
+            notes.append("a feature file without DINOv2 features (extracted with --no-features): the face/hand "
+                         "features are zeros; re-extract it with --dino for this checkpoint")
+            log.warning("%s: %s", path, notes[-1])
         elif feats.get("dino") is not None and dino_model is not None:
             check_features_dino(path, meta, dino_model)
-        return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size)
+        return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size, notes=notes)
     if path.is_file() and path.suffix.lower() in (*KEYPOINT_SUFFIXES, ".npz"):
         from rvlf.data.poses import read_keypoints
 
         keypoints = read_keypoints(path)  # an unreadable file: one error line, no warning before it
+        notes = []
         if dino_model is not None:
-            log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", path)
-        return Prepared(path.stem, keypoints, None, path)
+            notes.append("keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros")
+            log.warning("%s: %s", path, notes[-1])
+        return Prepared(path.stem, keypoints, None, path, notes=notes)
     from rvlf.data.extract import Job, encode_crops, prepare
 
     timings: dict[str, float] = {}

@@ -100,6 +100,7 @@ def run(args) -> int:
             continue
         record["timings"]["prepare_s"] = round(time.perf_counter() - start, 3)  # keypoints, crops, DINOv2
         record["id"] = p.name
+        record["warnings"].extend(p.notes)  # logged on stderr while preparing it
         problem = no_signer(p)
         if problem:
             print(f"rvlf translate: {problem}", file=sys.stderr, flush=True)

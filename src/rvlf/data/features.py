@@ -17,6 +17,7 @@ import ast
 import contextlib
 import json
 import math
+import os
 import re
 import zipfile
 import zlib

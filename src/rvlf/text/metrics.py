@@ -350,7 +350,6 @@ def check_scoring(refs: Sequence[str], lang: str, tokenize: str, where: str) -> 
     an error (a sentence would be one token), word-segmented ones a warning. `char`, `ja-mecab`,
     `ko-mecab`: any script."""
     from rvlf.errors import InputFileError
-    from rvlf.text.script import script_mismatch
 
     check_lang(lang)
     if tokenize == SLRT:
