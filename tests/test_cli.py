@@ -67,3 +67,16 @@ def test_counts_out_of_range_are_one_usage_line(argv, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and "internal error" not in err
     assert "must be >= " in err.strip().splitlines()[-1]
+
+
+def test_a_closed_pipe_on_stdout_is_no_internal_error(tmp_path):
+    """`rvlf score ... | head -0`: the reader is gone before rvlf writes; no traceback, no "internal error"."""
+    hyp, ref = tmp_path / "hyp.txt", tmp_path / "ref.txt"
+    hyp.write_text("a b c d\n" * 2000)
+    ref.write_text("a b c d\n" * 2000)
+    proc = subprocess.Popen([sys.executable, "-m", "rvlf", "score", "--hyp", str(hyp), "--ref", str(ref), "--lang", "en",
+                             "--sentence"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # as `| head -0` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, err
+    assert "internal error" not in err and "Traceback" not in err and "BrokenPipe" not in err
