@@ -156,12 +156,14 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, m
 
     manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
     original = PretrainStage.train_step
+    steps = []
 
-    def diverging(self, batch, trainer):
-        if trainer.global_step < 2:
-            return original(self, batch, trainer)
-        loss = sum(p.sum() for p in trainer.model.parameters()) * float("nan")
-        trainer.optimize(loss)
+    def diverging(self, batch, step):
+        steps.append(len(steps))
+        if len(steps) <= 2:  # one batch a step (no accumulation)
+            return original(self, batch, step)
+        loss = sum(p.sum() for p in step.model.parameters()) * float("nan")
+        step.optimize(loss)
         return {"loss": float(loss)}
 
     monkeypatch.setattr(PretrainStage, "train_step", diverging)

@@ -32,6 +32,7 @@ def run(args) -> int:
     from rvlf.config import DataConfig, override_section
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
+    import dataclasses
     import json
 
     import torch
@@ -58,7 +59,7 @@ def run(args) -> int:
         from rvlf.errors import ConfigError
 
         raise ConfigError("evaluate takes data.* overrides only")
-    cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
+    cfg = dataclasses.replace(cfg, data=from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data"))
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
@@ -70,7 +71,7 @@ def run(args) -> int:
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
-    loaded_cfg.data = cfg.data  # the stage decodes with the data.* overrides too (e.g. max_text_tokens)
+    stage.cfg = dataclasses.replace(loaded_cfg, data=cfg.data)  # the stage decodes with the data.* overrides too
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,
