@@ -6,7 +6,7 @@ import json
 
 import torch
 
-from conftest import cli, cli_output
+from helpers import cli, cli_output
 from rvlf.demo import METRICS, ROWS, grpo_dev_line
 
 

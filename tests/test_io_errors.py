@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli_output, tiny_runs
+from helpers import cli_output, tiny_runs
 from rvlf import atomic
 from rvlf.errors import WriteError
 from rvlf.train import checkpoint as ckpt
@@ -124,7 +124,7 @@ def test_export_onto_a_full_disk_is_one_line_and_the_earlier_export_is_unchanged
 
 def test_training_onto_a_full_disk_stops_with_one_line_keeping_the_last_checkpoint(tmp_path, tmpfs):
     """C4's training half: room for one `last/` but not for the swap to the next."""
-    from conftest import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
+    from helpers import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
 
     manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
     out = tmpfs / "run"

@@ -169,3 +169,13 @@ def test_the_map_is_read_from_the_docs():
     assert layer("rvlf.train.loop") > layer("rvlf.models.vlp") > layer("rvlf.data.readers") > layer("rvlf.config")
     assert layer("rvlf.text.significance") < layer("rvlf.rl.rewards")  # rl may use text, never the reverse
 
+
+def test_tests_share_helpers_not_each_other():
+    """Shared test code is in tests/helpers.py (and media_helpers.py); conftest.py holds fixtures only."""
+    offenders = []
+    for path in sorted((SRC.parent / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            offenders += [f"{path.name}:{node.lineno}: {n}" for n in names if n == "conftest" or n.startswith("test_")]
+    assert offenders == []

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, write_toy_corpus
+from helpers import REPO, write_toy_corpus
 
 # A small model that memorises the 32 toy sentences reliably (BLEU-4 100 for seeds 0-2,
 # about 35 s of one CPU core): AdamW instead of the paper's SGD, no dropout or label smoothing.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_toy_corpus
+from helpers import write_toy_corpus
 from rvlf.data.readers import read_dataset
 from rvlf.errors import InputFileError
 from rvlf.text.files import read_lines, read_translations
