@@ -12,13 +12,12 @@ copy of an earlier box).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from rvlf import atomic
 from rvlf.data.crops import CROP_PARTS, part_found
 from rvlf.data.keypoints import PARTS
 
@@ -102,14 +101,7 @@ def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: 
     ax.set_title(title, fontsize=12)
     ax.legend(loc="best", fontsize=10, framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write_file(out, lambda tmp: fig.savefig(tmp, format="png"), "the figure")
 
 
 def run(args: argparse.Namespace) -> int:
