@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import CHEAP, PRETRAIN, REPO, cli_argv, cli_output, nothing_trained, write_toy_corpus
+from helpers import CHEAP, PRETRAIN, REPO, cli_argv, nothing_trained, write_toy_corpus
 from rvlf.data.checks import FeatureSetError, check_feature_set, feature_candidates, find_feature_file
 from rvlf.data.features import load_video_features, read_feature_header, save_video_features
 from rvlf.data.readers import read_dataset, read_manifest

@@ -179,3 +179,15 @@ def test_tests_share_helpers_not_each_other():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else []
             offenders += [f"{path.name}:{node.lineno}: {n}" for n in names if n == "conftest" or n.startswith("test_")]
     assert offenders == []
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A `_name` is its module's own: `from rvlf.x import _helper` elsewhere is a hidden dependency
+    (`rvlf.synth.lm` once imported `rvlf.synth.corpus._atomic_write`)."""
+    offenders = []
+    for module, path in sorted(MODULES.items()):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rvlf"):
+                offenders += [f"{path.relative_to(SRC)}:{node.lineno}: {node.module}.{a.name}" for a in node.names
+                              if a.name.startswith("_") and not a.name.startswith("__")]
+    assert offenders == []
