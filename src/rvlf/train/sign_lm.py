@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from accelerate import PartialState
 
 from rvlf.config import LLMConfig, load_config, to_yaml
 from rvlf.data.dataset import SignDataset
@@ -31,7 +32,9 @@ from rvlf.models.slt_lm import (SignLanguageLM, add_lora, build_tiny_qwen3, load
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import split_dataset
 from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.reproducibility import main_process_first
 from rvlf.train.stage import Step
+from rvlf.training_data import write_record
 
 SMALL_DINO_BYTES = 50 * 2**20
 LM_DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -70,10 +73,6 @@ def write_base_lm(target: Path, save: Callable[[Path], None], *, keep_existing: 
     `save(folder)` on the main process. A new run replaces whatever an earlier run left in `target`
     (another LM: e.g. the demo's base LM after its corpus or settings changed); a resumed run
     (`keep_existing`) keeps its copy. Written beside `target` and renamed: never half a folder."""
-    from accelerate import PartialState
-
-    from rvlf.train.reproducibility import main_process_first
-
     with main_process_first():
         if not PartialState().is_main_process or (keep_existing and (target / "config.json").is_file()):
             return
@@ -141,8 +140,6 @@ class SignLMStage:
         self.model.load_checkpoint_state(state)
 
     def save_extra(self, directory: Path) -> None:
-        from rvlf.training_data import write_record
-
         write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
         self.model.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
         if self.base_lm_dir is not None:

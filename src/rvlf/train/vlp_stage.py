@@ -20,6 +20,7 @@ from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.configs import PretrainConfig
 from rvlf.train.stage import Step
+from rvlf.training_data import write_record
 
 
 class PretrainStage:
@@ -41,27 +42,22 @@ class PretrainStage:
         ids, attn = self.tokenizer.batch_encode(batch["texts"], max_length=self.cfg.data.max_text_tokens)
         ids, attn = ids.to(batch["keypoints"].device), attn.to(batch["keypoints"].device)
         out = step.model(keypoints=batch["keypoints"], frame_mask=batch["frame_mask"],
-                            input_ids=ids, attention_mask=attn)
+                         input_ids=ids, attention_mask=attn)
         step.optimize(out["loss"])
         return {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
 
     def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
-        model = self.model
-        tokens = model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
-                                max_new_tokens=max_new_tokens)
+        tokens = self.model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
+                                     max_new_tokens=max_new_tokens)
         return self.tokenizer.batch_decode(tokens)
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        model = self.model
-        return model.state_dict()
+        return self.model.state_dict()
 
     def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
-        model = self.model
-        model.load_state_dict(state)
+        self.model.load_state_dict(state)
 
     def save_extra(self, directory: Path) -> None:
-        from rvlf.training_data import write_record
-
         write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
         self.tokenizer.save(directory / "tokenizer")
 
