@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO
+from helpers import REPO
 from rvlf import Hypothesis, SignTranslator
 from rvlf.errors import InputFileError, RvlfError
 

@@ -34,7 +34,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import REPO
+from helpers import REPO
 
 CHROMIUM = Path(os.environ.get("RVLF_CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("RVLF_CHROMEDRIVER", "/usr/bin/chromedriver"))

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf import SignTranslator
 
 MAX = 20  # data.max_frames for these tests; the inputs have 3x as many frames

@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_toy_corpus
+from helpers import PRETRAIN, cli_argv, nothing_trained, write_toy_corpus
 from rvlf.data.checks import find_feature_file
 from rvlf.data.features import save_video_features
 from rvlf.data.readers import read_dataset
 from rvlf.data.safe_pickle import safe_load
-from test_feature_checks import PRETRAIN, _cli, _nothing_trained
 
 
 def _training_lines(err: str) -> list[str]:
@@ -31,15 +30,15 @@ def _training_lines(err: str) -> list[str]:
 
 def _check_agrees_with_pretrain(tmp_path: Path, check_args: list, train_args: list) -> list[str]:
     """Run data check and pretrain on one dataset: both stop, on the same lines; returns them."""
-    rc, out, err = _cli(["data", "check", *check_args, "--json"])
+    rc, out, err = cli_argv(["data", "check", *check_args, "--json"])
     report = json.loads(out)
     assert rc == 1, (out, err)
     run = tmp_path / "run"
-    rc2, _, err2 = _cli([*PRETRAIN, "--out", run, *train_args])
+    rc2, _, err2 = cli_argv([*PRETRAIN, "--out", run, *train_args])
     assert rc2 == 2, err2
-    _nothing_trained(run)
+    nothing_trained(run)
     assert report["training_problems"] == _training_lines(err2), (report["training_problems"], err2)
-    rc, out, _ = _cli(["data", "check", *check_args])  # the text output names them too
+    rc, out, _ = cli_argv(["data", "check", *check_args])  # the text output names them too
     assert rc == 1 and all(f"  {line}\n" in out for line in report["training_problems"]), out
     return report["training_problems"]
 
@@ -62,7 +61,7 @@ def test_manifest_line_training_refuses_fails_the_check(tmp_path):
         assert len(lines) == i + 1
     assert lines[0] == (f"train/w: {corpus}:{base + 1}: no feature file: set data.features_dir or give "
                         "`features` in the manifest")
-    rc, out, _ = _cli(["data", "check", "--dataset", "manifest", "--root", corpus, "--json"])
+    rc, out, _ = cli_argv(["data", "check", "--dataset", "manifest", "--root", corpus, "--json"])
     report = json.loads(out)
     assert [x["path"] for x in report["missing_videos"]] == [str(corpus.parent / "missing.mp4")]
     assert report["empty_texts"] == [{"id": "e", "split": "train", "where": f"{corpus}:{base + 4}"}]
@@ -74,7 +73,7 @@ def test_an_unreadable_keypoint_file_is_named(tmp_path, fixtures_dir):
     bad.write_bytes((fixtures_dir / "holistic_97frames.pose").read_bytes()[:100])
     path = tmp_path / "m.jsonl"
     path.write_text(json.dumps({"id": "a", "split": "train", "text": "a b", "lang": "en", "keypoints": "bad.pose"}) + "\n")
-    rc, out, err = _cli(["data", "check", "--dataset", "manifest", "--root", path])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "manifest", "--root", path])
     assert rc == 2 and f"1 unreadable keypoint files:\n  train/a: {bad}: " in out, (out, err)
 
 
@@ -122,7 +121,7 @@ def test_every_kind_data_check_stops_where_training_does(fixtures_dir, tmp_path,
 def test_before_extraction_the_check_says_features_are_not_checked(fixtures_dir, capsys):
     """No --features and no manifest `features`: a release looked at before `rvlf extract`; the
     feature checks cannot run, and the check says so rather than listing every sample."""
-    rc, out, err = _cli(["data", "check", "--dataset", "csl-daily", "--root", fixtures_dir / "real_formats" / "csl_daily"])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "csl-daily", "--root", fixtures_dir / "real_formats" / "csl_daily"])
     assert rc == 0 and "feature files not checked" in out and "--features" in out, (out, err)
 
 
@@ -134,19 +133,19 @@ def test_missing_videos_are_named(fixtures_dir, tmp_path):
     gone = next((frames / "train").iterdir())
     shutil.rmtree(gone)
     root = base / "PHOENIX-2014-T"
-    rc, out, _ = _cli(["data", "check", "--dataset", "phoenix", "--root", root, "--json"])
+    rc, out, _ = cli_argv(["data", "check", "--dataset", "phoenix", "--root", root, "--json"])
     report = json.loads(out)
     assert report["splits"]["train"]["missing_videos"] == 1
     assert report["missing_videos"] == [{"id": gone.name, "split": "train", "path": str(gone),
                                          "where": report["missing_videos"][0]["where"]}]
     assert "PHOENIX-2014-T.train.corpus.csv:" in report["missing_videos"][0]["where"]
     for show in ([], ["--show", "20"]):
-        rc, out, _ = _cli(["data", "check", "--dataset", "phoenix", "--root", root, *show])
+        rc, out, _ = cli_argv(["data", "check", "--dataset", "phoenix", "--root", root, *show])
         assert f"1 missing videos:\n  train/{gone.name}: {gone} (" in out, out
     # capped like the other lists, with a count
     shutil.rmtree(frames / "dev")
     shutil.rmtree(frames / "test")
-    rc, out, _ = _cli(["data", "check", "--dataset", "phoenix", "--root", root, "--show", "1"])
+    rc, out, _ = cli_argv(["data", "check", "--dataset", "phoenix", "--root", root, "--show", "1"])
     assert "3 missing videos:\n  train/" in out and "  ... and 2 more" in out, out
 
 
@@ -160,11 +159,11 @@ def test_a_manifest_mixing_languages_must_hold_one(tmp_path):
     for argv in (["data", "check", "--dataset", "manifest", "--root", corpus],
                  [*PRETRAIN, "--out", run, f"data.root={corpus}"],
                  [*PRETRAIN, "--out", run, f"data.root={corpus}", "data.lang=de"]):
-        rc, _, err = _cli(argv)
+        rc, _, err = cli_argv(argv)
         assert rc == 2 and err.count("\n") == 1, err
         assert "a manifest must hold one language" in err and "set data.lang" not in err, err
         assert f"'en' 5 (first train/s0, {corpus}:1)" in err and f"'de' 1 (first train/s2, {corpus}:3)" in err, err
-    _nothing_trained(run)
+    nothing_trained(run)
 
 
 def test_a_few_texts_in_another_script_are_named(tmp_path, caplog):
@@ -178,7 +177,7 @@ def test_a_few_texts_in_another_script_are_named(tmp_path, caplog):
     rows[1] = json.dumps(rec, ensure_ascii=False)
     corpus.write_text("\n".join(rows) + "\n", encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="rvlf.data"):
-        _cli(["data", "check", "--dataset", "manifest", "--root", corpus])
+        cli_argv(["data", "check", "--dataset", "manifest", "--root", corpus])
     (line,) = [r.getMessage() for r in caplog.records if "unlike the rest" in r.getMessage()]
     assert line.startswith(f"1 of 6 manifest texts under {corpus} are Chinese, unlike the rest") and "train/s1" in line
 
@@ -187,23 +186,23 @@ def test_a_language_the_texts_contradict_is_refused(fixtures_dir, tmp_path):
     """`--lang zh` on the German label file scored German by character without a word; `zh` on an
     English manifest and `en` on CSL-Daily-like Chinese manifests likewise. Training stops the same."""
     labels = fixtures_dir / "real_formats" / "labels.test"
-    rc, _, err = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh"])
+    rc, _, err = cli_argv(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh"])
     assert rc == 2 and err.count("\n") == 1 and "hold no Chinese character" in err and "de or en" in err, err
-    rc, out, err_json = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh", "--json"])
+    rc, out, err_json = cli_argv(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "zh", "--json"])
     assert rc == 2 and json.loads(out) == {"error": err_json.strip().split("error: ", 1)[1]}  # --json: still JSON
-    rc, out, err = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--video-root", tmp_path / "no"])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "labels", "--root", labels, "--video-root", tmp_path / "no"])
     assert rc == 2 and f"{tmp_path / 'no'}: --video-root: no such folder" in err
     run = tmp_path / "run"
-    rc, _, err2 = _cli([*PRETRAIN, "--out", run, "data.dataset=labels", f"data.root={labels}", "data.lang=zh"])
+    rc, _, err2 = cli_argv([*PRETRAIN, "--out", run, "data.dataset=labels", f"data.root={labels}", "data.lang=zh"])
     assert rc == 2 and err2.count("\n") == 1 and "hold no Chinese character" in err2, err2
-    _nothing_trained(run)
-    rc, _, err = _cli(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "de"])
+    nothing_trained(run)
+    rc, _, err = cli_argv(["data", "check", "--dataset", "labels", "--root", labels, "--lang", "de"])
     assert "Chinese" not in err, err
     # a manifest whose `lang` its texts contradict, both ways
     corpus = write_toy_corpus(tmp_path / "toy", n_train=4, n_dev=1, n_test=1)
     english = corpus.read_text()
     corpus.write_text(english.replace('"lang": "en"', '"lang": "zh"'))
-    rc, _, err = _cli(["data", "check", "--dataset", "manifest", "--root", corpus])
+    rc, _, err = cli_argv(["data", "check", "--dataset", "manifest", "--root", corpus])
     assert rc == 2 and "6 of 6 manifest texts under" in err and "hold no Chinese character" in err, err
     assert f"train/s0, {corpus}:1" in err and "set their `lang` to de or en" in err, err
     chars = [c for row in safe_load(fixtures_dir / "real_formats" / "csl_daily" / "sentence_label" /
@@ -212,7 +211,7 @@ def test_a_language_the_texts_contradict_is_refused(fixtures_dir, tmp_path):
     for r in rows:
         r["text"] = "".join(chars[:6])
     corpus.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    rc, _, err = _cli(["data", "check", "--dataset", "manifest", "--root", corpus])
+    rc, _, err = cli_argv(["data", "check", "--dataset", "manifest", "--root", corpus])
     assert rc == 2 and "6 of 6 manifest texts under" in err and "are Chinese" in err and "to zh" in err, err
 
 
@@ -235,15 +234,15 @@ def test_score_and_compare_refuse_a_language_the_references_contradict(fixtures_
         hyp = _lines(tmp_path / "hyp.txt", refs[::-1])
         for argv in (["score", "--hyp", hyp, "--ref", ref], ["compare", "--baseline", hyp, "--system", ref,
                                                              "--ref", ref, "--resamples", "20", "--json"]):
-            rc, _, err = _cli([*argv, "--lang", bad])
+            rc, _, err = cli_argv([*argv, "--lang", bad])
             assert rc == 2 and err.count("\n") == 1 and err.split(": error: ")[1].startswith(f"{ref}: "), err
             assert ("hold no Chinese character" if bad == "zh" else "Chinese without spaces") in err, err
-            rc, out, err = _cli([*argv, "--lang", good])
+            rc, out, err = cli_argv([*argv, "--lang", good])
             assert rc == 0 and "Chinese" not in err and json.loads(out), err
     segmented = [" ".join(t) for t in chinese]  # word-segmented (here: spaced) Chinese
     ref = _lines(tmp_path / "ref.txt", segmented)
     caplog.clear()
-    rc, out, err = _cli(["score", "--hyp", ref, "--ref", ref, "--lang", "en"])
+    rc, out, err = cli_argv(["score", "--hyp", ref, "--ref", ref, "--lang", "en"])
     assert rc == 0 and json.loads(out)["bleu4"] == 100.0, err
     assert "word-segmented Chinese" in caplog.text and "--lang zh" in caplog.text
 

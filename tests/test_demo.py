@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from conftest import cli, cli_output
+from helpers import cli, cli_output
 from rvlf.demo import METRICS, ROWS, grpo_dev_line
 
 

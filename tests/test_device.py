@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from conftest import cli
+from helpers import cli
 from rvlf.device import resolve_device
 from rvlf.errors import RvlfError
 

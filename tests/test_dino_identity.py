@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import REPO, cli_output
+from helpers import REPO, cli_output
 from rvlf.config import DataConfig
 from rvlf.data import dino_id
 from rvlf.data.features import load_video_features, save_tiny_dinov2

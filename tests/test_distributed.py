@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, write_toy_corpus
+from helpers import REPO, write_toy_corpus
 
 CHEAP = ["train.eval_every_steps=2", "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8",
          "train.batch_size=4", "train.progress=false", "train.log_every_steps=1"]

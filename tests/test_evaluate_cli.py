@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import cli, tiny_runs
+from helpers import cli, tiny_runs
 
 SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "reward")
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from conftest import cli
+from helpers import cli
 from rvlf import SignTranslator
 from rvlf.text.files import one_line
 

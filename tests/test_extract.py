@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf.data.crops import CROP_PARTS, crop_boxes, part_found
 from rvlf.data.extract import find_jobs
 from rvlf.data.features import load_video_features, save_tiny_dinov2

@@ -14,19 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import CHEAP, REPO, TINY_STAGE1, cli_output, write_toy_corpus
+from helpers import CHEAP, PRETRAIN, REPO, cli_argv, nothing_trained, write_toy_corpus
 from rvlf.data.checks import FeatureSetError, check_feature_set, feature_candidates, find_feature_file
 from rvlf.data.features import load_video_features, read_feature_header, save_video_features
 from rvlf.data.readers import read_dataset, read_manifest
 from rvlf.errors import InputFileError, RvlfError
-
-PRETRAIN = ["pretrain", "--config", str(REPO / "configs/demo/pretrain.yaml"), "--max-steps", "1",
-            "train.batch_size=4", *CHEAP, *TINY_STAGE1]
-
-
-def _cli(argv: list) -> tuple[int, str, str]:
-    return cli_output(*argv)
-
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
@@ -36,10 +28,6 @@ def corpus(tmp_path) -> Path:
 
 def _feat(corpus: Path, i: int) -> Path:
     return corpus.parent / "features" / f"s{i}.npz"
-
-
-def _nothing_trained(out: Path) -> None:
-    assert not (out / "metrics.jsonl").exists() and not (out / "last").exists() and not (out / "best").exists()
 
 
 def _cut(path: Path) -> None:
@@ -76,12 +64,12 @@ def test_pretrain_stops_before_step_1_naming_the_file(corpus, tmp_path, case, wh
         _rewrite(path, frames=5)   # a known T for the message
     BREAK[case][0](path)
     out = tmp_path / "run"
-    rc, _, err = _cli([*PRETRAIN, "--out", out, f"data.root={corpus}"])
+    rc, _, err = cli_argv([*PRETRAIN, "--out", out, f"data.root={corpus}"])
     assert rc == 2, err
     split = "train" if which == 3 else "test"
     assert err.startswith(f"rvlf pretrain: error: {split}/s{which}: {path}: {BREAK[case][1]}"), err
     assert err.count("\n") == 1 and "nothing was run" in err and "data.skip_bad_samples=true" in err
-    _nothing_trained(out)
+    nothing_trained(out)
 
 
 def test_every_problem_in_one_message(corpus, tmp_path):
@@ -89,23 +77,23 @@ def test_every_problem_in_one_message(corpus, tmp_path):
     _cut(_feat(corpus, 8))
     _rewrite(_feat(corpus, 11), dino_dim=8)
     out = tmp_path / "run"
-    rc, _, err = _cli([*PRETRAIN, "--out", out, f"data.root={corpus}"])
+    rc, _, err = cli_argv([*PRETRAIN, "--out", out, f"data.root={corpus}"])
     assert rc == 2
     lines = err.strip().splitlines()
     assert lines[0] == ("rvlf pretrain: error: 3 of 12 samples cannot be used (1 another DINOv2 width, 1 missing, "
                         "1 unreadable or malformed); checked before training, nothing was run. Fix or re-extract "
                         "them, or set data.skip_bad_samples=true to leave them out:")
     assert [ln.split(":")[0].strip() for ln in lines[1:]] == ["train/s1", "dev/s8", "test/s11"]
-    _nothing_trained(out)
+    nothing_trained(out)
 
 
 def test_sft_stops_before_step_1(corpus, tmp_path):
     _rewrite(_feat(corpus, 5), dino_dim=None)
     out = tmp_path / "sft"
-    rc, _, err = _cli(["sft", "--config", REPO / "configs/demo/sft.yaml", "--no-pretrain", "--out", out,
+    rc, _, err = cli_argv(["sft", "--config", REPO / "configs/demo/sft.yaml", "--no-pretrain", "--out", out,
                        "--max-steps", "1", f"data.root={corpus}", *CHEAP])
     assert rc == 2 and err.startswith(f"rvlf sft: error: train/s5: {_feat(corpus, 5)}: no DINOv2 features")
-    _nothing_trained(out)
+    nothing_trained(out)
 
 
 def test_skip_bad_samples_trains_without_them_and_says_how_many(corpus, tmp_path, caplog):
@@ -113,7 +101,7 @@ def test_skip_bad_samples_trains_without_them_and_says_how_many(corpus, tmp_path
     _cut(_feat(corpus, 9))
     out = tmp_path / "run"
     with caplog.at_level(logging.WARNING, logger="rvlf.data"):
-        rc, stdout, err = _cli([*PRETRAIN, "--out", out, f"data.root={corpus}", "data.skip_bad_samples=true"])
+        rc, stdout, err = cli_argv([*PRETRAIN, "--out", out, f"data.root={corpus}", "data.skip_bad_samples=true"])
     assert rc == 0, err
     [message] = [r.getMessage() for r in caplog.records if "skip_bad_samples" in r.getMessage()]
     assert message.startswith("data.skip_bad_samples=true: left out 2 of 12 samples (dev 1, train 1)")
@@ -129,9 +117,9 @@ def test_empty_text_is_refused_before_step_1(tmp_path):
     rec["text"] = "   "
     lines[4] = json.dumps(rec)
     manifest.write_text("\n".join(lines) + "\n")
-    rc, _, err = _cli([*PRETRAIN, "--out", tmp_path / "run", f"data.root={manifest}"])
+    rc, _, err = cli_argv([*PRETRAIN, "--out", tmp_path / "run", f"data.root={manifest}"])
     assert rc == 2 and err.startswith(f"rvlf pretrain: error: train/s4: {manifest}:5: empty text (checked before")
-    _nothing_trained(tmp_path / "run")
+    nothing_trained(tmp_path / "run")
 
 
 def test_check_reads_headers_only_and_agrees_with_full_reads(corpus, monkeypatch):
@@ -186,13 +174,13 @@ def test_features_extracted_from_the_phoenix_frame_tree_are_found(fixtures_dir, 
     assert [find_feature_file(s, feats) for s in samples] == [feats / s.split / f"{s.id}.npz" for s in samples]
     assert feature_candidates(samples[0], feats)[-2:] == [feats / "train" / f"{samples[0].id}.npz",
                                                           feats / f"{samples[0].id}.npz"]
-    rc, out, err = _cli(["data", "check", "--dataset", "phoenix", "--root", base, "--features", feats, "--json"])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "phoenix", "--root", base, "--features", feats, "--json"])
     report = json.loads(out)
     assert rc == 0, err
     assert report["missing_features"] == [] and report["mismatches"] == []
     assert report["splits"]["train"]["feature_frames"]["max"] == 4
     run = tmp_path / "run"
-    rc, out, err = _cli([*PRETRAIN, "--out", run, f"data.root={base}", "data.dataset=phoenix", "data.lang=de",
+    rc, out, err = cli_argv([*PRETRAIN, "--out", run, f"data.root={base}", "data.dataset=phoenix", "data.lang=de",
                          f"data.features_dir={feats}", "train.batch_size=1"])
     assert rc == 0, err
     assert (run / "metrics.jsonl").exists() and json.loads(out)["steps"] == 1
@@ -215,23 +203,23 @@ def test_load_samples_raises_feature_set_error(corpus):
 
 def test_unreadable_file_one_line_exit_2_in_every_command(corpus, tmp_path):
     run = tmp_path / "run"
-    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.root={corpus}"])
+    rc, _, err = cli_argv([*PRETRAIN, "--out", run, f"data.root={corpus}"])
     assert rc == 0, err
     for name, damage in (("cut", _cut), ("empty", lambda p: p.write_bytes(b""))):
         path = _feat(corpus, 10)
         path.write_bytes(_feat(corpus, 11).read_bytes())
         damage(path)
-        rc, _, err = _cli(["evaluate", "--checkpoint", run / "last", "--split", "test", f"data.root={corpus}"])
+        rc, _, err = cli_argv(["evaluate", "--checkpoint", run / "last", "--split", "test", f"data.root={corpus}"])
         assert rc == 2 and err.startswith(f"rvlf evaluate: error: test/s10: {path}: ") and err.count("\n") == 1, err
-        rc, _, err = _cli(["translate", path, "--checkpoint", run / "last"])
+        rc, _, err = cli_argv(["translate", path, "--checkpoint", run / "last"])
         assert rc == 2 and err.startswith(f"rvlf translate: error: {path}: ") and err.count("\n") == 1, err
-        rc, out, err = _cli(["data", "check", "--dataset", "manifest", "--root", corpus])
+        rc, out, err = cli_argv(["data", "check", "--dataset", "manifest", "--root", corpus])
         assert rc == 2 and f"1 unreadable feature files:\n  test/s10: {path}: " in out, (out, err)
-        rc, out, err = _cli([*PRETRAIN, "--out", tmp_path / name, f"data.root={corpus}"])
+        rc, out, err = cli_argv([*PRETRAIN, "--out", tmp_path / name, f"data.root={corpus}"])
         assert rc == 2 and err.startswith(f"rvlf pretrain: error: test/s10: {path}: "), err
-        _nothing_trained(tmp_path / name)
+        nothing_trained(tmp_path / name)
     # evaluate on dev is not stopped by a test file
-    rc, out, err = _cli(["evaluate", "--checkpoint", run / "last", "--split", "dev", f"data.root={corpus}"])
+    rc, out, err = cli_argv(["evaluate", "--checkpoint", run / "last", "--split", "dev", f"data.root={corpus}"])
     assert rc == 0 and json.loads(out)["samples"] == 2, err
 
 
@@ -329,7 +317,7 @@ def test_data_check_names_a_malformed_feature_file_on_the_phoenix_layout(fixture
         save_video_features(job.out, np.full((4, 77, 3), 50, np.float32), None, {"width": 210, "height": 260})
     bad = feats / "test" / "27January_2013_Sunday_tagesschau-3.npz"
     np.savez(bad, **arrays)
-    rc, out, err = _cli(["data", "check", "--dataset", "phoenix", "--root", base, "--features", feats])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "phoenix", "--root", base, "--features", feats])
     assert "internal error" not in err and "Traceback" not in err, err
     if arrays["keypoints"].ndim == 2:  # training could not read it: listed, naming the file
         assert rc == 2 and f"test/27January_2013_Sunday_tagesschau-3: {bad}: " in out, (out, err)
@@ -344,12 +332,12 @@ def test_a_config_in_another_language_than_the_dataset_stops_before_step_1(fixtu
     """The demo configs say `lang: en`; pointed at CSL-Daily they would tokenise and score Chinese by
     words and label the model English. The run stops naming the language to set."""
     run = tmp_path / "run"
-    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.dataset={dataset}",
+    rc, _, err = cli_argv([*PRETRAIN, "--out", run, f"data.dataset={dataset}",
                        f"data.root={fixtures_dir / 'real_formats' / root}", f"data.features_dir={tmp_path}"])
     assert rc == 2 and err.count("\n") == 1 and "data.lang is 'en'" in err and f"set data.lang={lang}" in err, err
-    _nothing_trained(run)
+    nothing_trained(run)
     # with the dataset's language the check passes (and the missing features are what stops it)
-    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.dataset={dataset}", "data.lang=",
+    rc, _, err = cli_argv([*PRETRAIN, "--out", run, f"data.dataset={dataset}", "data.lang=",
                        f"data.root={fixtures_dir / 'real_formats' / root}", f"data.features_dir={tmp_path}"])
     assert rc == 2 and "data.lang" not in err and "feature file not found" in err, err
 
@@ -359,6 +347,6 @@ def test_a_language_the_protocol_does_not_know_stops_before_step_1(corpus, tmp_p
     manifest = corpus.read_text(encoding="utf-8").replace('"lang": "en"', '"lang": "fr"')
     corpus.write_text(manifest, encoding="utf-8")
     run = tmp_path / "run"
-    rc, _, err = _cli([*PRETRAIN, "--out", run, f"data.root={corpus}", "data.lang=fr"])
+    rc, _, err = cli_argv([*PRETRAIN, "--out", run, f"data.root={corpus}", "data.lang=fr"])
     assert rc == 2 and err.startswith("rvlf pretrain: error: data.lang 'fr': ") and err.count("\n") == 1, err
-    _nothing_trained(run)
+    nothing_trained(run)

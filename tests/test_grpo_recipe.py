@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from conftest import CHEAP, REPO, cli, tiny_runs
+from helpers import CHEAP, REPO, cli, tiny_runs
 
 
 

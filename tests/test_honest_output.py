@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import CHEAP, REPO, TINY_STAGE1, cli, cli_output
+from helpers import CHEAP, REPO, TINY_STAGE1, cli, cli_output
 from rvlf import SignTranslator
 from rvlf.training_data import DEMO_NAME, RECORD_FILE, read
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf.data.video import not_a_video
 from rvlf.errors import InputFileError
 

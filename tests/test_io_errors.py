@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import cli_output, tiny_runs
+from helpers import cli_output, tiny_runs
 from rvlf import atomic
 from rvlf.errors import WriteError
 from rvlf.train import checkpoint as ckpt
@@ -124,7 +124,7 @@ def test_export_onto_a_full_disk_is_one_line_and_the_earlier_export_is_unchanged
 
 def test_training_onto_a_full_disk_stops_with_one_line_keeping_the_last_checkpoint(tmp_path, tmpfs):
     """C4's training half: room for one `last/` but not for the swap to the next."""
-    from conftest import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
+    from helpers import CHEAP, REPO, TINY_STAGE1, write_toy_corpus
 
     manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
     out = tmpfs / "run"
@@ -164,6 +164,43 @@ def test_feature_results_and_translation_writes_on_a_read_only_disk(tmpfs):
         write_translations(tmpfs / "t.tsv", ["a"], ["other"], ["ref"])
     assert {p.name: p.read_bytes() for p in tmpfs.iterdir()} == before
     assert np.array_equal(load_video_features(feat)["keypoints"], kp)
+
+
+# the temp-then-rename writes that are not `rvlf.atomic.write_file`: whole folders swapped into place
+# (checkpoints, exports, the run's base_lm/) and a replaced run moved aside; every file write goes
+# through rvlf.atomic
+FOLDER_RENAMES = {"atomic.py", "train/checkpoint.py", "train/exported.py", "train/run_folder.py", "train/sign_lm.py"}
+
+
+def test_every_file_write_by_rename_goes_through_rvlf_atomic():
+    """One atomic-write helper (issue 32): no module but those swapping folders renames a temporary
+    file of its own (`os.replace`, `mkstemp`, `.rename(`)."""
+    src = Path(__file__).resolve().parents[1] / "src" / "rvlf"
+    found = [f"{p.relative_to(src)}:{n}" for p in sorted(src.rglob("*.py")) if str(p.relative_to(src)) not in FOLDER_RENAMES
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if any(k in line for k in ("os.replace(", "mkstemp(", ".rename("))]
+    assert found == []
+
+
+def test_the_learning_curve_and_the_analyze_figure_on_a_read_only_disk(tmpfs):
+    """Variant: the figures (`plots.plot_learning_curve`, `rvlf analyze`'s histogram) on EROFS: one
+    `WriteError` line naming the file, the old figure kept, no temporary file left."""
+    from rvlf.commands.analyze import plot_similarity
+    from rvlf.train.plots import plot_learning_curve
+
+    metrics = tmpfs / "metrics.jsonl"
+    metrics.write_text('{"step": 0, "dev_bleu4": 1.0, "dev_rouge_l": 2.0, "dev_reward": 3.0}\n'
+                       '{"step": 5, "dev_bleu4": 2.0, "dev_rouge_l": 3.0, "dev_reward": 4.0}\n')
+    plot_learning_curve(metrics, tmpfs / "curve.png")
+    sims = {g: np.linspace(0.5, 1.0, 20) for g in ("body", "face", "hands")}
+    plot_similarity(sims, {"face": "DINOv2"}, "t", tmpfs / "sim.png", bins=10)
+    before = {p.name: p.read_bytes() for p in tmpfs.iterdir()}
+    _remount_ro(tmpfs)
+    with pytest.raises(WriteError, match=r"curve.png: cannot write the learning curve: Read-only file system"):
+        plot_learning_curve(metrics, tmpfs / "curve.png")
+    with pytest.raises(WriteError, match=r"sim.png: cannot write the figure: Read-only file system"):
+        plot_similarity(sims, {"face": "DINOv2"}, "t", tmpfs / "sim.png", bins=10)
+    assert {p.name: p.read_bytes() for p in tmpfs.iterdir()} == before
 
 
 def test_a_failed_atomic_write_leaves_no_partial_file(tmp_path):

@@ -222,7 +222,7 @@ def test_largest_micro_batch_is_the_edge_of_fitting():
 
 @pytest.mark.parametrize("dataset", ["phoenix", "csl-daily", "how2sign", "openasl"])
 def test_paper_grpo_configs_fit_four_32gb_gpus_as_the_paper_ran(dataset, capsys):
-    from conftest import REPO
+    from helpers import REPO
 
     path = REPO / "configs" / "paper" / dataset / "grpo.yaml"
     assert main(["plan-memory", "--config", str(path), "--gpu-gib", "32", "--num-gpus", "4", "--json"]) == 0

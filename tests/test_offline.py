@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf import hubcheck
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, write_toy_corpus
+from helpers import REPO, write_toy_corpus
 
 # A small model that memorises the 32 toy sentences reliably (BLEU-4 100 for seeds 0-2,
 # about 35 s of one CPU core): AdamW instead of the paper's SGD, no dropout or label smoothing.
@@ -82,7 +82,8 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.train import checkpoint as ckpt
     from rvlf.train.configs import SFTConfig
-    from rvlf.train.sign_lm import encoder_from_stage1
+    from rvlf.train.configs import with_stage1_encoder
+    from rvlf.train.sign_lm import encoder_from_stage1, stage1_config
 
     out, _, _ = overfit_run
     weights = ckpt.load_weights(out / "best" / ckpt.MODEL_FILE)
@@ -91,9 +92,10 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     # the text side is in the checkpoint too, but stage 2 takes the encoder only
     assert any(k.startswith("mbart.") for k in weights)
 
-    cfg = SFTConfig()
-    assert cfg.encoder.d_model == 512  # the paper's default until --init replaces it
-    encoder = encoder_from_stage1(out / "best", cfg)
+    assert SFTConfig().encoder.d_model == 512  # the paper's default until --init replaces it
+    directory, stage1_cfg = stage1_config(out / "best")
+    cfg = with_stage1_encoder(SFTConfig(), stage1_cfg)
+    encoder = encoder_from_stage1(directory, cfg)
     assert isinstance(encoder, SkeletonEncoder)
     from rvlf.config import load_config
     from rvlf.train.configs import PretrainConfig
@@ -106,13 +108,14 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
         assert torch.equal(state[k], v), k
 
     # the run folder itself (-> its last/) is accepted as --init too
-    last = encoder_from_stage1(out, SFTConfig()).state_dict()
+    directory, stage1_cfg = stage1_config(out)
+    last = encoder_from_stage1(directory, with_stage1_encoder(SFTConfig(), stage1_cfg)).state_dict()
     last_weights = ckpt.load_weights(out / "last" / ckpt.MODEL_FILE)
     assert all(torch.equal(last[k], last_weights[f"encoder.{k}"]) for k in last)
 
     # Table 5 "w/o pre-training": same shape, random weights
-    random_cfg = SFTConfig(pretrained_encoder=False)
-    random_state = encoder_from_stage1(out / "best", random_cfg).state_dict()
+    random_cfg = with_stage1_encoder(SFTConfig(pretrained_encoder=False), stage1_cfg)
+    random_state = encoder_from_stage1(directory, random_cfg).state_dict()
     assert set(random_state) == set(enc)
     assert any(not torch.equal(random_state[k], v) for k, v in enc.items() if v.is_floating_point() and v.numel() > 1)
 
@@ -124,8 +127,7 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
 
 def test_encoder_from_stage1_rejects_a_folder_that_is_no_checkpoint(tmp_path):
     from rvlf.errors import InputFileError
-    from rvlf.train.configs import SFTConfig
-    from rvlf.train.sign_lm import encoder_from_stage1
+    from rvlf.train.sign_lm import stage1_config
 
     with pytest.raises(InputFileError, match=str(tmp_path / "nope")):
-        encoder_from_stage1(tmp_path / "nope", SFTConfig())
+        stage1_config(tmp_path / "nope")

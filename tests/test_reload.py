@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from conftest import CHEAP, REPO, cli, tiny_runs
+from helpers import CHEAP, REPO, cli, tiny_runs
 
 SCORES = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "reward")
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 import torch
 
-from conftest import REPO, write_toy_corpus
+from helpers import REPO, write_toy_corpus
 from rvlf.train import checkpoint as ckpt
 
 # 32 train samples, batch 4: 8 steps an epoch, 24 in all; dropout 0.1 so that the RNG restore is exercised.
@@ -156,12 +156,14 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, m
 
     manifest = write_toy_corpus(tmp_path / "toy", n_train=16, n_dev=4, n_test=4)
     original = PretrainStage.train_step
+    steps = []
 
-    def diverging(self, batch, trainer):
-        if trainer.global_step < 2:
-            return original(self, batch, trainer)
-        loss = sum(p.sum() for p in trainer.model.parameters()) * float("nan")
-        trainer.optimize(loss)
+    def diverging(self, batch, step):
+        steps.append(len(steps))
+        if len(steps) <= 2:  # one batch a step (no accumulation)
+            return original(self, batch, step)
+        loss = sum(p.sum() for p in step.model.parameters()) * float("nan")
+        step.optimize(loss)
         return {"loss": float(loss)}
 
     monkeypatch.setattr(PretrainStage, "train_step", diverging)
@@ -183,7 +185,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_last_good_checkpoint(tmp_path, m
 # --- honest resume (issue #28, report case C7) -----------------------------------------------
 
 def _tiny_pretrain(out: Path, manifest: Path, *extra: str):
-    from conftest import CHEAP, TINY_STAGE1, cli_output
+    from helpers import CHEAP, TINY_STAGE1, cli_output
 
     return cli_output("pretrain", "--config", REPO / "configs/demo/pretrain.yaml", "--out", out, f"data.root={manifest}",
                       "train.batch_size=4", "train.epochs=1", "train.scheduler=constant", "train.warmup_epochs=0",
@@ -255,7 +257,7 @@ def test_config_differences_sort_what_a_resume_may_change():
 def test_sft_resume_takes_the_allowed_new_lr(tmp_path):
     """The report's stage (SLT-SFT, two lr groups): `--allow-config-change train.lr=0.5 projector_lr=0.25`
     reaches both optimiser groups; variant: the SFT schedule (wsd, warm-up) is set to the resumed position."""
-    from conftest import CHEAP, cli_output, tiny_runs
+    from helpers import CHEAP, cli_output, tiny_runs
 
     manifest, s1, _ = tiny_runs(tmp_path)
     out = tmp_path / "sft"

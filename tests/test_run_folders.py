@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CHEAP, REPO, TINY_STAGE1, cli_output, write_toy_corpus
+from helpers import CHEAP, REPO, TINY_STAGE1, cli_output, write_toy_corpus
 from rvlf import atomic
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.run_folder import LOCK_FILE, RunFolderError, RunLock
@@ -187,7 +187,7 @@ save_exported(stage, cfg, sys.argv[2], source=sys.argv[1], extra=die)
 
 def test_an_export_killed_mid_write_leaves_nothing_that_a_later_export_does_not_clean(tmp_path):
     """C20: `rvlf export` killed (SIGKILL) while writing over an earlier export, then exported again."""
-    from conftest import tiny_runs
+    from helpers import tiny_runs
 
     _, s1, _ = tiny_runs(tmp_path / "runs")
     exp = tmp_path / "exp"

@@ -9,7 +9,7 @@ import shutil
 import pytest
 import sacrebleu
 
-from conftest import cli_output, tiny_runs
+from helpers import cli_output, tiny_runs
 from rvlf.text.files import read_translations
 from rvlf.text.metrics import corpus_scores
 

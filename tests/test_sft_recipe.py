@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 
-from conftest import CHEAP, REPO, cli, tiny_runs
+from helpers import CHEAP, REPO, cli, tiny_runs
 
 # six recipe runs (a tiny stage 1, five SFT settings): about 45 s of CPU in all
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import os
 import subprocess
 import sys
 
-from conftest import FIXTURES, REPO
+from helpers import FIXTURES, REPO
 
 HEAVY = ("torch", "transformers", "peft", "accelerate", "trl", "cv2", "mediapipe", "gradio", "matplotlib", "av",
          "sacrebleu", "scipy")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf.data.features import save_video_features
 from rvlf.data.readers import read_dataset
 from rvlf.data.walk import dangling_link, files_under, walk

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_toy_corpus
+from helpers import write_toy_corpus
 from rvlf.data.readers import read_dataset
 from rvlf.errors import InputFileError
 from rvlf.text.files import read_lines, read_translations
@@ -88,3 +88,22 @@ def test_one_line_keeps_a_generated_translation_on_its_own_line():
         text = one_line(f" fast{sep}cat {sep}{sep}runs ")
         assert text == "fast cat runs"
         assert len(f"name\t{text}".splitlines()) == 1 and f"name\t{text}".count("\t") == 1
+
+
+def test_the_demo_reads_run_translations_with_the_strict_reader(tmp_path):
+    """One `read_translations` (issue 32): the demo's significance tests and examples read each run's
+    test translations through it, so a malformed line is an error naming file and line, not dropped."""
+    from rvlf import demo
+
+    for run in ("pretrain", "sft"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "test_translations.tsv").write_text("s1\tthe cat\tthe cat eats\ns2\tdog\tthe dog runs\n")
+    assert demo.run_translations(tmp_path, "grpo") == {}  # a stage that did not run: nothing to compare
+    assert set(demo.significance(tmp_path, resamples=10)) == {"slt_sft_vs_vlp"}
+    bad = tmp_path / "sft" / "test_translations.tsv"
+    bad.write_text("s1\tthe cat\tthe cat eats\ns2\tdog the dog runs\n")  # a line with its tabs lost
+    with pytest.raises(InputFileError, match=r"sft/test_translations.tsv:2: expected id<TAB>hypothesis<TAB>reference"):
+        demo.significance(tmp_path, resamples=10)
+    bad.write_text("s1\tthe cat\tthe cat eats\ns1\tdog\tthe dog runs\n")  # variant: an id twice
+    with pytest.raises(InputFileError, match=r"sft/test_translations.tsv:2: id 's1' appears twice"):
+        demo.examples(tmp_path)

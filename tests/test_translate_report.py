@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import CHEAP, REPO, tiny_runs
+from helpers import CHEAP, REPO, tiny_runs
 from rvlf.cli import main
 
 

@@ -3,6 +3,7 @@ vocabulary): group prefix sharing and micro-batches, before/after in one run. Se
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 
@@ -76,7 +77,6 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(stage, model=stage.policy, param_groups=stage.param_groups(), train_set=list(range(n_in)),
                           dev_set=None, collate_fn=lambda x: x, cfg=cfg.train, out_dir=out)
-    stage.trainer = trainer
     prompt = len(model.prompt.prefix) + len(model.prompt.suffix)
     g = torch.Generator().manual_seed(1)
     batch = {"keypoints": torch.randn(n_in, T, 77, 3, generator=g), "frame_mask": torch.ones(n_in, T, dtype=torch.bool),
@@ -101,12 +101,12 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         for name, (share, m) in (variants.items() if r >= sizes.warmup else [("after", variants["after"])]):
             # interleaved: the three variants of a round see the same machine load
             model.generate = sampler(share)
-            cfg.grpo.micro_batch_size = m
+            stage.cfg = dataclasses.replace(cfg, grpo=dataclasses.replace(cfg.grpo, micro_batch_size=m))
             saved.peak = 0
             gen_seconds.clear()
             t0 = time.perf_counter()
             with saved.hooks:
-                stage.train_step(batch, trainer)
+                stage.train_step(batch, trainer.step_tools())
             if r >= sizes.warmup:
                 times[name].append(time.perf_counter() - t0)
                 gens[name].append(gen_seconds[0])

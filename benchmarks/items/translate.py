@@ -17,7 +17,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.data.video import iter_frames, video_fps
 
     sys.path.insert(0, str(REPO / "tests"))
-    from conftest import tiny_runs  # noqa: E402
+    from helpers import tiny_runs  # noqa: E402
 
     sec = Section("7. `rvlf translate` end to end on the fixture video")
     frames = sum(1 for _ in iter_frames(VIDEO))
@@ -48,7 +48,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         "`rvlf.cli.main(['translate', VIDEO, '--checkpoint', SFT/last, '--dino', TINY_DINO])` in this process (the "
         "interpreter start and first imports are not counted; each run loads the checkpoint, runs MediaPipe "
         "Holistic over every frame, crops, DINOv2, the sign LM and beam search of width 5). The checkpoint is a "
-        "2-step SFT run of the tests' tiny models (`tests/conftest.py: tiny_runs`: the demo's 2-layer 128-wide Qwen3, a 32-wide skeleton encoder) and the "
+        "2-step SFT run of the tests' tiny models (`tests/helpers.py: tiny_runs`: the demo's 2-layer 128-wide Qwen3, a 32-wide skeleton encoder) and the "
         "DINOv2 is 1 layer, 16 wide, so the time is almost all decoding and MediaPipe: a real checkpoint adds "
         "DINOv2-base (section 2) and the LLM's beam search.")
     return sec

@@ -95,8 +95,41 @@ class TinyShape(TypedDict, total=False):
     init_std: PosFloat
 
 
+class Section:
+    """Base of every config dataclass: `freeze(cfg)` makes assignment to it raise.
+
+    A run's config is resolved once (files, overrides, the previous stage, resume, widths read from the
+    data: pure functions returning a new config with `dataclasses.replace`) and then frozen, so that
+    `config.yaml` is exactly the config that built the model and a later write fails loudly."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self.__dict__.get("_frozen"):
+            raise dataclasses.FrozenInstanceError(
+                f"cannot assign {type(self).__name__}.{name}: the config is resolved and frozen "
+                "(make a new one with dataclasses.replace before construction)")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self.__dict__.get("_frozen"):
+            raise dataclasses.FrozenInstanceError(f"cannot delete {type(self).__name__}.{name}: the config is frozen")
+        object.__delattr__(self, name)
+
+
+def freeze(cfg: T) -> T:
+    """`cfg` and every config section in it, frozen in place (returned for chaining)."""
+    if isinstance(cfg, Section):
+        for f in dataclasses.fields(cfg):
+            freeze(getattr(cfg, f.name))
+        object.__setattr__(cfg, "_frozen", True)
+    return cfg
+
+
+def is_frozen(cfg: Any) -> bool:
+    return bool(getattr(cfg, "__dict__", {}).get("_frozen"))
+
+
 @dataclass
-class DataConfig:
+class DataConfig(Section):
     """Where the data is and how it is cut."""
 
     # phoenix | csl-daily | how2sign | openasl | labels | manifest (docs/datasets.md; aliases accepted)
@@ -123,7 +156,7 @@ class DataConfig:
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Section):
     """The optimisation shell shared by the three stages."""
 
     epochs: PosFloat = 200
@@ -155,7 +188,7 @@ class TrainConfig:
 
 
 @dataclass
-class LLMConfig:
+class LLMConfig(Section):
     """The causal LM of stages 2 and 3 and its LoRA (Tables 10 and 11)."""
 
     name_or_path: Str = "Qwen/Qwen3-8B"

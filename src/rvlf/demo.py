@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from rvlf import atomic
 from rvlf.config import load_config
+from rvlf.text.files import read_translations
 from rvlf.train.common import write_json
 
 log = logging.getLogger("rvlf.demo")
@@ -104,8 +106,7 @@ def significance(out: Path, *, lang: str = "en", resamples: int = 1000, seed: in
 
     tests = {}
     for key, base_key, run, base_run in COMPARISONS:
-        a = read_translations(out / base_run / "test_translations.tsv")
-        b = read_translations(out / run / "test_translations.tsv")
+        a, b = run_translations(out, base_run), run_translations(out, run)
         if not a or set(a) != set(b):
             continue
         ids = sorted(a)
@@ -135,21 +136,18 @@ def grpo_dev_line(dev: dict) -> str:
             f"(best GRPO checkpoint); BLEU-4 {before['bleu4']:.2f} -> {after['bleu4']:.2f}{subset}.")
 
 
-def read_translations(path: Path) -> dict[str, tuple[str, str]]:
-    out = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3:
-                out[parts[0]] = (parts[1], parts[2])
-    return out
+def run_translations(out: Path, run: str) -> dict[str, tuple[str, str]]:
+    """A stage run's `test_translations.tsv` (`rvlf.text.files.read_translations`: a malformed line is an
+    `InputFileError` naming the file and line, never dropped); {} when the run wrote none."""
+    path = out / run / "test_translations.tsv"
+    return read_translations(path) if path.is_file() else {}
 
 
 def examples(out: Path, n: int = 5) -> str:
     """A few test sentences with each stage's translation and its scores (like Table 8)."""
     from rvlf.text.metrics import sentence_scores
 
-    runs = {key: read_translations(out / run / "test_translations.tsv")
+    runs = {key: run_translations(out, run)
             for key, run in (("vlp", "pretrain"), ("slt_sft", "sft"), ("slt_grpo", "grpo"))}
     ids = sorted(runs["slt_grpo"] or runs["slt_sft"] or runs["vlp"])[:n]
     blocks = []
@@ -266,7 +264,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     text = (f"# {title} results (seed {seed}; test split, beam search 5)\n\n{table}\n\n"
             f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100. {sig_line}\n\n{dev_line}\n\n"
             f"## Example translations\n\n{examples(out)}\n")
-    (out / "results.md").write_text(text, encoding="utf-8")
+    atomic.write_text(out / "results.md", text, what="the demo results")
     print("\n" + table + "\n\n" + sig_line + "\n\n" + dev_line)
     print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
           f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
@@ -385,8 +383,8 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     for label, r in rows.values():
         lines.append(f"| {label} | " + " | ".join(f"{r[m]:.2f}" for m in METRICS) + " |")
     table = "\n".join(lines)
-    (out / "ablation.md").write_text(f"# SLT-SFT ablations on the demo corpus (test split)\n\n{table}\n",
-                                     encoding="utf-8")
+    atomic.write_text(out / "ablation.md", f"# SLT-SFT ablations on the demo corpus (test split)\n\n{table}\n",
+                      what="the ablation table")
     print("\n" + table)
     write_json(out / "ablations" / "results.json", {k: v[1] for k, v in rows.items()})
     return {k: v[1] for k, v in rows.items()}

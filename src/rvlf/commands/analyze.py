@@ -12,15 +12,14 @@ copy of an earlier box).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
 
+from rvlf import atomic
 from rvlf.data.walk import TreeProblem, files_under
 
 # NumPy, rvlf.data.crops/keypoints and Matplotlib are imported inside the functions on purpose:
@@ -116,14 +115,7 @@ def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: 
     ax.set_title(title, fontsize=12)
     ax.legend(loc="best", fontsize=10, framealpha=0.85)
     ax.grid(axis="y", alpha=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic.write_file(out, lambda tmp: fig.savefig(tmp, format="png"), "the figure")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,6 +32,7 @@ def run(args) -> int:
     from rvlf.config import DataConfig, override_section
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
+    import dataclasses
     import json
 
     import torch
@@ -58,8 +59,9 @@ def run(args) -> int:
         from rvlf.errors import ConfigError
 
         raise ConfigError("evaluate takes data.* overrides only")
-    cfg.data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
-    locate_data(cfg.data, ckpt_dir, given={o.split("=", 1)[0] for o in data_over}, checkpoint=args.checkpoint)
+    data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
+    data = locate_data(data, ckpt_dir, given={o.split("=", 1)[0] for o in data_over}, checkpoint=args.checkpoint)
+    cfg = dataclasses.replace(cfg, data=data)
     use_dino = getattr(cfg, "fusion", None) is not None and (cfg.fusion.use_face or cfg.fusion.use_hand)
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
@@ -71,7 +73,7 @@ def run(args) -> int:
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
-    loaded_cfg.data = cfg.data  # the stage decodes with the data.* overrides too (e.g. max_text_tokens)
+    stage.cfg = dataclasses.replace(loaded_cfg, data=cfg.data)  # the stage decodes with the data.* overrides too
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,
@@ -98,13 +100,15 @@ def run(args) -> int:
 DATA_PATHS = ("root", "features_dir")
 
 
-def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str) -> None:
+def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str):
     """The checkpoint's `data.root` / `data.features_dir` (its config's, not given on the command line)
     as seen from here. A relative path is relative to the folder training ran in, which is not this
     one when the checkpoint was moved or `rvlf evaluate` runs elsewhere: it is looked for under each
     folder above the checkpoint (`runs/demo/corpus/manifest.jsonl` of `/srv/rvlf/runs/demo/grpo/best`
     is found under `/srv/rvlf`; a note on stderr says so). A path found nowhere is one `ConfigError`
-    saying which `data.root` / `data.features_dir` to pass (an exported folder keeps only names)."""
+    saying which `data.root` / `data.features_dir` to pass (an exported folder keeps only names).
+    Returns a new `DataConfig` (the one given is not changed)."""
+    import dataclasses
     import sys
     from pathlib import Path
 
@@ -119,7 +123,7 @@ def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str) -> None:
         if not rel.is_absolute() and len(rel.parts) > 1:  # a bare name could match any folder above: not guessed
             found = next((up / rel for up in Path(ckpt_dir).resolve().parents if (up / rel).exists()), None)
         if found is not None:
-            setattr(data, key, str(found))
+            data = dataclasses.replace(data, **{key: str(found)})
             print(f"note: data.{key} {value} (the checkpoint's config) found as {found}; pass data.{key}=PATH "
                   "for other data", file=sys.stderr)
             continue
@@ -128,3 +132,4 @@ def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str) -> None:
         raise ConfigError(f"{checkpoint}: data.{key} {value!r} (from its config.yaml) is not found from "
                           f"{Path.cwd()}; pass data.{key}=PATH ({what}), e.g. rvlf evaluate --checkpoint "
                           f"{checkpoint} --split test data.{key}=PATH")
+    return data

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
-from rvlf.config import Bool, Dropout, Float, PosFloat, PosInt, PosIntList, Probability
+from rvlf.config import Bool, Dropout, Float, PosFloat, PosInt, PosIntList, Probability, Section
 from rvlf.errors import ConfigError
 
 HAND_MERGES = ("mean", "sum")
@@ -31,7 +31,7 @@ def _heads_divide(d_model: int, num_heads: int) -> None:
 
 
 @dataclass
-class SkeletonEncoderConfig:
+class SkeletonEncoderConfig(Section):
     """Grouped GCN + mBART encoder (Sec. 3.1, 6.3); widths in channels, `max_frames` in frames."""
 
     num_points: PosInt = 77
@@ -51,7 +51,7 @@ class SkeletonEncoderConfig:
 
 
 @dataclass
-class FusionConfig:
+class FusionConfig(Section):
     """Eq. 12 (`Z_s + alpha Z_face + beta Z_hand`) and the Eq. 13 projector `sign_dim -> hidden -> LLM`."""
 
     dino_dim: PosInt = 768  # facebook/dinov2-base
@@ -69,7 +69,7 @@ class FusionConfig:
 
 
 @dataclass
-class VLPConfig:
+class VLPConfig(Section):
     """Stage 1 (Table 9): the skeleton encoder, a 3 + 3 layer mBART text encoder/decoder, the
     contrastive head (Eqs. 3-9) and the translation loss (Eq. 10)."""
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from rvlf import atomic
 from rvlf.synth import grammar, render
 from rvlf.data.crops import crop_boxes
 from rvlf.data.features import save_video_features
@@ -160,17 +159,6 @@ def _stamp(seed: int, n_train: int, n_dev: int, n_test: int, dino: str | None, c
             "dino": dino, "config": dataclasses.asdict(config)}
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --- workers --------------------------------------------------------------------------------
 _STATE: dict = {}
 
@@ -275,8 +263,8 @@ def generate_corpus(
                 rows.append(row)
                 bar.update(1)
     bar.close()
-    _atomic_write(out / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    _atomic_write(stamp_path, json.dumps(stamp, indent=1) + "\n")
+    atomic.write_text(out / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    atomic.write_text(stamp_path, json.dumps(stamp, indent=1) + "\n")
     return out
 
 

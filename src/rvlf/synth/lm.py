@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rvlf import atomic
 from rvlf.errors import RvlfError
-from rvlf.synth.corpus import _atomic_write
 
 VERSION = 1
 STAMP = "lm.json"
@@ -134,7 +134,7 @@ def pretrain_demo_lm(manifest: str | Path, out_dir: str | Path, *, shape: dict, 
     out.mkdir(parents=True, exist_ok=True)
     lm.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
-    _atomic_write(out / STAMP, json.dumps({**stamp, "final_loss": round(float(loss.item()), 4)}, indent=1) + "\n")
+    atomic.write_text(out / STAMP, json.dumps({**stamp, "final_loss": round(float(loss.item()), 4)}, indent=1) + "\n")
     return out
 
 

@@ -18,7 +18,7 @@ difference (system - baseline), a 95% interval of that difference and a two-side
 Corpus BLEU and chrF are recomputed from summed per-sentence sufficient statistics (sacrebleu's,
 through `rvlf.text.metrics.References`, the reference side prepared once) with numpy over all resamples at once; ROUGE-L and
 the reward are means of sentence scores. The scores equal `rvlf.text.metrics.corpus_scores` and the
-mean `rvlf.rl.rewards.translation_reward` x 100, and each resampled BLEU / chrF equals sacrebleu's
+mean `rvlf.text.reward.translation_reward` x 100, and each resampled BLEU / chrF equals sacrebleu's
 `compute_bleu` / `_compute_f_score` on the same resample.
 
 `tokenize` (`rvlf compare --tokenize`) scores every metric on a sacrebleu tokenisation's tokens instead
@@ -38,6 +38,7 @@ import numpy as np
 
 from rvlf.errors import RvlfError
 from rvlf.text.metrics import MAX_ORDER, SLRT, References, check_lang, check_tokenize, chrf_metric, smooth_method
+from rvlf.text.reward import has_word, translation_reward
 
 METRICS = ("bleu4", "rouge_l", "chrf", "reward")
 TESTS = {"bs": "paired bootstrap resampling", "ar": "approximate randomisation"}
@@ -64,15 +65,13 @@ def system_statistics(hyps: Sequence[str], refs: References, metrics: Sequence[s
 
 
 def _rewards(hyps: Sequence[str], refs: References, stats: dict[str, list]) -> np.ndarray:
-    """`100 * rvlf.rl.rewards.translation_reward(hyps, refs, lang)` (Eq. 15, lambda 0.5), reusing the
+    """`100 * rvlf.text.reward.translation_reward(hyps, refs, lang)` (Eq. 15, lambda 0.5), reusing the
     sentence statistics: where the reference has >= 4 tokens the reward's short-sentence padding
     changes nothing, so it is 0.5 sentence BLEU-4 (effective order) + 0.5 ROUGE-L of those statistics
-    (0 for a hypothesis without a word token, `rvlf.rl.rewards.has_word`); the few short references are
+    (0 for a hypothesis without a word token, `rvlf.text.reward.has_word`); the few short references are
     scored by the reward itself.
     Tests check equality with `translation_reward` sentence by sentence."""
     from sacrebleu.metrics.bleu import BLEU
-
-    from rvlf.rl.rewards import has_word, translation_reward
 
     out = np.zeros(len(refs))
     short = []

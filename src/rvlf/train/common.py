@@ -7,12 +7,16 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from rvlf import atomic
 from rvlf.config import DataConfig
 from rvlf.data.checks import (FeatureSetError, check_dino_model, check_feature_set, drop_bad_samples,
                               read_checked)
 from rvlf.data.dataset import SignDataset
 from rvlf.data.readers import SignSample
 from rvlf.errors import ConfigError
+from rvlf.text.files import one_line
+from rvlf.text.metrics import protocol, standard_bleu
+from rvlf.train import checkpoint as ckpt
 
 log = logging.getLogger("rvlf.data")
 
@@ -91,18 +95,12 @@ def split_dataset(data: DataConfig, by_split: dict[str, list[SignSample]], split
 
 def write_json(path: str | Path, obj) -> None:
     """Atomic JSON write (`rvlf.atomic.write_text`: `WriteError` naming `path` when the disk refuses)."""
-    from rvlf import atomic
-
     atomic.write_text(path, json.dumps(obj, indent=1, ensure_ascii=False), what="the results")
 
 
 def write_translations(path: str | Path, ids: list[str], hyps: list[str], refs: list[str]) -> None:
     """`id<TAB>hypothesis<TAB>reference` a line, for reading and for `rvlf score`."""
-    from rvlf.text.files import one_line
-
     path = Path(path)
-    from rvlf import atomic
-
     lines = [f"{i}\t{one_line(h)}\t{one_line(r)}" for i, h, r in zip(ids, hyps, refs)]
     atomic.write_text(path, "\n".join(lines) + "\n", what="the translations")
 
@@ -114,9 +112,6 @@ def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSa
     `results.json` also gets `protocol` (how `dev`/`test` were scored: tokens and sacrebleu signatures,
     `rvlf.text.metrics.protocol`) and `test_sacrebleu`: sacrebleu's standard BLEU-1..4 of the same test
     translations (`13a`, `zh` for Chinese) with its signature, to compare with either kind of table."""
-    from rvlf.text.metrics import protocol, standard_bleu
-    from rvlf.train import checkpoint as ckpt
-
     if evaluate_test and data.test_split in by_split:
         best = out_dir / "best" if (out_dir / "best").exists() else out_dir / "last"
         stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))

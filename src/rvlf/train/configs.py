@@ -8,10 +8,10 @@ checkpoint loaders and `rvlf plan-memory` all read them from here.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rvlf.config import Bool, DataConfig, Float, Int, LLMConfig, NonNegFloat, PosFloat, Str, TrainConfig
+from rvlf.config import Bool, DataConfig, Float, Int, LLMConfig, NonNegFloat, PosFloat, Section, Str, TrainConfig
 from rvlf.errors import ConfigError
 from rvlf.models.configs import FusionConfig, SkeletonEncoderConfig, VLPConfig
 
@@ -21,7 +21,7 @@ REWARD_KINDS = ("bleu", "rouge", "both")  # = rvlf.rl.rewards.KINDS (a test keep
 # --- stage 1: visual-language pre-training (Sec. 3.1, Table 9) ---------------------------------
 
 @dataclass
-class TokenizerConfig:
+class TokenizerConfig(Section):
     """`corpus`: built from the training texts (offline); `mbart`: a trimmed mBART tokenizer."""
 
     kind: Literal["mbart", "corpus"] = "mbart"
@@ -29,7 +29,7 @@ class TokenizerConfig:
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(Section):
     data: DataConfig = field(default_factory=DataConfig)
     model: VLPConfig = field(default_factory=VLPConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -43,7 +43,7 @@ def _sft_train_defaults() -> TrainConfig:
 
 
 @dataclass
-class SFTConfig:
+class SFTConfig(Section):
     data: DataConfig = field(default_factory=DataConfig)
     encoder: SkeletonEncoderConfig = field(default_factory=SkeletonEncoderConfig)  # replaced by --init's
     fusion: FusionConfig = field(default_factory=FusionConfig)
@@ -68,7 +68,7 @@ def _grpo_lora_defaults() -> LLMConfig:
 
 
 @dataclass
-class GRPOParams:
+class GRPOParams(Section):
     """Sampling, reward and loss settings of Eqs. 15-19; every value is range-checked on construction
     (a config file, an override or a checkpoint's `config.yaml`), with one `ConfigError` line per fault."""
 
@@ -124,7 +124,7 @@ class GRPOParams:
 
 
 @dataclass
-class GRPOConfig:
+class GRPOConfig(Section):
     data: DataConfig = field(default_factory=DataConfig)
     llm: LLMConfig = field(default_factory=_grpo_lora_defaults)  # the new adapter (Table 11)
     train: TrainConfig = field(default_factory=_grpo_train_defaults)
@@ -136,3 +136,50 @@ class GRPOConfig:
     projector_lr: NonNegFloat = 0.0  # unused: encoder and projector are frozen in stage 3
     encoder_lr: NonNegFloat = 0.0
     cache_encoder_outputs: Bool = False  # the encoder is frozen: encode each video once
+
+
+# --- resolution: pure functions from the given config to the one that builds the model ------------
+# A recipe resolves its config once with these (each returns a new config, `dataclasses.replace`),
+# then freezes it (`rvlf.config.freeze`); model construction only reads it, and `config.yaml` is it.
+
+def with_stage1_encoder(cfg: SFTConfig, stage1: PretrainConfig) -> SFTConfig:
+    """SFT on a stage-1 checkpoint: the skeleton encoder is that checkpoint's (`--init`)."""
+    return replace(cfg, encoder=stage1.model.encoder)
+
+
+def resumed_sft(cfg: SFTConfig, stored: SFTConfig) -> SFTConfig:
+    """A resumed SFT run: the encoder shape is the run's own (its checkpoint's `config.yaml`)."""
+    return replace(cfg, encoder=stored.encoder)
+
+
+def with_sft(cfg: GRPOConfig, sft: SFTConfig) -> GRPOConfig:
+    """GRPO on an SFT checkpoint (`--init`): how to rebuild the merged SFT model (encoder, fusion, the
+    SFT LM settings as `sft_llm`) and the base LM the new adapter goes on (`llm.name_or_path`, `tiny`,
+    `dtype`, `keep_base`); the new adapter's own settings (`llm.lora_*`) stay the given ones."""
+    llm = replace(cfg.llm, name_or_path=sft.llm.name_or_path, tiny=sft.llm.tiny, dtype=sft.llm.dtype,
+                  keep_base=sft.llm.keep_base)
+    return replace(cfg, encoder=sft.encoder, fusion=sft.fusion, sft_llm=sft.llm, llm=llm)
+
+
+def resumed_grpo(cfg: GRPOConfig, stored: GRPOConfig) -> GRPOConfig:
+    """A resumed GRPO run: the model settings are the run's own (its `config.yaml`); data, train and
+    grpo settings are the given ones (`rvlf.train.run_folder.claim` has checked what may change)."""
+    return replace(stored, data=cfg.data, train=cfg.train, grpo=cfg.grpo)
+
+
+def with_widths(cfg: SFTConfig | GRPOConfig, dino_dim: int | None) -> SFTConfig | GRPOConfig:
+    """The widths the data and the encoder fix: `fusion.sign_dim` = the encoder's `d_model` (Eq. 12 adds
+    to `Z_s`) and `fusion.dino_dim` = the DINOv2 width `D` of the feature files (`dino [T,3,D]`, read
+    from the training set; None without DINOv2). A GRPO config's fusion is the SFT model's: features of
+    another width are a `ConfigError`, not a silent change."""
+    fusion = replace(cfg.fusion, sign_dim=cfg.encoder.d_model)
+    if dino_dim is not None and dino_dim != fusion.dino_dim:
+        if isinstance(cfg, GRPOConfig):
+            raise ConfigError(f"data: the feature files hold DINOv2 features of width {dino_dim}, but the SFT model "
+                              f"was trained on width {fusion.dino_dim} (fusion.dino_dim); extract the features "
+                              "with the same DINOv2 model")
+        fusion = replace(fusion, dino_dim=dino_dim)
+    if isinstance(cfg, GRPOConfig) and fusion.sign_dim != cfg.fusion.sign_dim:
+        raise ConfigError(f"fusion.sign_dim ({cfg.fusion.sign_dim}) differs from encoder.d_model "
+                          f"({cfg.encoder.d_model}) in the SFT checkpoint's config")
+    return replace(cfg, fusion=fusion)

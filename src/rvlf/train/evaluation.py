@@ -7,13 +7,14 @@ Eq. 15 reward; the best checkpoint is the one with the highest dev BLEU-4 (Sec. 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-if TYPE_CHECKING:
-    from rvlf.train.loop import Stage
+from rvlf.rl.rewards import translation_reward
+from rvlf.text.metrics import corpus_scores
+from rvlf.train.stage import Stage
 
 
 @dataclass
@@ -33,7 +34,7 @@ def is_better(metrics: dict[str, float], best: dict[str, float] | None) -> bool:
 
 @torch.no_grad()
 def evaluate_stage(
-    stage: "Stage",
+    stage: Stage,
     model: torch.nn.Module,
     dataset: Dataset,
     *,
@@ -56,9 +57,6 @@ def evaluate_stage(
     from tqdm.auto import tqdm
 
     from rvlf.progress import is_terminal
-
-    from rvlf.rl.rewards import translation_reward
-    from rvlf.text.metrics import corpus_scores
 
     idx = list(range(process_index, len(dataset), num_processes))
     loader = DataLoader(Subset(dataset, idx), batch_size=batch_size, shuffle=False, collate_fn=collate_fn)

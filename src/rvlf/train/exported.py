@@ -23,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rvlf import __version__, atomic
@@ -37,6 +39,21 @@ BASES = ("merge", "reference")
 # what a training checkpoint folder holds that decoding needs (reference export copies these)
 _INFERENCE_FILES = ("model.safetensors", "config.yaml")
 _INFERENCE_DIRS = ("llm_tokenizer", "tokenizer")
+
+
+@contextmanager
+def hf_progress_bars_off() -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards") off inside: one bar
+    for every model loaded or written is noise in `rvlf translate`, `rvlf export` and the API."""
+    from transformers.utils import logging as hf_logging  # transformers only when a model is loaded or written
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 def is_exported(directory: str | Path) -> bool:
@@ -105,7 +122,7 @@ def load_merged(directory: str | Path):
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.models.slt_lm import SignLanguageLM, load_causal_lm, load_tokenizer
     from rvlf.train.configs import GRPOConfig
-    from rvlf.train.inference import load_stage_config
+    from rvlf.train.stage_config import load_stage_config
     from rvlf.train.sign_lm import SignLMStage
 
     directory = Path(directory)
@@ -160,8 +177,6 @@ def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = No
     folder and the OS error) when the disk refuses: an earlier export at `out` is then unchanged and
     the temporary folder removed. Temporary folders of killed exports (dead processes) are removed.
     """
-    from rvlf.train.inference import hf_progress_bars_off
-
     with hf_progress_bars_off(), atomic.reported_write(out, "the model folder",
                                                        "an earlier export there, if any, is unchanged"):
         return _save_exported(stage, cfg, out, source=source, base=base, info=info, extra=extra)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -24,14 +25,32 @@ from rvlf.rl.grpo import flat_groups, group_advantages, grpo_loss_terms
 from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import finish_run, load_samples
-from rvlf.train.configs import GRPOConfig, SFTConfig
+from rvlf.config import freeze, load_config
+from rvlf.train.configs import GRPOConfig, SFTConfig, resumed_grpo, with_sft, with_widths
 from rvlf.train.loop import Trainer
+from rvlf.train.stage import Step
 from rvlf.train.plots import plot_learning_curve
 from rvlf.train.reproducibility import seed_everything
 from rvlf.train.run_folder import Claim, claim
-from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data, write_base_lm
+from rvlf.train.sign_lm import (SignLMStage, dino_width, load_grpo, load_sft, merged_policy, prepare_data,
+                                write_base_lm)
 
 log = logging.getLogger("rvlf.grpo")
+
+
+class Completions(NamedTuple):
+    """One micro-batch of a GRPO step: the inputs its completions come from and the completions.
+
+    `keypoints [b,T,77,3]`, `frame_mask [b,T]`, `dino [b,T,3,D]` or None (b inputs); `completion_ids`,
+    `completion_mask [n,L]` (n completions); `rows [n]`: the input row of each completion. The field
+    order is `GRPOPolicy.forward`'s."""
+
+    keypoints: torch.Tensor
+    frame_mask: torch.Tensor
+    dino: torch.Tensor | None
+    completion_ids: torch.Tensor
+    completion_mask: torch.Tensor
+    rows: torch.Tensor
 
 
 class GRPOPolicy(nn.Module):
@@ -66,14 +85,10 @@ class GRPOStage(SignLMStage):
         self.policy = GRPOPolicy(model)
         self.sft_state = sft_state  # the SFT adapter, kept so a checkpoint can rebuild the merged base
 
-    @property
-    def live(self) -> SignLanguageLM:
-        return self.trainer.unwrapped.sign_lm if self.trainer else self.model
-
     def param_groups(self) -> list[dict]:
         return [{"params": self.model.trainable_parameters()["lora"], "lr": self.cfg.train.lr}]
 
-    def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+    def train_step(self, batch: dict, step: Step) -> dict[str, float]:
         """One GRPO step: sample a group per input, score it, then `mu` clipped policy updates.
 
         Every log-probability (policy, old, reference) is taken at the sampling temperature over the
@@ -86,7 +101,7 @@ class GRPOStage(SignLMStage):
         gradient is that of the un-split loss (the mean over all completions of Eq. 19)."""
         g = self.cfg.grpo
         k, temp = g.num_generations, g.temperature
-        policy = self.live
+        policy = self.model
         kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
         policy.eval()  # sample without dropout
         gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
@@ -102,17 +117,18 @@ class GRPOStage(SignLMStage):
         input_of = torch.arange(n, device=kp.device) // k
         chunks = micro_batches(n, g.micro_batch_size, k)
 
-        def inputs(rows: slice, cols: slice) -> tuple:
+        def inputs(rows: slice, cols: slice) -> Completions:
             d = dino[cols] if dino is not None else None
-            return kp[cols], fm[cols], d, ids[rows], mask[rows], input_of[rows] - cols.start
+            return Completions(kp[cols], fm[cols], d, ids[rows], mask[rows], input_of[rows] - cols.start)
 
         policy.train()
         ref_logps: list[torch.Tensor | None] = [None] * len(chunks)
         if g.beta != 0.0:
             with torch.no_grad(), policy.adapter_disabled():  # the adapter (and its dropout) off: the SFT model
                 for j, (rows, cols) in enumerate(chunks):
-                    a, b, c, i, m, r = inputs(rows, cols)
-                    ref_logps[j] = policy.completion_logprobs(a, b, c, i, m, temperature=temp, rows=r)
+                    x = inputs(rows, cols)
+                    ref_logps[j] = policy.completion_logprobs(x.keypoints, x.frame_mask, x.dino, x.completion_ids,
+                                                              x.completion_mask, temperature=temp, rows=x.rows)
         old_logps: list[torch.Tensor | None] = [None] * len(chunks)
         tokens = mask.sum().clamp(min=1).float()
         stats: dict[str, float] = {}
@@ -120,39 +136,33 @@ class GRPOStage(SignLMStage):
             total = torch.zeros((), device=kp.device)
             sums = {"kl": 0.0, "clip_low": 0.0, "clip_high": 0.0, "clip": 0.0, "ratio": 0.0}
             for j, (rows, cols) in enumerate(chunks):
-                a, b, c, i, m, r = inputs(rows, cols)
-                logps = trainer.model(a, b, c, i, m, r, temp)
+                x = inputs(rows, cols)
+                logps = step.model(*x, temperature=temp)
                 if old_logps[j] is None:
                     old_logps[j] = logps.detach()
-                loss, terms = grpo_loss_terms(logps, old_logps[j], ref_logps[j], advantages[rows], m,
+                loss, terms = grpo_loss_terms(logps, old_logps[j], ref_logps[j], advantages[rows], x.completion_mask,
                                               epsilon=g.epsilon, beta=g.beta)
                 share = (rows.stop - rows.start) / n  # the un-split loss is the mean over all n completions
-                trainer.backward(loss * share, sync=j == len(chunks) - 1)
+                step.backward(loss * share, sync=j == len(chunks) - 1)
                 total = total + loss.detach() * share
-                weight = float(m.sum()) / float(tokens)  # the statistics are means over all real tokens
+                weight = float(x.completion_mask.sum()) / float(tokens)  # the statistics are means over all real tokens
                 for name in sums:
                     sums[name] += terms[name] * weight
-            trainer.update(total, schedule=update == g.mu - 1)  # one lr-schedule step per training step
+            step.update(total, schedule=update == g.mu - 1)  # one lr-schedule step per training step
             stats = {"loss": float(total), **sums}
-        all_rewards = trainer.accelerator.gather(rewards)
-        all_flat = trainer.accelerator.gather(flat)
+        all_rewards = step.gather(rewards)
+        all_flat = step.gather(flat)
         stats.update(reward_mean=float(all_rewards.mean()), reward_std=float(all_rewards.std()) if all_rewards.numel() > 1 else 0.0,
                      flat_group_share=float(all_flat.mean()), completion_length=float(mask.sum(dim=1).float().mean()))
         return stats
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        state = self.live.state_dict_for_checkpoint()
+        state = self.model.state_dict_for_checkpoint()
         state.update({f"sft.{k}": v for k, v in self.sft_state.items()})
         return state
 
     def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.live.load_checkpoint_state({k: v for k, v in state.items() if not k.startswith("sft.")})
-
-
-def _from_sft(cfg: GRPOConfig, sft_cfg: SFTConfig) -> None:
-    cfg.encoder, cfg.fusion, cfg.sft_llm = sft_cfg.encoder, sft_cfg.fusion, sft_cfg.llm
-    cfg.llm.name_or_path, cfg.llm.tiny, cfg.llm.dtype = sft_cfg.llm.name_or_path, sft_cfg.llm.tiny, sft_cfg.llm.dtype
-    cfg.llm.keep_base = sft_cfg.llm.keep_base
+        self.model.load_checkpoint_state({k: v for k, v in state.items() if not k.startswith("sft.")})
 
 
 def run(cfg: GRPOConfig, out_dir: str | Path, *, max_steps: int | None = None, resume: bool = False,
@@ -175,34 +185,37 @@ def _run(cfg: GRPOConfig, out_dir: Path, folder: Claim, *, max_steps: int | None
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last"
     resuming = resume and (last / "config.yaml").is_file()
+    # the config, resolved once: a resumed run's model settings are its own, a new run's come from the
+    # SFT checkpoint (--init); the DINOv2 width of the data must be the SFT model's
     if resuming:
-        data, train, grpo = cfg.data, cfg.train, cfg.grpo
-        cfg, model, sft_state = load_grpo(last)
-        cfg.data, cfg.train, cfg.grpo = data, train, grpo
         src = last
+        cfg = resumed_grpo(cfg, load_config(GRPOConfig, src / "config.yaml"))
     else:
         if not init:
             raise ConfigError("grpo needs --init SFT_CHECKPOINT")
-        init_dir = ckpt.resolve_checkpoint(init)
-        sft_cfg, sft_model = load_sft(init_dir)
-        _from_sft(cfg, sft_cfg)
-        sft_state = {k: v for k, v in ckpt.load_weights(init_dir / ckpt.MODEL_FILE).items()}
+        src = ckpt.resolve_checkpoint(init)
+        cfg = with_sft(cfg, load_config(SFTConfig, src / "config.yaml"))
+    by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
+                            else None)
+    train_set, dev_set = prepare_data(cfg, by_split)
+    cfg = freeze(with_widths(cfg, dino_width(cfg, train_set)))
+
+    if resuming:
+        _, model, sft_state = load_grpo(src, cfg)
+    else:
+        _, sft_model = load_sft(src)
+        sft_state = {k: v for k, v in ckpt.load_weights(src / ckpt.MODEL_FILE).items()}
         model = merged_policy(cfg, sft_model)
-        src = init_dir
     model.cache_encoder_outputs(cfg.cache_encoder_outputs)
     base_lm_dir = None
     if (src / "base_lm" / "config.json").is_file():
         base_lm_dir = out_dir / "base_lm"
         write_base_lm(base_lm_dir, lambda folder: shutil.copytree(src / "base_lm", folder), keep_existing=resuming)
-    by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
-                            else None)
-    train_set, dev_set = prepare_data(cfg, by_split)
     stage = GRPOStage(cfg, model, base_lm_dir, sft_state)
     trainer = Trainer(stage, model=stage.policy, param_groups=stage.param_groups(), train_set=train_set,
                       dev_set=dev_set, collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps,
                       resume=resume, config_changes=folder.changes, old_config=folder.old_config,
                       dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
-    stage.trainer = trainer
     baseline = None
     if not resuming:  # the SFT model's dev scores: the baseline of the learning curve (Fig. 3)
         baseline = trainer.evaluate(trainer.dev_set).metrics

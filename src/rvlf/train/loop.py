@@ -1,7 +1,7 @@
 """The training shell shared by the three stages.
 
 One code path for CPU, one GPU and many (`accelerate launch`): the stage supplies a model,
-its optimiser parameter groups, a `train_step` and a `translate` function; the shell does
+its optimiser parameter groups, a `train_step` and a `translate` function (`rvlf.train.stage`); the shell does
 the rest - data order, cosine schedule with warm-up, gradient accumulation and clipping,
 progress bar, TensorBoard and `metrics.jsonl`, dev evaluation with beam search (BLEU-1..4,
 ROUGE-L and the Eq. 15 reward with `rvlf.text.metrics`), the best-dev-BLEU-4 checkpoint
@@ -26,7 +26,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
@@ -38,31 +38,9 @@ from rvlf.train import checkpoint as ckpt
 from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
 from rvlf.train.optim import build_optimizer, make_scheduler
 from rvlf.train.reproducibility import rng_devices
+from rvlf.train.stage import Stage, Step
 
 log = logging.getLogger("rvlf.train")
-
-
-class Stage(Protocol):
-    """What a stage recipe gives the shell."""
-
-    name: str
-    lang: str
-
-    def train_step(self, batch: dict, trainer: "Trainer") -> dict[str, float]:
-        """Forward, `trainer.optimize(loss)`, return scalars to log (must include `loss`)."""
-
-    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
-        """Decode a batch (beam search for evaluation)."""
-
-    def model_state(self) -> dict[str, torch.Tensor]:
-        """The weights a checkpoint holds."""
-
-    def load_model_state(self, state: dict[str, torch.Tensor]) -> None: ...
-
-    def save_extra(self, directory: Path) -> None:
-        """Tokenizer, base LM or anything else the checkpoint needs beside the weights."""
-
-    def config_yaml(self) -> str: ...
 
 
 def train_lengths(train_set: Dataset) -> list[int]:
@@ -189,6 +167,11 @@ class Trainer:
     @property
     def unwrapped(self) -> torch.nn.Module:
         return self.accelerator.unwrap_model(self.model)
+
+    def step_tools(self) -> Step:
+        """What a stage's `train_step` gets: the prepared model and the optimiser operations."""
+        return Step(model=self.model, optimize=self.optimize, backward=self.backward, update=self.update,
+                    gather=self.accelerator.gather)
 
     def optimize(self, loss: torch.Tensor) -> None:
         """Backward, and on an accumulation boundary: clip, step, schedule, zero."""
@@ -430,6 +413,7 @@ class Trainer:
         t0 = time.time()
         model = self.model
         model.train()
+        step = self.step_tools()
         done = self.global_step >= self.total_steps
         n_epochs = max(1, math.ceil(cfg.epochs)) if cfg.epochs else 10**9
         while not done and self.epoch < n_epochs:
@@ -443,7 +427,7 @@ class Trainer:
                     self._pending_rng = None
                 batch = move_batch(batch, self.accelerator.device)
                 with self.accelerator.accumulate(model):
-                    scalars = self.stage.train_step(batch, self)
+                    scalars = self.stage.train_step(batch, step)
                 self.batch_in_epoch += 1
                 if not self.accelerator.sync_gradients:
                     continue

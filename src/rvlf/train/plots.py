@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rvlf import atomic
+
 
 def read_metrics(path: str | Path) -> list[dict]:
     path = Path(path)
@@ -58,6 +60,6 @@ def plot_learning_curve(metrics_path: str | Path, out_png: str | Path, title: st
         ax.legend()
     fig.tight_layout()
     out_png = Path(out_png)
-    fig.savefig(out_png, dpi=110)
+    atomic.write_file(out_png, lambda tmp: fig.savefig(tmp, format="png", dpi=110), what="the learning curve")
     plt.close(fig)
     return out_png

@@ -55,7 +55,6 @@ def _run(cfg: PretrainConfig, out_dir: Path, folder: Claim, *, max_steps: int | 
                       dev_set=dev_set, collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps,
                       resume=resume, config_changes=folder.changes, old_config=folder.old_config,
                       dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
-    stage.trainer = trainer
     summary = trainer.fit()
     return finish_run(trainer, stage, cfg.data, by_split, out_dir, summary, use_dino=False,
                       evaluate_test=evaluate_test)

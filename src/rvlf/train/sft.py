@@ -13,17 +13,17 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rvlf.config import load_config
+from rvlf.config import freeze, load_config
 from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
 from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.train.common import finish_run, load_samples
-from rvlf.train.configs import SFTConfig
+from rvlf.train.configs import SFTConfig, resumed_sft, with_stage1_encoder, with_widths
 from rvlf.train.loop import Trainer
 from rvlf.train.reproducibility import seed_everything
 from rvlf.train.run_folder import Claim, claim
-from rvlf.train.sign_lm import (SignLMStage, assemble, build_language_model, encoder_from_stage1, prepare_data,
-                                write_base_lm)
+from rvlf.train.sign_lm import (SignLMStage, assemble, build_language_model, dino_width, encoder_from_stage1,
+                                prepare_data, stage1_config, write_base_lm)
 
 log = logging.getLogger("rvlf.sft")
 
@@ -62,21 +62,24 @@ def _run(cfg: SFTConfig, out_dir: Path, folder: Claim, *, max_steps: int | None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last"
-    if resume and (last / "config.yaml").is_file():
-        # everything a resumed run needs (encoder shape, tokenizer, base LM) is in its own checkpoint
-        cfg.encoder = load_config(SFTConfig, last / "config.yaml").encoder
-        encoder = SkeletonEncoder(cfg.encoder)
+    src = last if resume and (last / "config.yaml").is_file() else None
+    stage1 = None
+    # the config, resolved once: everything a resumed run needs (encoder shape, tokenizer, base LM) is in
+    # its own checkpoint; a new run takes the encoder of its stage-1 checkpoint; the widths come from the data
+    if src is not None:
+        cfg = resumed_sft(cfg, load_config(SFTConfig, src / "config.yaml"))
     elif init:
-        encoder = encoder_from_stage1(init, cfg)
-    else:
-        if cfg.pretrained_encoder:
-            raise ConfigError("sft needs --init STAGE1_CHECKPOINT (or --no-pretrain for a random encoder)")
-        encoder = SkeletonEncoder(cfg.encoder)
+        stage1, stage1_cfg = stage1_config(init)
+        cfg = with_stage1_encoder(cfg, stage1_cfg)
+    elif cfg.pretrained_encoder:
+        raise ConfigError("sft needs --init STAGE1_CHECKPOINT (or --no-pretrain for a random encoder)")
     by_split = load_samples(cfg.data, dino_model=cfg.data.dino_model if cfg.fusion.use_face or cfg.fusion.use_hand
                             else None)
     train_set, dev_set = prepare_data(cfg, by_split)
+    cfg = freeze(with_widths(cfg, dino_width(cfg, train_set)))
+
+    encoder = encoder_from_stage1(stage1, cfg) if stage1 is not None else SkeletonEncoder(cfg.encoder)
     texts = [s.text for s in train_set.samples]
-    src = last if resume and (last / "config.yaml").is_file() else None
     lm, tokenizer = build_language_model(cfg.llm, texts, cfg.data.language(),
                                          base_lm_dir=src / "base_lm" if src else None,
                                          tokenizer_dir=src / "llm_tokenizer" if src else None)
@@ -91,7 +94,6 @@ def _run(cfg: SFTConfig, out_dir: Path, folder: Claim, *, max_steps: int | None,
                       collate_fn=collate, cfg=cfg.train, out_dir=out_dir, max_steps=max_steps, resume=resume,
                       config_changes=folder.changes, old_config=folder.old_config,
                       dev_max_samples=cfg.data.dev_max_samples, num_workers=cfg.data.num_workers)
-    stage.trainer = trainer
     summary = trainer.fit()
     summary["setting"] = setting_name(cfg)
     use_dino = cfg.fusion.use_face or cfg.fusion.use_hand

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from accelerate import PartialState
 
 from rvlf.config import LLMConfig, load_config, to_yaml
 from rvlf.data.dataset import SignDataset
@@ -31,7 +32,9 @@ from rvlf.models.slt_lm import (SignLanguageLM, add_lora, build_tiny_qwen3, load
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import split_dataset
 from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
-from rvlf.train.loop import Trainer
+from rvlf.train.reproducibility import main_process_first
+from rvlf.train.stage import Step
+from rvlf.training_data import write_record
 
 SMALL_DINO_BYTES = 50 * 2**20
 LM_DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -70,10 +73,6 @@ def write_base_lm(target: Path, save: Callable[[Path], None], *, keep_existing: 
     `save(folder)` on the main process. A new run replaces whatever an earlier run left in `target`
     (another LM: e.g. the demo's base LM after its corpus or settings changed); a resumed run
     (`keep_existing`) keeps its copy. Written beside `target` and renamed: never half a folder."""
-    from accelerate import PartialState
-
-    from rvlf.train.reproducibility import main_process_first
-
     with main_process_first():
         if not PartialState().is_main_process or (keep_existing and (target / "config.json").is_file()):
             return
@@ -88,7 +87,9 @@ def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLan
     """The SFT model: LoRA on `lm` (Table 10), fusion + projector (Eqs. 12-13) sized to `encoder` and `lm`."""
     lm = add_lora(lm, r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha, dropout=cfg.llm.lora_dropout,
                   target_modules=cfg.llm.target_modules)
-    cfg.fusion.sign_dim = encoder.config.d_model  # Eq. 12 adds to Z_s, so the widths agree
+    if cfg.fusion.sign_dim != encoder.config.d_model:  # Eq. 12 adds to Z_s: resolved by configs.with_widths
+        raise ConfigError(f"fusion.sign_dim ({cfg.fusion.sign_dim}) must equal the skeleton encoder's d_model "
+                          f"({encoder.config.d_model})")
     fusion = SignFusion(cfg.fusion, lm.config.hidden_size)
     model = SignLanguageLM(encoder, fusion, lm, tokenizer, max_new_tokens=cfg.llm.max_new_tokens)
     model.freeze_encoder(not cfg.train_encoder)
@@ -113,11 +114,6 @@ class SignLMStage:
         self.lang = cfg.data.language()
         self.model = model
         self.base_lm_dir = base_lm_dir
-        self.trainer: Trainer | None = None
-
-    @property
-    def live(self) -> SignLanguageLM:
-        return self.trainer.unwrapped if self.trainer else self.model
 
     def param_groups(self) -> list[dict]:
         groups = self.model.trainable_parameters()
@@ -127,27 +123,25 @@ class SignLMStage:
             {"params": groups["encoder"], "lr": self.cfg.encoder_lr},
         ]
 
-    def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
-        loss = trainer.model(batch["keypoints"], batch["frame_mask"], batch["dino"], batch["texts"])
-        trainer.optimize(loss)
+    def train_step(self, batch: dict, step: Step) -> dict[str, float]:
+        loss = step.model(batch["keypoints"], batch["frame_mask"], batch["dino"], batch["texts"])
+        step.optimize(loss)
         return {"loss": float(loss.detach())}
 
     def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
-        out = self.live.generate(batch["keypoints"], batch["frame_mask"], batch["dino"], num_beams=num_beams,
+        out = self.model.generate(batch["keypoints"], batch["frame_mask"], batch["dino"], num_beams=num_beams,
                                  max_new_tokens=max_new_tokens)
         return out.texts
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        return self.live.state_dict_for_checkpoint()
+        return self.model.state_dict_for_checkpoint()
 
     def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
-        self.live.load_checkpoint_state(state)
+        self.model.load_checkpoint_state(state)
 
     def save_extra(self, directory: Path) -> None:
-        from rvlf.training_data import write_record
-
         write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
-        self.live.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
+        self.model.tokenizer.save_pretrained(str(directory / "llm_tokenizer"))
         if self.base_lm_dir is not None:
             shutil.copytree(self.base_lm_dir, directory / "base_lm")
         dino = Path(self.cfg.data.dino_model)
@@ -158,11 +152,15 @@ class SignLMStage:
         return f"stage: {self.name}\n" + to_yaml(self.cfg)
 
 
-def encoder_from_stage1(init: str | Path, cfg: SFTConfig) -> SkeletonEncoder:
-    """The stage-1 skeleton encoder (`encoder.*` weights) of a pre-training checkpoint."""
+def stage1_config(init: str | Path) -> tuple[Path, PretrainConfig]:
+    """(checkpoint folder, its config) of a stage-1 checkpoint (`--init` of SFT)."""
     directory = ckpt.resolve_checkpoint(init)
-    pcfg = load_config(PretrainConfig, directory / "config.yaml")
-    cfg.encoder = pcfg.model.encoder
+    return directory, load_config(PretrainConfig, directory / "config.yaml")
+
+
+def encoder_from_stage1(directory: Path, cfg: SFTConfig) -> SkeletonEncoder:
+    """The skeleton encoder of `cfg.encoder` (resolved from the stage-1 checkpoint by
+    `configs.with_stage1_encoder`) with that checkpoint's `encoder.*` weights when `cfg.pretrained_encoder`."""
     encoder = SkeletonEncoder(cfg.encoder)
     if cfg.pretrained_encoder:
         weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
@@ -173,21 +171,23 @@ def encoder_from_stage1(init: str | Path, cfg: SFTConfig) -> SkeletonEncoder:
     return encoder
 
 
-def _dino_dim(dataset: SignDataset) -> int | None:
-    item = dataset[0]
-    return int(item["dino"].shape[-1]) if "dino" in item else None
+def dino_width(cfg, train_set: SignDataset) -> int | None:
+    """The DINOv2 width `D` of the training features (`dino [T,3,D]`), None when the fusion uses none.
+    Raises `ConfigError` when the fusion needs DINOv2 and the feature files hold none."""
+    if not (cfg.fusion.use_face or cfg.fusion.use_hand):
+        return None
+    item = train_set[0]
+    if "dino" not in item:
+        raise ConfigError("the feature files hold no DINOv2 features (extracted with --no-features?); "
+                          "run `rvlf extract` with features, or train with --no-dino")
+    return int(item["dino"].shape[-1])
 
 
 def prepare_data(cfg, by_split) -> tuple[SignDataset, SignDataset]:
+    """The train and dev datasets (with DINOv2 features when the fusion uses them)."""
     use_dino = cfg.fusion.use_face or cfg.fusion.use_hand
     train_set = split_dataset(cfg.data, by_split, "train", use_dino=use_dino)
     dev_set = split_dataset(cfg.data, by_split, "dev", use_dino=use_dino)
-    if use_dino:
-        dim = _dino_dim(train_set)
-        if dim is None:
-            raise ConfigError("the feature files hold no DINOv2 features (extracted with --no-features?); "
-                              "run `rvlf extract` with features, or train with --no-dino")
-        cfg.fusion.dino_dim = dim
     return train_set, dev_set
 
 
@@ -216,10 +216,12 @@ def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
     return policy
 
 
-def load_grpo(directory: str | Path) -> tuple[GRPOConfig, SignLanguageLM, dict]:
-    """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state)."""
+def load_grpo(directory: str | Path, cfg: GRPOConfig | None = None) -> tuple[GRPOConfig, SignLanguageLM, dict]:
+    """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state). `cfg`: the
+    resolved config to build with (a resumed run's, `configs.resumed_grpo`); default the folder's own."""
     directory = ckpt.resolve_checkpoint(directory)
-    cfg = load_config(GRPOConfig, directory / "config.yaml")
+    if cfg is None:
+        cfg = load_config(GRPOConfig, directory / "config.yaml")
     weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
     lm, tokenizer = build_language_model(cfg.sft_llm, [], cfg.data.language(), base_lm_dir=directory / "base_lm",
                                          tokenizer_dir=directory / "llm_tokenizer")

@@ -19,7 +19,8 @@ from rvlf.models.vlp import VLPModel
 from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart_tokenizer
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.configs import PretrainConfig
-from rvlf.train.loop import Trainer
+from rvlf.train.stage import Step
+from rvlf.training_data import write_record
 
 
 class PretrainStage:
@@ -33,36 +34,30 @@ class PretrainStage:
         self.tokenizer = tokenizer
         self.model = model or VLPModel(cfg.model, tokenizer.vocab_size, tokenizer.pad_id, tokenizer.bos_id,
                                        tokenizer.eos_id)
-        self.trainer: Trainer | None = None
 
     def param_groups(self) -> list[dict]:
         return [{"params": [p for p in self.model.parameters() if p.requires_grad]}]
 
-    def train_step(self, batch: dict, trainer: Trainer) -> dict[str, float]:
+    def train_step(self, batch: dict, step: Step) -> dict[str, float]:
         ids, attn = self.tokenizer.batch_encode(batch["texts"], max_length=self.cfg.data.max_text_tokens)
         ids, attn = ids.to(batch["keypoints"].device), attn.to(batch["keypoints"].device)
-        out = trainer.model(keypoints=batch["keypoints"], frame_mask=batch["frame_mask"],
-                            input_ids=ids, attention_mask=attn)
-        trainer.optimize(out["loss"])
+        out = step.model(keypoints=batch["keypoints"], frame_mask=batch["frame_mask"],
+                         input_ids=ids, attention_mask=attn)
+        step.optimize(out["loss"])
         return {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
 
     def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
-        model = self.trainer.unwrapped if self.trainer else self.model
-        tokens = model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
-                                max_new_tokens=max_new_tokens)
+        tokens = self.model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
+                                     max_new_tokens=max_new_tokens)
         return self.tokenizer.batch_decode(tokens)
 
     def model_state(self) -> dict[str, torch.Tensor]:
-        model = self.trainer.unwrapped if self.trainer else self.model
-        return model.state_dict()
+        return self.model.state_dict()
 
     def load_model_state(self, state: dict[str, torch.Tensor]) -> None:
-        model = self.trainer.unwrapped if self.trainer else self.model
-        model.load_state_dict(state)
+        self.model.load_state_dict(state)
 
     def save_extra(self, directory: Path) -> None:
-        from rvlf.training_data import write_record
-
         write_record(directory, self.cfg)  # what the model was trained on (notices in translate, API, app)
         self.tokenizer.save(directory / "tokenizer")
 
