@@ -331,7 +331,7 @@ class SignTranslator:
         results: list = []
         for start in range(0, len(prepared), batch_size):
             chunk = prepared[start:start + batch_size]
-            decoder = _BeamDecoder(self._stage, return_scores)
+            decoder = BeamDecoder(self._stage, return_scores)
             texts = decode(decoder, chunk, num_beams=num_beams, max_new_tokens=max_new, max_frames=max_frames,
                            device=self.device, long_inputs=policy)
             results += decoder.nbest if return_scores else texts
@@ -356,7 +356,7 @@ class SignTranslator:
                             dataset=dataset)
 
 
-class _BeamDecoder:
+class BeamDecoder:
     """Stands in for a stage in `rvlf.translate.translate` (which builds the batch as the CLI does)
     and decodes it: the stage's own beam search, or the beam's n-best with scores."""
 

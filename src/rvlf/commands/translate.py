@@ -54,7 +54,7 @@ def run(args) -> int:
     from rvlf.device import resolve_device
     from rvlf.errors import InputFileError, RvlfError
     from rvlf.text.files import one_line
-    from rvlf.api import _BeamDecoder, resolve_pretrained
+    from rvlf.api import BeamDecoder, resolve_pretrained
     from rvlf.export import checkpoint_dir
     from rvlf.train.inference import load_stage, load_stage_config
     from rvlf.training_data import read as read_training_data
@@ -124,7 +124,7 @@ def run(args) -> int:
         stage, model, cfg = load_stage(ckpt_dir)  # once for all inputs (DINOv2 too: rvlf.translate.dino_encoder)
         model.to(device)
         loaded = time.perf_counter()
-        decoder = _BeamDecoder(stage, with_scores=bool(args.nbest or args.json))  # n-best: the beam's hypotheses
+        decoder = BeamDecoder(stage, with_scores=bool(args.nbest or args.json))  # n-best: the beam's hypotheses
         texts = translate(decoder, prepared, num_beams=num_beams,
                           max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
                           long_inputs=policy)
