@@ -28,6 +28,7 @@ from rvlf.train.configs import GRPOConfig, SFTConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.plots import plot_learning_curve
 from rvlf.train.reproducibility import seed_everything
+from rvlf.train.sharding import gathered
 from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft, merged_policy, prepare_data, write_base_lm
 
 log = logging.getLogger("rvlf.grpo")
@@ -88,8 +89,9 @@ class GRPOStage(SignLMStage):
         policy = self.live
         kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
         policy.eval()  # sample without dropout
-        gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
-                              temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
+        with gathered(trainer.model):  # FSDP: the root unit whole outside forward (rvlf.train.sharding)
+            gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
+                                  temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
         refs = [t for t in batch["texts"] for _ in range(k)]
         rewards = torch.tensor(
             translation_reward(gen.texts, refs, self.lang, lam=g.reward_lambda, kind=g.reward, short_punct=g.short_punct),
@@ -108,7 +110,7 @@ class GRPOStage(SignLMStage):
         policy.train()
         ref_logps: list[torch.Tensor | None] = [None] * len(chunks)
         if g.beta != 0.0:
-            with torch.no_grad(), policy.adapter_disabled():  # the adapter (and its dropout) off: the SFT model
+            with torch.no_grad(), policy.adapter_disabled(), gathered(trainer.model):  # the adapter (and its dropout) off: the SFT model
                 for j, (rows, cols) in enumerate(chunks):
                     a, b, c, i, m, r = inputs(rows, cols)
                     ref_logps[j] = policy.completion_logprobs(a, b, c, i, m, temperature=temp, rows=r)
