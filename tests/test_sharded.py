@@ -124,3 +124,25 @@ def test_fsdp_1_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"fsdp_version: 2"):
         is_sharded(FakeAccelerator())
     assert re.search("fsdp_version: 2", (REPO / "configs/accelerate/fsdp.yaml").read_text())
+
+
+def test_fsdp_on_a_model_without_the_wrapped_layer_is_one_line():
+    """Stage 1 (no Qwen3 layer) under fsdp.yaml: a ConfigError naming the class, not accelerate's ValueError."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import DistributedType
+
+    from rvlf.errors import ConfigError
+    from rvlf.train.sharding import check_wrappable
+
+    fsdp = SimpleNamespace(distributed_type=DistributedType.FSDP,
+                           state=SimpleNamespace(fsdp_plugin=SimpleNamespace(
+                               transformer_cls_names_to_wrap=["Qwen3DecoderLayer"])))
+    with pytest.raises(ConfigError, match=r"Qwen3DecoderLayer.*stages 2 and 3"):
+        check_wrappable(fsdp, torch.nn.Sequential(torch.nn.Linear(2, 2)))
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    tiny = Qwen3ForCausalLM(Qwen3Config(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=1, head_dim=8))
+    check_wrappable(fsdp, tiny)  # has the layer: nothing to say
+    check_wrappable(SimpleNamespace(distributed_type=DistributedType.MULTI_CPU), torch.nn.Linear(2, 2))

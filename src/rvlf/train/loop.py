@@ -137,6 +137,7 @@ class Trainer:
             num_workers=num_workers, drop_last=False,
         )
         optimizer = build_optimizer(param_groups, cfg)
+        sharding.check_wrappable(self.accelerator, model)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
         self.sharded = sharding.is_sharded(self.accelerator)  # FSDP 2: whole tensors only in checkpoints
         if self.sharded:

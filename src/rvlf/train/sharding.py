@@ -77,6 +77,22 @@ def is_sharded(accelerator) -> bool:
     return True
 
 
+def check_wrappable(accelerator, model: torch.nn.Module) -> None:
+    """Before `prepare`: under FSDP, the layer class the accelerate config wraps must be in `model`
+    (`ConfigError` naming it, instead of accelerate's traceback; e.g. stage 1 has no Qwen3 layer)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type != DistributedType.FSDP:
+        return
+    wanted = getattr(accelerator.state.fsdp_plugin, "transformer_cls_names_to_wrap", None) or []
+    present = {type(m).__name__ for m in model.modules()}
+    missing = [name for name in wanted if name not in present]
+    if missing:
+        raise ConfigError(f"the accelerate config shards with FSDP around {', '.join(missing)}, which this "
+                          f"stage's model ({type(model).__name__}) does not have: FSDP is for stages 2 and 3 "
+                          "(sft, grpo); run this one with ddp.yaml or cpu_2proc.yaml")
+
+
 def is_fsdp_module(model: torch.nn.Module) -> bool:
     try:
         from torch.distributed.fsdp import FSDPModule
