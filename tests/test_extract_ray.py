@@ -8,6 +8,7 @@ finished files when rerun.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 
@@ -81,6 +82,8 @@ def test_slurm_array_variables_and_bad_shards():
     for bad in ("4/4", "-1/2", "1", "a/b", "0/0"):
         rc, out, err = cli_output("extract", "nothing.mp4", "--out", "never", f"--shard={bad}")
         assert rc == 2 and len(err.strip().splitlines()) == 1 and f"--shard {bad}" in err, (bad, err)
+    rc, out, err = cli_output("extract", "nothing.mp4", "--out", "never", "--address", "10.0.0.1:6379")
+    assert rc == 2 and "--address is for --engine ray" in err and len(err.strip().splitlines()) == 1
 
 
 # ---------------------------------------------------------------- the engines on real video
@@ -100,7 +103,8 @@ def clips(tmp_path_factory, fixtures_dir):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    ray = pytest.importorskip("ray")
+    import ray  # the `ray` extra is in `all`: CI runs this test
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no usage report leaves the machine
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield ray
     ray.shutdown()
