@@ -179,6 +179,30 @@ def gathered(model: torch.nn.Module) -> Iterator[None]:
         model.reshard()
 
 
+def close_process_group_at_exit() -> None:
+    """Destroy the process group when the process exits (once per process).
+
+    Under FSDP on CPU a gloo process group left to the interpreter's teardown sometimes aborts the process
+    ("terminate called without an active exception", exit code -6) after all the work is done and saved."""
+    import atexit
+
+    import torch.distributed as dist
+
+    global _CLOSE_REGISTERED
+    if _CLOSE_REGISTERED:
+        return
+    _CLOSE_REGISTERED = True
+
+    def close() -> None:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+    atexit.register(close)
+
+
+_CLOSE_REGISTERED = False
+
+
 def mark_generation_synced(model: torch.nn.Module) -> None:
     """Make every `generate` under the sharded `model` keep all processes stepping together.
 
