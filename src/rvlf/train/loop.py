@@ -140,9 +140,10 @@ class Trainer:
         sharding.check_wrappable(self.accelerator, model)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
         self.sharded = sharding.is_sharded(self.accelerator)  # FSDP 2: whole tensors only in checkpoints
+        if self.accelerator.num_processes > 1:
+            sharding.close_process_group_at_exit()
         if self.sharded:
             sharding.mark_generation_synced(self.model)
-            sharding.close_process_group_at_exit()
             log.info("%s: model sharded with FSDP 2 over %d processes (%s)", stage.name,
                      self.accelerator.num_processes, sharding.describe(self.model))
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / max(1, cfg.grad_accum)))

@@ -182,8 +182,9 @@ def gathered(model: torch.nn.Module) -> Iterator[None]:
 def close_process_group_at_exit() -> None:
     """Destroy the process group when the process exits (once per process).
 
-    Under FSDP on CPU a gloo process group left to the interpreter's teardown sometimes aborts the process
-    ("terminate called without an active exception", exit code -6) after all the work is done and saved."""
+    With several processes on CPU (DDP or FSDP, gloo), a process group left to the interpreter's teardown
+    sometimes aborted a finished run ("terminate called without an active exception", exit code -6, seen
+    in tests/test_distributed.py and tests/test_sharded.py after everything was saved)."""
     import atexit
 
     import torch.distributed as dist
