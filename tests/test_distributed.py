@@ -36,11 +36,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def launch(*args: str) -> subprocess.CompletedProcess:
-    """`accelerate launch` two CPU processes of `python -m rvlf ARGS`."""
+def launch(*args: str, config: str | None = None) -> subprocess.CompletedProcess:
+    """`accelerate launch` two CPU processes of `python -m rvlf ARGS` (data parallel, or as the
+    accelerate `config` file says, e.g. configs/accelerate/fsdp_cpu_2proc.yaml)."""
     exe = Path(sys.executable).parent / "accelerate"
     accelerate = [str(exe)] if exe.is_file() else [shutil.which("accelerate") or "accelerate"]
-    cmd = accelerate + ["launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    how = ["--config_file", config] if config else ["--multi_gpu"]
+    cmd = accelerate + ["launch", *how, "--num_processes", "2", "--num_machines", "1",
                         "--mixed_precision", "no", "--dynamo_backend", "no",
                         "--main_process_port", str(_free_port()), "-m", "rvlf", *args]
     return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=240)

@@ -30,6 +30,8 @@ BENCHES: dict[str, tuple[str, dict]] = {
     "bf16": ("bf16", {}),  # DINOv2-base in float32 and bfloat16
     "startup": ("startup", {}),  # fresh interpreters without bytecode, this checkout and a baseline commit
     "grpo_group": ("grpo_group", {}),  # minutes: GRPO steps at the paper's group shape
+    "extract_engines": ("extract_engines", {}),  # rvlf extract: local process pool against Ray, frames/s
+    "planner": ("planner", {}),  # minutes: rvlf plan-memory against measurement, Qwen3-0.6B at full depth
     "llm": ("llm", {}),  # the longest: last, so the report holds everything else if it is stopped
 }
 OPTIONAL: dict[str, tuple[str, dict]] = {  # not in the default list: one half of `llm` each

@@ -4,7 +4,6 @@ vocabulary): group prefix sharing and micro-batches, before/after in one run. Se
 from __future__ import annotations
 
 import dataclasses
-import statistics
 import time
 
 from benchmarks.harness import GIB, WORDS, Row, Section, Sizes, fmt, qwen06b_sign_lm

@@ -35,28 +35,55 @@ def register(sub) -> None:
                    help="crop boxes grow by this fraction of their side on each side (default: 0.25)")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None,
                    help="DINOv2 device (default: cuda when available)")
+    p.add_argument("--shard", metavar="K/N", default=None,
+                   help="extract only shard K of N (0 <= K < N; by a hash of each output name, so the same "
+                   "on every machine); default under a Slurm job array: its task's shard")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: --workers processes on this machine; ray: tasks and DINOv2 actors on a Ray "
+                   "cluster (pip install 'rvlf[ray]'; docs/extraction.md)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster address for --engine ray (default: RAY_ADDRESS, else a local cluster)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from rvlf.data.extract import RATE_PARTS, extract, find_jobs
+    from rvlf.data.extract import extract, find_jobs
+    from rvlf.data.shards import resolve_shard, select_shard
     from rvlf.errors import RvlfError
 
     if args.workers < 1:
         raise RvlfError(f"--workers must be >= 1, got {args.workers}")
     if args.margin < 0:
         raise RvlfError(f"--margin must be >= 0, got {args.margin}")
+    if args.address and args.engine != "ray":
+        raise RvlfError("--address is for --engine ray")
+    shard = resolve_shard(args.shard)
     jobs = find_jobs(args.inputs, args.out, args.keypoints)
     if not jobs:
         raise RvlfError(f"no videos or frame folders found in {' '.join(args.inputs)}")
+    if shard is not None:
+        total = len(jobs)
+        jobs = select_shard(jobs, args.out, *shard)
+        print(f"rvlf extract: shard {shard[0]}/{shard[1]}{'' if args.shard else ' (Slurm array task)'}: "
+              f"{len(jobs)} of {total} videos")
+        if not jobs:
+            return 0
     if any(j.problem is None and j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
         from rvlf.data.holistic import require_mediapipe
 
         require_mediapipe()  # once, before any file: not one failure per video
     Path(args.out).mkdir(parents=True, exist_ok=True)
 
+    on_failure = lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr)  # noqa: E731
+    if args.engine == "ray":
+        from rvlf.data.extract_ray import extract_ray
+
+        summary = extract_ray(jobs, None if args.no_features else args.dino, batch_size=args.batch_size,
+                              overwrite=args.overwrite, margin=args.margin, allow_empty=args.allow_empty,
+                              address=args.address, on_failure=on_failure)
+        return _report(args, jobs, summary)
     encoder = None
     if not args.no_features and any(j.problem is None and (args.overwrite or not j.out.exists()) for j in jobs):
         import torch  # deferred on purpose: --no-features (keypoints only) needs no torch or transformers
@@ -68,8 +95,13 @@ def run(args: argparse.Namespace) -> int:
         encoder = DinoEncoder(args.dino, device=device, batch_size=args.batch_size, dtype=dtype)
 
     summary = extract(jobs, encoder=encoder, workers=args.workers, overwrite=args.overwrite, margin=args.margin,
-                      on_failure=lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr),
-                      allow_empty=args.allow_empty)
+                      on_failure=on_failure, allow_empty=args.allow_empty)
+    return _report(args, jobs, summary)
+
+
+def _report(args: argparse.Namespace, jobs: list, summary) -> int:
+    from rvlf.data.extract import RATE_PARTS
+
     rates = summary.mean_rates()
     print(f"rvlf extract: {summary.done} done, {summary.skipped} skipped (already extracted), "
           f"{len(summary.failed)} failed; {summary.frames} frames -> {args.out}")

@@ -114,7 +114,7 @@ def finish_run(trainer, stage, data: DataConfig, by_split: dict[str, list[SignSa
     translations (`13a`, `zh` for Chinese) with its signature, to compare with either kind of table."""
     if evaluate_test and data.test_split in by_split:
         best = out_dir / "best" if (out_dir / "best").exists() else out_dir / "last"
-        stage.load_model_state(ckpt.load_weights(best / ckpt.MODEL_FILE))
+        trainer.load_weights(best / ckpt.MODEL_FILE)
         res = trainer.evaluate(split_dataset(data, by_split, "test", use_dino=use_dino))
         summary["test"] = res.metrics
         summary["test_sacrebleu"] = standard_bleu(res.hyps, res.refs, stage.lang)

@@ -46,11 +46,14 @@ def evaluate_stage(
     process_index: int = 0,
     num_processes: int = 1,
     progress: bool = False,
+    lockstep: bool = False,
 ) -> EvalResult:
     """Decode `dataset` with `stage.translate` and score it (BLEU-1..4, ROUGE-L, mean Eq. 15 reward).
 
     Under several processes each decodes every `num_processes`-th sample and the results are
-    gathered, so every process returns the same scores.
+    gathered, so every process returns the same scores. `lockstep` (a model sharded with FSDP: every forward is a
+    collective): a process with fewer batches than another then decodes throw-away copies of one of its
+    samples until all have decoded as many batches (the real batches, so the scores, are unchanged).
     """
     import sys
 
@@ -70,6 +73,11 @@ def evaluate_stage(
         hyps += stage.translate(batch, num_beams, max_new_tokens)
         ids += batch["ids"]
         refs += batch["texts"]
+    if lockstep and num_processes > 1:
+        per_process = -(-len(dataset) // num_processes)  # samples of the busiest process
+        filler = move_batch(collate_fn([dataset[idx[-1] if idx else 0]]), device)
+        for _ in range(-(-per_process // batch_size) - len(loader)):
+            stage.translate(filler, num_beams, max_new_tokens)
     model.train(was_training)
     if num_processes > 1:
         from accelerate.utils import gather_object

@@ -32,6 +32,7 @@ from rvlf.train.stage import Step
 from rvlf.train.plots import plot_learning_curve
 from rvlf.train.reproducibility import seed_everything
 from rvlf.train.run_folder import Claim, claim
+from rvlf.train.sharding import gathered
 from rvlf.train.sign_lm import (SignLMStage, dino_width, load_grpo, load_sft, merged_policy, prepare_data,
                                 write_base_lm)
 
@@ -104,8 +105,9 @@ class GRPOStage(SignLMStage):
         policy = self.model
         kp, fm, dino = batch["keypoints"], batch["frame_mask"], batch["dino"]
         policy.eval()  # sample without dropout
-        gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
-                              temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
+        with gathered(step.model):  # FSDP: the root unit whole outside forward (rvlf.train.sharding)
+            gen = policy.generate(kp, fm, dino, num_beams=1, do_sample=True, num_return_sequences=k,
+                                  temperature=temp, top_p=g.top_p, top_k=g.top_k, max_new_tokens=g.max_new_tokens)
         refs = [t for t in batch["texts"] for _ in range(k)]
         rewards = torch.tensor(
             translation_reward(gen.texts, refs, self.lang, lam=g.reward_lambda, kind=g.reward, short_punct=g.short_punct),
@@ -124,7 +126,7 @@ class GRPOStage(SignLMStage):
         policy.train()
         ref_logps: list[torch.Tensor | None] = [None] * len(chunks)
         if g.beta != 0.0:
-            with torch.no_grad(), policy.adapter_disabled():  # the adapter (and its dropout) off: the SFT model
+            with torch.no_grad(), policy.adapter_disabled(), gathered(step.model):  # the adapter (and its dropout) off: the SFT model
                 for j, (rows, cols) in enumerate(chunks):
                     x = inputs(rows, cols)
                     ref_logps[j] = policy.completion_logprobs(x.keypoints, x.frame_mask, x.dino, x.completion_ids,

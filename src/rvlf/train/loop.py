@@ -35,6 +35,7 @@ from rvlf import atomic
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
 from rvlf.train import checkpoint as ckpt
+from rvlf.train import sharding
 from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
 from rvlf.train.optim import build_optimizer, make_scheduler
 from rvlf.train.reproducibility import rng_devices
@@ -78,11 +79,11 @@ def make_accelerator(cfg: TrainConfig):
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration
 
-    return Accelerator(
+    return sharding.fsdp_on_cpu(Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=max(1, cfg.grad_accum),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=cfg.seed),
-    )
+    ))
 
 
 class Trainer:
@@ -133,7 +134,15 @@ class Trainer:
             num_workers=num_workers, drop_last=False,
         )
         optimizer = build_optimizer(param_groups, cfg)
+        sharding.check_wrappable(self.accelerator, model)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(model, optimizer, loader)
+        self.sharded = sharding.is_sharded(self.accelerator)  # FSDP 2: whole tensors only in checkpoints
+        if self.accelerator.num_processes > 1:
+            sharding.close_process_group_at_exit()
+        if self.sharded:
+            sharding.mark_generation_synced(self.model)
+            log.info("%s: model sharded with FSDP 2 over %d processes (%s)", stage.name,
+                     self.accelerator.num_processes, sharding.describe(self.model))
         self.steps_per_epoch = max(1, math.ceil(len(self.train_loader) / max(1, cfg.grad_accum)))
         self.total_steps = max(1, int(round(cfg.epochs * self.steps_per_epoch)))
         if max_steps:
@@ -246,12 +255,13 @@ class Trainer:
     def evaluate(self, dataset: Dataset, *, num_beams: int | None = None, batch_size: int | None = None) -> EvalResult:
         """Translate `dataset` (sharded over processes) and score it with the paper's protocol."""
         acc = self.accelerator
-        with torch.random.fork_rng(devices=rng_devices()):  # evaluating never shifts training randomness
+        with torch.random.fork_rng(devices=rng_devices()), sharding.gathered(self.model):
+            # evaluating never shifts training randomness
             return evaluate_stage(
                 self.stage, self.unwrapped, dataset, collate_fn=self.collate_fn,
                 batch_size=batch_size or self.cfg.batch_size, num_beams=num_beams or self.cfg.num_beams,
                 max_new_tokens=self.cfg.max_new_tokens, device=acc.device,
-                process_index=acc.process_index, num_processes=acc.num_processes,
+                process_index=acc.process_index, num_processes=acc.num_processes, lockstep=self.sharded,
             )
 
     # --- checkpoints --------------------------------------------------------------------------
@@ -278,14 +288,21 @@ class Trainer:
                 from accelerate.utils import gather_object
 
                 rngs = gather_object(rngs)
+        model_state = optimizer_state = None
+        if self.sharded:  # gathering the shards is a collective: every process takes part
+            model_state = sharding.full_tensors(self.stage.model_state())
+            optimizer_state = sharding.full_optimizer_state(self.optimizer) if with_optimizer else None
         acc.wait_for_everyone()
         if self.is_main:
+            if not self.sharded:
+                model_state = self.stage.model_state()
+                optimizer_state = self.optimizer.state_dict() if with_optimizer else None
             ckpt.save_checkpoint(
                 self.out_dir / name,
-                model_state=self.stage.model_state(),
+                model_state=model_state,
                 trainer_state=self._trainer_state(),
                 config_yaml=self.stage.config_yaml(),
-                optimizer_state=self.optimizer.state_dict() if with_optimizer else None,
+                optimizer_state=optimizer_state,
                 with_rng=with_optimizer,
                 rng_states=rngs,
                 extra=self.stage.save_extra,
@@ -294,6 +311,14 @@ class Trainer:
             self._saved_step = self.global_step
         acc.wait_for_everyone()
 
+    def load_weights(self, path: Path) -> None:
+        """Load a checkpoint's `model.safetensors` (whole tensors) into the stage's model, cut to this
+        process's shards under FSDP (`rvlf.train.sharding`). Every process must call it."""
+        weights = ckpt.load_weights(path)
+        if self.sharded:
+            weights = sharding.shard_like(weights, self.stage.model_state())
+        self.stage.load_model_state(weights)
+
     def _resume(self) -> None:
         last = self.out_dir / "last"
         if not last.exists() and not last.with_name("last.old").exists():
@@ -301,11 +326,12 @@ class Trainer:
             return
         last = ckpt.resolve_checkpoint(last)
         state = ckpt.load_trainer_state(last)
-        self.stage.load_model_state(ckpt.load_weights(last / ckpt.MODEL_FILE))
+        self.load_weights(last / ckpt.MODEL_FILE)
         fresh = [{k: v for k, v in g.items() if k != "params"} for g in self.optimizer.param_groups]
         opt = ckpt.load_optimizer_state(last)
         if opt is not None:
-            self.optimizer.load_state_dict(opt)
+            self.optimizer.load_state_dict(sharding.sharded_optimizer_state(self.optimizer, opt)
+                                           if self.sharded else opt)
         self.scheduler.load_state_dict(state["scheduler"])
         self.global_step = state["global_step"]
         self.epoch = state["epoch"]
