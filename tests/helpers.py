@@ -7,6 +7,10 @@ fixtures built on them are in conftest.py. No test imports another test file.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -124,3 +128,30 @@ def cli_argv(argv: list) -> tuple[int, str, str]:
 def nothing_trained(out: Path) -> None:
     """A refused run wrote no metrics and no checkpoint into `out`."""
     assert not (out / "metrics.jsonl").exists() and not (out / "last").exists() and not (out / "best").exists()
+
+
+# --- two CPU processes under `accelerate launch` (tests/test_distributed.py, tests/test_sharded.py) ---
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _accelerate_env() -> dict[str, str]:
+    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    return env
+
+
+def launch(*args: str, config: str | None = None) -> subprocess.CompletedProcess:
+    """`accelerate launch` two CPU processes of `python -m rvlf ARGS` (data parallel, or as the
+    accelerate `config` file says, e.g. configs/accelerate/fsdp_cpu_2proc.yaml)."""
+    exe = Path(sys.executable).parent / "accelerate"
+    accelerate = [str(exe)] if exe.is_file() else [shutil.which("accelerate") or "accelerate"]
+    how = ["--config_file", config] if config else ["--multi_gpu"]
+    cmd = accelerate + ["launch", *how, "--num_processes", "2", "--num_machines", "1",
+                        "--mixed_precision", "no", "--dynamo_backend", "no",
+                        "--main_process_port", str(_free_port()), "-m", "rvlf", *args]
+    return subprocess.run(cmd, cwd=REPO, env=_accelerate_env(), capture_output=True, text=True, timeout=240)

@@ -8,44 +8,14 @@ processes take the CPU with gloo (DistributedType.MULTI_CPU), as configs/acceler
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, write_toy_corpus
+from helpers import REPO, launch, write_toy_corpus
 
 CHEAP = ["train.eval_every_steps=2", "data.dev_max_samples=4", "train.num_beams=1", "train.max_new_tokens=8",
          "train.batch_size=4", "train.progress=false", "train.log_every_steps=1"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ, ACCELERATE_USE_CPU="true", OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
-    return env
-
-
-def launch(*args: str, config: str | None = None) -> subprocess.CompletedProcess:
-    """`accelerate launch` two CPU processes of `python -m rvlf ARGS` (data parallel, or as the
-    accelerate `config` file says, e.g. configs/accelerate/fsdp_cpu_2proc.yaml)."""
-    exe = Path(sys.executable).parent / "accelerate"
-    accelerate = [str(exe)] if exe.is_file() else [shutil.which("accelerate") or "accelerate"]
-    how = ["--config_file", config] if config else ["--multi_gpu"]
-    cmd = accelerate + ["launch", *how, "--num_processes", "2", "--num_machines", "1",
-                        "--mixed_precision", "no", "--dynamo_backend", "no",
-                        "--main_process_port", str(_free_port()), "-m", "rvlf", *args]
-    return subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=240)
 
 
 def _records(run: Path) -> list[dict]:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import cli_output
+from helpers import cli_output
 from rvlf.data.extract import find_jobs
 from rvlf.data.features import load_video_features, save_tiny_dinov2
 from rvlf.data.shards import resolve_shard, select_shard, shard_of, slurm_shard

@@ -214,7 +214,8 @@ def test_resume_with_other_settings_is_refused_or_really_takes_them(tmp_path, ca
     # variants: another key that changes the result; a shape no resumed model can take, even when allowed
     rc, _, err = _tiny_pretrain(out, manifest, "--resume", "train.seed=3")
     assert rc == 2 and "train.seed: 0 -> 3" in err
-    rc, _, err = _tiny_pretrain(out, manifest, "--resume", "--allow-config-change", "model.d_model=64")
+    rc, _, err = _tiny_pretrain(out, manifest, "--resume", "--allow-config-change", "model.d_model=64",
+                                "model.encoder.d_model=64")  # both: stage 1's widths must agree (config check)
     assert rc == 2 and "--resume cannot change model.d_model: 32 -> 64" in err
     assert _folder_digest(out / "last") == last  # nothing touched
 

@@ -327,7 +327,7 @@ def fit_keypoints(kp: np.ndarray, file_size: tuple[int, int] | None, size: tuple
     return kp, units, f"{path}: keypoints of {fw}x{fh} frames scaled to the {vw}x{vh} frames of {video}"
 
 
-def _prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: bool = False) -> Prepared | str:
+def prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: bool = False) -> Prepared | str:
     try:
         return prepare(job, with_crops, margin, allow_empty=allow_empty)
     except RvlfError as err:
@@ -336,7 +336,7 @@ def _prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: bo
         return f"{job.source}: {type(err).__name__}: {err}"
 
 
-def _init_worker() -> None:
+def init_worker() -> None:
     import cv2
     import torch
 
@@ -349,13 +349,13 @@ def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float,
     """Prepare jobs in this process (workers <= 1) or in a pool, yielding as each finishes."""
     if workers <= 1:
         for job in jobs:
-            yield job, _prepare_or_error(job, with_crops, margin, allow_empty)
+            yield job, prepare_or_error(job, with_crops, margin, allow_empty)
         return
     ctx = multiprocessing.get_context("spawn")  # MediaPipe and torch threads do not survive fork
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
         todo = iter(jobs)
         pending: dict[Future, Job] = {
-            pool.submit(_prepare_or_error, j, with_crops, margin, allow_empty): j for j in islice(todo, 2 * workers)
+            pool.submit(prepare_or_error, j, with_crops, margin, allow_empty): j for j in islice(todo, 2 * workers)
         }
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -368,7 +368,7 @@ def _prepared(jobs: list[Job], workers: int, with_crops: bool, margin: float,
                 yield job, result
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending[pool.submit(_prepare_or_error, nxt, with_crops, margin, allow_empty)] = nxt
+                    pending[pool.submit(prepare_or_error, nxt, with_crops, margin, allow_empty)] = nxt
 
 
 # ---------------------------------------------------------------- the run (main side)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rvlf.data.extract import Job, Summary, _prepare_or_error, already_extracted
+from rvlf.data.extract import Job, Summary, prepare_or_error, already_extracted
 from rvlf.errors import RvlfError
 
 
@@ -36,10 +36,10 @@ def require_ray():
 
 def _prepare_task(job: Job, with_crops: bool, margin: float, allow_empty: bool):
     """A Ray task: decode, MediaPipe, crops of one video (a `Prepared`, or its error line)."""
-    from rvlf.data.extract import _init_worker
+    from rvlf.data.extract import init_worker
 
-    _init_worker()
-    return _prepare_or_error(job, with_crops, margin, allow_empty)
+    init_worker()
+    return prepare_or_error(job, with_crops, margin, allow_empty)
 
 
 def _write(job: Job, prepared, encoder=None, dino_meta: dict | None = None) -> dict | str:
