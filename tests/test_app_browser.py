@@ -192,6 +192,17 @@ def browser(fixtures_dir, tmp_path_factory):
         driver.quit()
 
 
+
+def _assert_page_shows(browser, shown: str, expected: str, status: str) -> None:
+    """The translation box holds `expected` (the API's text for the same file). The page fills its outputs
+    one by one: the status line can be there a moment before the text box, so wait up to 30 s for it."""
+    try:
+        shown = WebDriverWait(browser, 30, poll_frequency=0.5).until(
+            lambda d: (v := d.find_element(By.CSS_SELECTOR, TRANSLATION).get_attribute("value")) == expected and v)
+    except TimeoutException:
+        pass
+    assert shown == expected, f"the page shows {shown!r}, the API translates {expected!r}; status: {status!r}"
+
 def _requested_urls(driver) -> list[str]:
     urls = []
     for entry in driver.get_log("performance"):
@@ -241,13 +252,7 @@ def test_app_translates_the_uploaded_video_like_the_python_api(app_url, browser,
     width = translator.config.train.num_beams  # the page starts with the checkpoint's width, as the API
     expected = translator.translate(video)
     assert expected, "the tiny model translates the video to nothing: the comparison below would be empty"
-    # the page fills its outputs one by one: the status line can be there a moment before the text box
-    try:
-        shown = WebDriverWait(browser, 30, poll_frequency=0.5).until(
-            lambda d: (v := d.find_element(By.CSS_SELECTOR, TRANSLATION).get_attribute("value")) == expected and v)
-    except TimeoutException:
-        pass
-    assert shown == expected, f"the page shows {shown!r}, the API translates {expected!r}; status: {status!r}"
+    _assert_page_shows(browser, shown, expected, status)
 
     nbest = " ".join(browser.find_element(By.CSS_SELECTOR, "#rvlf-nbest").text.split())
     assert "Beam n-best" in nbest and f"1 {' '.join(expected.split())} -0." in nbest, nbest
@@ -319,12 +324,7 @@ def test_a_clip_recorded_with_the_webcam_is_translated_like_the_recorded_file(ap
     recorded = Path(urllib.request.unquote(src.split("file=", 1)[1]))
     assert recorded.is_file() and recorded.suffix in (".webm", ".mp4"), src
     expected = SignTranslator.from_pretrained(demo_checkpoint, device="cpu").translate(recorded)
-    try:
-        shown = WebDriverWait(browser, 30, poll_frequency=0.5).until(
-            lambda d: (v := d.find_element(By.CSS_SELECTOR, TRANSLATION).get_attribute("value")) == expected and v)
-    except TimeoutException:
-        pass
-    assert shown == expected, f"the page shows {shown!r}, the API translates {expected!r}; status: {status!r}"
+    _assert_page_shows(browser, shown, expected, status)
     assert f"{frames} frames" in status and "Not a real translation" in status
     timings = browser.find_element(By.CSS_SELECTOR, "#rvlf-timings").text
     assert "keypoints (MediaPipe Holistic)" in timings and "DINOv2 features" in timings, timings

@@ -76,6 +76,16 @@ class Summary:
         """Mean over the videos done in this run of each part's per-video detection rate."""
         return {p: float(np.mean(v)) for p, v in self.rates.items() if v}
 
+    def add_done(self, source: str | Path, meta: dict) -> None:
+        """Count one video written (either engine): its frames and per-part detection rates (`meta` of
+        its feature file); a video without a body in any frame (--allow-empty) is listed in `empty`."""
+        self.done += 1
+        self.frames += meta["num_frames"]
+        for part, rate in meta["detection_rates"].items():
+            self.rates[part].append(rate)
+        if meta["detection_rates"]["body"] == 0.0:
+            self.empty.append(str(source))
+
 
 # ---------------------------------------------------------------- discovering the inputs
 
@@ -495,12 +505,7 @@ def extract(
                 summary.failed.append((str(job.source), str(err)))
                 report(f"failed: {err}")
             else:
-                summary.done += 1
-                summary.frames += meta["num_frames"]
-                for part, rate in meta["detection_rates"].items():
-                    summary.rates[part].append(rate)
-                if meta["detection_rates"]["body"] == 0.0:
-                    summary.empty.append(str(job.source))
+                summary.add_done(job.source, meta)
             bar.update(1)
             bar.set_postfix_str(f"{summary.frames / max(time.perf_counter() - start, 1e-9):.1f} frames/s")
     finally:

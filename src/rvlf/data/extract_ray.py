@@ -174,15 +174,9 @@ def extract_ray(
                 summary.failed.append((str(job.source), result))
                 report(f"failed: {result}")
             else:
-                meta = result["meta"]
                 for note in result["notes"]:
                     report(f"note: {note}")
-                summary.done += 1
-                summary.frames += meta["num_frames"]
-                for part, rate in meta["detection_rates"].items():
-                    summary.rates[part].append(rate)
-                if meta["detection_rates"]["body"] == 0.0:
-                    summary.empty.append(str(job.source))
+                summary.add_done(job.source, result["meta"])
             bar.update(1)
             submit()
     finally:
