@@ -281,3 +281,21 @@ def test_sft_resume_takes_the_allowed_new_lr(tmp_path):
     step3 = next(r for r in records if r.get("step") == 3 and "loss" in r)
     assert step3["lr"] == pytest.approx(change["lr"])  # the first group's lr on the new schedule at step 3
     assert step3["lr"] > 0.01  # not the old schedule (base lr 0.003)
+
+
+def test_a_finished_run_resumed_with_new_settings_trains_no_step_again(tmp_path, caplog):
+    """A finished run (its last epoch ended in a partial batch: 6 samples in batches of 4, 2 steps) resumed
+    with `--allow-config-change train.lr=...` has seen the whole epoch: no step is trained again and its
+    checkpoint stays; variant: a changed batch size too. Resuming a folder that holds no run says so."""
+    manifest = write_toy_corpus(tmp_path / "toy", n_train=6, n_dev=4, n_test=4)
+    out = tmp_path / "run"
+    rc, _, err = _tiny_pretrain(out, manifest)
+    assert rc == 0, err
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    for extra in (["train.lr=0.01"], ["train.lr=0.01", "train.batch_size=2"]):
+        rc, _, err = _tiny_pretrain(out, manifest, "--resume", "--allow-config-change", *extra)
+        assert rc == 0, err
+        state = json.loads((out / "last" / "trainer_state.json").read_text())
+        assert state["global_step"] == max(steps) == 2, err
+    rc, _, err = _tiny_pretrain(tmp_path / "typo", manifest, "--resume", "--max-steps", "1")
+    assert rc == 0 and "--resume: no run there to continue" in caplog.text

@@ -280,3 +280,19 @@ def test_compare_prints_a_table_with_the_signature(c15, tmp_path, capsys):
     assert row.split()[1:4] == ["100.00", f"{theirs:.2f}", f"{theirs - 100:+.2f}"]
     assert {line.split()[0] for line in lines if line[:1].isalpha()} >= {"BLEU-4", "ROUGE-L", "chrF", "reward"}
     assert lines[-1] == "signature: sacrebleu:en|nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
+
+
+def test_score_refuses_a_translations_tsv_as_plain_sentences(tmp_path):
+    """A run's test_translations.tsv given to `rvlf score --hyp` would score `id<TAB>hyp<TAB>ref` lines, each
+    holding its own reference (BLEU-4 43.6 for a system at 0.0): refused, naming file and line. Variant: the
+    reference file is the .tsv."""
+    from helpers import cli_output
+
+    tsv = tmp_path / "test_translations.tsv"
+    tsv.write_text("s1\tthe cat\tthe dog runs\ns2\ta b\tc d e\n")
+    ref = tmp_path / "ref.txt"
+    ref.write_text("the dog runs\nc d e\n")
+    rc, out, err = cli_output("score", "--hyp", str(tsv), "--ref", str(ref), "--lang", "en")
+    assert rc == 2 and out == "" and f"{tsv}:1" in err and "cut -f2" in err and err.count("\n") == 1
+    rc, out, err = cli_output("score", "--hyp", str(ref), "--ref", str(tsv), "--lang", "en")
+    assert rc == 2 and f"{tsv}:1" in err

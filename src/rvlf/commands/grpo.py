@@ -18,10 +18,12 @@ def run(args) -> int:
 
     from rvlf.config import load_config
     from rvlf.train.configs import GRPOConfig
-    from rvlf.train.grpo import run as run_grpo
 
     overrides = training_overrides(args) + ([f"grpo.reward={args.reward}"] if args.reward else [])
     cfg = load_config(GRPOConfig, args.config, overrides)
+    # torch, transformers, peft (~9 s without bytecode): after the config is checked, so a config error is quick
+    from rvlf.train.grpo import run as run_grpo
+
     summary = run_grpo(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("baseline_dev", "dev", "test", "best_bleu4", "steps") if k in summary}))

@@ -16,9 +16,11 @@ def run(args) -> int:
 
     from rvlf.config import load_config
     from rvlf.train.configs import PretrainConfig
-    from rvlf.train.pretrain import run as run_pretrain
 
     cfg = load_config(PretrainConfig, args.config, training_overrides(args))
+    # torch, transformers, peft (~9 s without bytecode): after the config is checked, so a config error is quick
+    from rvlf.train.pretrain import run as run_pretrain
+
     summary = run_pretrain(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("dev", "test", "best_bleu4", "steps") if k in summary}))

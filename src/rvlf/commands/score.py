@@ -47,6 +47,13 @@ def run(args) -> int:
     if tok != SLRT:
         check_tokenize(tok)
     hyps, refs = read_lines(args.hyp), read_lines(args.ref)
+    for path, lines in ((args.hyp, hyps), (args.ref, refs)):
+        tabbed = next((i for i, line in enumerate(lines, 1) if "\t" in line), None)
+        if tabbed is not None:  # `id<TAB>hyp<TAB>ref` scored as one sentence would hold its own reference
+            raise InputFileError(path, line=tabbed, problem="a tab in the sentence: a translations .tsv "
+                                 "(ID<TAB>HYPOTHESIS<TAB>REFERENCE)? score plain text, one sentence a line (its "
+                                 "hypotheses: `cut -f2 FILE`), or use `rvlf compare` / `rvlf evaluate`, which read "
+                                 ".tsv files by id")
     if len(hyps) != len(refs):
         raise RvlfError(f"{args.hyp} has {len(hyps)} lines but {args.ref} has {len(refs)}")
     if not refs:

@@ -42,9 +42,11 @@ def run(args) -> int:
 
     from rvlf.config import load_config
     from rvlf.train.configs import SFTConfig
-    from rvlf.train.sft import run as run_sft
 
     cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
+    # torch, transformers, peft (~9 s without bytecode): after the config is checked, so a config error is quick
+    from rvlf.train.sft import run as run_sft
+
     summary = run_sft(cfg, args.out, max_steps=args.max_steps, **run_folder_args(args), init=args.init)
     if is_main_process():
         print(json.dumps({k: summary[k] for k in ("setting", "dev", "test", "best_bleu4", "steps") if k in summary}))

@@ -371,7 +371,7 @@ class Trainer:
         accum = max(1, cfg.grad_accum)
         seen = min(self.train_size, self.batch_in_epoch * old_batch * old_procs)
         batch = seen // (cfg.batch_size * self.accelerator.num_processes) // accum * accum
-        if batch >= len(self.train_loader):
+        if seen >= self.train_size or batch >= len(self.train_loader):  # the whole epoch was seen
             self.epoch, batch = self.epoch + 1, 0
         self.batch_in_epoch = batch
         position = min(self.schedule_steps, self.epoch * self.steps_per_epoch + batch // accum)

@@ -346,6 +346,8 @@ def _check_resume(out: Path, stage: str, new: dict, allow: bool, main: bool) -> 
                 remove_run(out)
             log.warning("%s: --resume: %s has no checkpoint to continue from; removed its partial outputs and "
                         "starting from scratch", out, what)
+        else:  # a mistyped --out must not train from scratch without a word
+            log.warning("%s: --resume: no run there to continue (no checkpoint, no logs); starting a new run", out)
         return Claim(out, resume=False)
     last = ckpt.resolve_checkpoint(out / "last")
     old_stage = ckpt.load_trainer_state(last).get("stage")
