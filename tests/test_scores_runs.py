@@ -100,7 +100,7 @@ def test_report_lists_crashed_and_incomplete_runs_and_writes_the_rest(runs, tmp_
     assert f"{p[2] / 'results.json'}: not valid JSON" in left_out
     assert f"{p[4]}: results.json lacks bleu2 (shown as –)" in left_out
     assert f"{p[5]}: results.json lacks rouge_l (shown as –)" in left_out
-    assert str(tmp_path / "p6") in left_out
+    assert f"{tmp_path / 'p6'}: not found" in left_out
     # p3's row is there; its translations file, cut mid-line, is named and no difference is tested for it
     assert f"{p[3] / 'test_translations.tsv'}:" in left_out and "no differences tested for this run" in left_out
     for line in (f"{p[1]}: not a finished run", f"{p[4]}: results.json lacks bleu2", str(tmp_path / "p6")):
@@ -114,6 +114,12 @@ def test_report_lists_crashed_and_incomplete_runs_and_writes_the_rest(runs, tmp_
     assert f"Signature: `{SLRT_EN}`" in report
     rc, _, _ = cli_output(*argv, "--strict")
     assert rc == 1 and out.read_text(encoding="utf-8") == report
+    # an `rvlf demo` folder (a summary results.json, one run a stage below it) is named as such
+    demo = tmp_path / "demo"
+    _copy(sft, demo / "sft")
+    (demo / "results.json").write_text(json.dumps({"vlp": {}, "slt_sft": {}}))
+    rc, _, err = cli_output("report", demo, "--out", tmp_path / "rep2.md", "--resamples", "100")
+    assert rc == 2 and f"{demo}: an `rvlf demo` folder, not one stage's run: pass its stage runs ({demo / 'sft'})" in err
 
 
 def test_report_tokenize_rescores_from_translations(runs, tmp_path):

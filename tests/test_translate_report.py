@@ -32,8 +32,10 @@ def test_translate_real_video_with_overlay(runs, fixtures_dir, tmp_path, capsys)
     rc = main(["translate", str(fixtures_dir / "signer_58frames.mp4"), "--checkpoint", str(runs / "sft" / "last"),
                "--dino", str(dino), "--show", str(show), "--num-beams", "2"])
     assert rc == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].startswith("signer_58frames\t")
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("signer_58frames\t")  # stdout: the translation alone
+    assert f"wrote {show}" in captured.err
     cap = cv2.VideoCapture(str(show))
     n = 0
     while cap.read()[0]:

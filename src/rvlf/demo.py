@@ -261,7 +261,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     dev_line = grpo_dev_line(results["dev"])
     sig_line = significance_line(results, seed)
     title = "rvlf demo --long" if size.long else "rvlf demo"
-    text = (f"# {title} results (seed {seed}; test split, beam search 5)\n\n{table}\n\n"
+    beams = next((o.split("=", 1)[1] for o in size.overrides if o.startswith("train.num_beams=")), "5")
+    text = (f"# {title} results (seed {seed}; test split, beam search {beams})\n\n{table}\n\n"
             f"reward = mean Eq. 15 reward (0.5 BLEU-4 + 0.5 ROUGE-L) x 100. {sig_line}\n\n{dev_line}\n\n"
             f"## Example translations\n\n{examples(out)}\n")
     atomic.write_text(out / "results.md", text, what="the demo results")

@@ -97,12 +97,18 @@ class Run:
 def load_run(path: str | Path) -> Run:
     path = Path(path)
     results = path / "results.json"
+    if not path.exists():
+        raise InputFileError(path, "not found")
     if not results.is_file():
         raise InputFileError(path, "not a finished run (no results.json)")
     try:
         summary = json.loads(results.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as err:
         raise InputFileError(results, f"not valid JSON ({err})") from None
+    stages = [s for s in ("pretrain", "sft", "grpo") if (path / s / "results.json").is_file()]
+    if not summary.get("test") and stages:  # `rvlf demo`'s folder: its summary, one run a stage below it
+        raise InputFileError(path, "an `rvlf demo` folder, not one stage's run: pass its stage runs ("
+                             + " ".join(str(path / s) for s in stages) + ")")
     if not summary.get("test"):
         raise InputFileError(results, "has no test scores (the run was not evaluated on test)")
     for sub in ("best", "last"):

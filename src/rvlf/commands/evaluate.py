@@ -15,7 +15,7 @@ def register(sub) -> None:
                         "checkpoint, else its last), or a Hugging Face hub id owner/name")
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id --checkpoint")
     p.add_argument("--split", default="test", help="train, dev or test (default: test)")
-    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the config's, 5)")
+    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the config's train.num_beams; 5 in the paper's and the demo's configs, 2 in --quick's)")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="inputs decoded together (default: the run's train.batch_size, as its dev evaluations: "
                         "padding changes the arithmetic, so this reproduces the logged dev scores exactly)")

@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--revision", default=None, help="hub revision (branch, tag or commit) of a hub id --checkpoint")
     p.add_argument("--dino", default=None,
                    help="DINOv2 model (hub id or folder); default: the checkpoint's own copy, else its data.dino_model")
-    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the checkpoint's, 5)")
+    p.add_argument("--num-beams", type=positive_int, default=None, help="beam width (default: the checkpoint's train.num_beams; 5 in the paper's and the demo's configs, 2 in the --quick demo's; --nbest K needs K or more)")
     p.add_argument("--show", default=None, metavar="OUT.mp4",
                    help="write the (single) input video with keypoints, crop boxes and the translation drawn on it "
                         "(H.264 mp4 that browsers play; WebM where PyAV lacks an H.264 encoder)")
@@ -161,7 +161,7 @@ def run(args) -> int:
     if args.show and prepared:
         p = prepared[0]
         out = draw_overlay(p.source, p.keypoints, p.boxes, args.show, texts[0], found=p.found, frames=p.frames)
-        print(f"wrote {out}", file=sys.stderr if args.json else sys.stdout, flush=True)  # stdout: JSON lines only
+        print(f"rvlf translate: wrote {out}", file=sys.stderr, flush=True)  # stdout: translations only (parsed)
     if failed and not prepared and not empty:
         raise RvlfError(f"none of the {len(args.inputs)} inputs could be read (each is named above)")
     if failed:
