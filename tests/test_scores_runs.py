@@ -141,3 +141,31 @@ def test_report_tokenize_rescores_from_translations(runs, tmp_path):
     (s1c / "test_translations.tsv").unlink()  # nothing to rescore: listed, the rest written
     rc, _, err = cli_output("report", s1c, sftc, "--out", out, "--resamples", "50", "--tokenize", "13a")
     assert rc == 0 and f"{s1c}: no test_translations.tsv to rescore with --tokenize 13a" in err
+
+
+def test_compare_of_two_tsv_does_not_hang_on_row_order(runs, tmp_path):
+    """The same two systems, one of them with its rows shuffled: the same intervals and p-values (the
+    bootstrap resamples the pairs sorted by id); variant: both shuffled."""
+    import random
+
+    from helpers import cli_output
+
+    _, s1, sft = runs
+    a, b = s1 / "test_translations.tsv", sft / "test_translations.tsv"
+
+    def shuffled(path, name, seed):
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        random.Random(seed).shuffle(lines)
+        out = tmp_path / name
+        out.write_text("".join(lines), encoding="utf-8")
+        return out
+
+    results = []
+    for base, system in ((a, b), (shuffled(a, "a.tsv", 1), b), (shuffled(a, "a2.tsv", 2), shuffled(b, "b2.tsv", 3))):
+        rc, out, err = cli_output("compare", "--baseline", base, "--system", system, "--lang", "en", "--json",
+                                  "--resamples", "200")
+        assert rc == 0, err
+        result = json.loads(out)
+        result.pop("settings")  # names the files
+        results.append(result)
+    assert results[0] == results[1] == results[2] and "bleu4" in results[0]

@@ -47,8 +47,9 @@ def _same_text(a: str, b: str) -> bool:
 def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], list[str], list[str]]:
     """(baseline hyps, system hyps, refs), aligned.
 
-    A `.tsv` (`id<TAB>hypothesis<TAB>reference`) is always aligned by id: the order is the first `.tsv`'s
-    (baseline, else system); another `.tsv` must hold the same ids and references. Plain files (hypotheses,
+    A `.tsv` (`id<TAB>hypothesis<TAB>reference`) is always aligned by id: the order is the ids sorted when
+    both inputs are `.tsv` and there is no `ref` (the same intervals whatever the rows' order), else the
+    first `.tsv`'s (baseline, else system), which plain files follow; another `.tsv` must hold the same ids and references. Plain files (hypotheses,
     `ref`) are one sentence a line in that order (in line order when no input is a `.tsv`). With `ref`, each
     `.tsv`'s references must agree with its lines. Raises `RvlfError`/`InputFileError` naming the first
     differing id (or the line counts)."""
@@ -71,6 +72,8 @@ def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], l
 
     first = "baseline" if "baseline" in tsv else "system"
     order = list(tsv[first])
+    if len(tsv) == 2 and refs is None:  # only ids to go by: sorted, so the resamples do not hang on row order
+        order.sort()
     for key, rows in tsv.items():
         if key == first:
             continue
