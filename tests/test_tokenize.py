@@ -284,8 +284,8 @@ def test_compare_prints_a_table_with_the_signature(c15, tmp_path, capsys):
 
 def test_score_refuses_a_translations_tsv_as_plain_sentences(tmp_path):
     """A run's test_translations.tsv given to `rvlf score --hyp` would score `id<TAB>hyp<TAB>ref` lines, each
-    holding its own reference (BLEU-4 43.6 for a system at 0.0): refused, naming file and line. Variant: the
-    reference file is the .tsv."""
+    holding its own reference (BLEU-4 43.6 for a system at 0.0): refused, naming file and line. Variants: the
+    reference file is the .tsv; `rvlf compare` given the .tsv under a plain name."""
     from helpers import cli_output
 
     tsv = tmp_path / "test_translations.tsv"
@@ -296,3 +296,9 @@ def test_score_refuses_a_translations_tsv_as_plain_sentences(tmp_path):
     assert rc == 2 and out == "" and f"{tsv}:1" in err and "cut -f2" in err and err.count("\n") == 1
     rc, out, err = cli_output("score", "--hyp", str(ref), "--ref", str(tsv), "--lang", "en")
     assert rc == 2 and f"{tsv}:1" in err
+    # another command that reads plain sentences: rvlf compare with the .tsv under another name
+    renamed = tmp_path / "translations.txt"
+    renamed.write_text(tsv.read_text())
+    rc, out, err = cli_output("compare", "--baseline", str(renamed), "--system", str(ref), "--ref", str(ref),
+                              "--lang", "en")
+    assert rc == 2 and f"{renamed}:1" in err and "cut -f2" in err

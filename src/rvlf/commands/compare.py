@@ -54,17 +54,17 @@ def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], l
     `.tsv`'s references must agree with its lines. Raises `RvlfError`/`InputFileError` naming the first
     differing id (or the line counts)."""
     from rvlf.errors import InputFileError, RvlfError
-    from rvlf.text.files import read_lines, read_translations
+    from rvlf.text.files import read_sentences, read_translations
 
     paths = {"baseline": baseline, "system": system}
     tsv = {k: read_translations(p) for k, p in paths.items() if p.lower().endswith(".tsv")}
     if ref is None and len(tsv) < 2:
         raise RvlfError("--ref is needed unless --baseline and --system are both test_translations.tsv files")
-    refs = read_lines(ref) if ref is not None else None
+    refs = read_sentences(ref) if ref is not None else None
     if refs is not None and not refs:
         raise InputFileError(ref, "no sentences")
     if not tsv:  # plain files: aligned by line
-        base, sys_ = read_lines(baseline), read_lines(system)
+        base, sys_ = read_sentences(baseline), read_sentences(system)
         for path, lines in ((baseline, base), (system, sys_)):
             if len(lines) != len(refs):
                 raise RvlfError(f"{path} has {len(lines)} sentences but {ref} has {len(refs)}")
@@ -99,7 +99,7 @@ def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], l
     def hyps(key: str) -> list[str]:
         if key in tsv:
             return [tsv[key][i][0] for i in order]
-        lines = read_lines(paths[key])
+        lines = read_sentences(paths[key])
         if len(lines) != len(order):
             raise RvlfError(f"{paths[key]} has {len(lines)} sentences but {paths[first]} has {len(order)}")
         return lines

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from rvlf.errors import InputFileError, RvlfError
-from rvlf.text.files import read_lines
+from rvlf.text.files import read_lines, read_sentences
 from rvlf.text.script import SLRT, TOKENIZE  # rvlf.text.metrics (sacrebleu) is imported by run: --help stays quick
 
 __all__ = ["read_lines", "register", "run", "add_tokenize_arg"]
@@ -46,14 +46,7 @@ def run(args) -> int:
     tok = getattr(args, "tokenize", SLRT)
     if tok != SLRT:
         check_tokenize(tok)
-    hyps, refs = read_lines(args.hyp), read_lines(args.ref)
-    for path, lines in ((args.hyp, hyps), (args.ref, refs)):
-        tabbed = next((i for i, line in enumerate(lines, 1) if "\t" in line), None)
-        if tabbed is not None:  # `id<TAB>hyp<TAB>ref` scored as one sentence would hold its own reference
-            raise InputFileError(path, line=tabbed, problem="a tab in the sentence: a translations .tsv "
-                                 "(ID<TAB>HYPOTHESIS<TAB>REFERENCE)? score plain text, one sentence a line (its "
-                                 "hypotheses: `cut -f2 FILE`), or use `rvlf compare` / `rvlf evaluate`, which read "
-                                 ".tsv files by id")
+    hyps, refs = read_sentences(args.hyp), read_sentences(args.ref)
     if len(hyps) != len(refs):
         raise RvlfError(f"{args.hyp} has {len(hyps)} lines but {args.ref} has {len(refs)}")
     if not refs:

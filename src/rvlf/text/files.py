@@ -46,6 +46,21 @@ def read_lines(path: str | Path) -> list[str]:
     return [line.removesuffix("\r") for line in lines]
 
 
+def read_sentences(path: str | Path) -> list[str]:
+    """`read_lines` for a file of plain sentences (hypotheses or references of `rvlf score` and
+    `rvlf compare`). A tab is refused (`InputFileError` naming file and line): such a line is most
+    likely a translations `.tsv` row `id<TAB>hypothesis<TAB>reference`, which scored as one sentence
+    would hold its own reference."""
+    lines = read_lines(path)
+    tabbed = next((n for n, line in enumerate(lines, 1) if "\t" in line), None)
+    if tabbed is not None:
+        raise InputFileError(path, line=tabbed, problem="a tab in the sentence: a translations .tsv "
+                             "(ID<TAB>HYPOTHESIS<TAB>REFERENCE)? give plain text, one sentence a line (its "
+                             "hypotheses: `cut -f2 FILE`), or name it .tsv for `rvlf compare`, or use "
+                             "`rvlf evaluate`; both read .tsv files by id")
+    return lines
+
+
 def read_translations(path: str | Path) -> dict[str, tuple[str, str]]:
     """A run's `test_translations.tsv`: `{id: (hypothesis, reference)}` in file order.
 
