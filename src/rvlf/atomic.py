@@ -72,9 +72,14 @@ def write_error(err: BaseException, path: str | Path, what: str, kept: str = "")
     os_err = os_error_of(err)
     if os_err is None:
         return None
-    name = errno_mod.errorcode.get(os_err.errno, str(os_err.errno))
-    text = f"{path}: cannot write {what}: {os_err.strerror or os.strerror(os_err.errno)} ({name})"
+    text = f"{path}: cannot write {what}: {describe(os_err)}"
     return WriteError(text + (f"; {kept}" if kept else ""))
+
+
+def describe(os_err: OSError) -> str:
+    """The OS's words and the errno name: "No space left on device (ENOSPC)"."""
+    name = errno_mod.errorcode.get(os_err.errno, str(os_err.errno))
+    return f"{os_err.strerror or os.strerror(os_err.errno)} ({name})"
 
 
 @contextlib.contextmanager

@@ -75,17 +75,13 @@ def os_error_line(err: BaseException) -> str | None:
     """One line for an OS error that no command turned into an `RvlfError`: the path when the error
     names one, the OS's words and the errno name (also for an OS error safetensors wraps in its
     `SafetensorError "... (os error 28)"`); None for anything else."""
-    import errno
-
-    from rvlf.atomic import os_error_of
+    from rvlf.atomic import describe, os_error_of
 
     os_err = os_error_of(err)
     if os_err is None:
         return None
     path = getattr(err, "filename", None) or getattr(os_err, "filename", None)
-    where = f"{path}: " if path else ""
-    name = errno.errorcode.get(os_err.errno, str(os_err.errno))
-    return f"{where}{os_err.strerror or os.strerror(os_err.errno)} ({name})"
+    return (f"{path}: " if path else "") + describe(os_err)
 
 
 def main(argv: list[str] | None = None) -> int:
