@@ -1,4 +1,4 @@
-"""`SignTranslator` (rvlf.api): the README's five lines, inputs of every kind, n-best scores, hub loading."""
+"""`SignTranslator` (rvlf.inference.api): the README's five lines, inputs of every kind, n-best scores, hub loading."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_loading_and_saving_print_no_library_noise(tiny_grpo_run, tmp_path, capf
 def test_dinov2_is_loaded_once_for_many_videos(grpo, fixtures_dir, tmp_path, monkeypatch):
     """`rvlf translate a.mp4 b.mp4`, the API and the app loaded DINOv2 again for every video."""
     from rvlf.data import features
-    from rvlf.translate import dino_encoder
+    from rvlf.inference.pipeline import dino_encoder
 
     loads = []
     original = features.DinoEncoder.__init__
@@ -180,7 +180,7 @@ def test_no_signer_is_an_error_and_long_inputs_are_said(grpo, fixtures_dir, capl
         grpo.translate(nobody)
     kp = read_keypoints(fixtures_dir / "holistic_130frames.pose")
     long = np.concatenate([kp, kp, kp, kp])  # 520 frames, past data.max_frames = 300
-    with caplog.at_level("WARNING", logger="rvlf.api"):
+    with caplog.at_level("WARNING", logger="rvlf.inference.api"):
         text = grpo.translate(long, num_beams=1)
     assert "520 frames, longer than data.max_frames=300" in caplog.text and "truncate" in caplog.text
     assert text == grpo.translate(long[:300], num_beams=1)  # the paper's truncation (data.long_inputs)
@@ -292,7 +292,7 @@ def frames20(fixtures_dir):
 
 def test_every_common_frame_layout_converts_to_the_same_rgb_frames(frames20):
     """C1's layouts: each gives exactly the uint8 RGB frames (grayscale: the gray replicated)."""
-    from rvlf.api import as_rgb_frames
+    from rvlf.inference.api import as_rgb_frames
 
     arr = frames20[:4]
     gray = arr[..., 1]

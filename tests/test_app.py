@@ -1,4 +1,4 @@
-"""What `rvlf app` does with an upload (`rvlf.app.process`), without a browser: frame-folder zips
+"""What `rvlf app` does with an upload (`rvlf.inference.app.process`), without a browser: frame-folder zips
 (the real macOS-copied folder), keypoint files, videos browsers play, clear errors."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from rvlf import SignTranslator
-from rvlf.app import build_app, process, write_browser_video
+from rvlf.inference.app import build_app, process, write_browser_video
 
 
 @pytest.fixture(scope="module")

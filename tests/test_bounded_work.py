@@ -69,7 +69,7 @@ def test_truncate_extracts_only_the_frames_it_keeps(tiny_grpo_run, long_frames, 
     p = model.prepare(long_frames)
     assert counted["mediapipe"] == MAX and counted["dino"] == MAX * _dino_parts(p)
     assert (len(p.keypoints), p.input_frames, p.frames.tolist()) == (MAX, 3 * MAX, list(range(MAX)))
-    with caplog.at_level("WARNING", logger="rvlf.api"):
+    with caplog.at_level("WARNING", logger="rvlf.inference.api"):
         model.translate_prepared([p])
     assert f"{3 * MAX} frames, longer than data.max_frames={MAX}: kept frames 1-{MAX}, dropped {2 * MAX}" in caplog.text
 
@@ -103,7 +103,7 @@ def test_a_frame_array_and_the_cli_extract_only_the_kept_frames(tiny_grpo_run, l
     assert counted["mediapipe"] == MAX and p.input_frames == 3 * MAX and len(p.keypoints) == MAX
 
     # `rvlf translate` reads data.max_frames from the checkpoint's config before extracting: make it MAX
-    from rvlf.train import inference
+    from rvlf.inference import loading as inference
 
     load_config = inference.load_stage_config
 
@@ -126,7 +126,7 @@ def test_a_frame_array_and_the_cli_extract_only_the_kept_frames(tiny_grpo_run, l
 
 
 def test_the_app_bounds_its_work_and_times_each_part(tiny_grpo_run, fixtures_dir, long_frames, counted, tmp_path):
-    from rvlf.app import process
+    from rvlf.inference.app import process
 
     model = _translator(tiny_grpo_run, "truncate")
     archive = shutil.make_archive(str(tmp_path / "long60"), "zip", long_frames.parent, long_frames.name)
@@ -152,7 +152,7 @@ def test_the_app_bounds_its_work_and_times_each_part(tiny_grpo_run, fixtures_dir
 def test_serve_gives_gradio_the_upload_limit_and_the_page_states_it(tiny_grpo_run, monkeypatch):
     import gradio as gr
 
-    from rvlf.app import serve
+    from rvlf.inference.app import serve
 
     seen = {}
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw, page=self))

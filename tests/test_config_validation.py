@@ -18,7 +18,7 @@ from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
 PACKAGED = sorted([*REPO.glob("configs/paper/*/*.yaml"), *REPO.glob("configs/demo/*.yaml"),
-                   *REPO.glob("src/rvlf/demo_configs/*.yaml")])
+                   *REPO.glob("src/rvlf/runs/demo_configs/*.yaml")])
 MINI = """stage: sft
 data:
   dataset: manifest

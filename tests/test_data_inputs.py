@@ -44,8 +44,8 @@ def test_select_frames_policies():
 
 @pytest.mark.parametrize("policy", ["truncate", "subsample"])
 def test_900_frames_same_frames_in_training_and_translate(tmp_path, fixtures_dir, policy):
-    """The dataset (training, `rvlf evaluate`) and `rvlf.translate.translate` keep the same 300 frames."""
-    from rvlf.translate import Prepared, translate
+    """The dataset (training, `rvlf evaluate`) and `rvlf.inference.pipeline.decode` keep the same 300 frames."""
+    from rvlf.inference.pipeline import Prepared, decode
 
     path, kp = _long_features(tmp_path / "long.npz", fixtures_dir)
     sample = SignSample(id="long", split="train", text="a b", lang="en", features=path)
@@ -69,7 +69,7 @@ def test_900_frames_same_frames_in_training_and_translate(tmp_path, fixtures_dir
     stage = Stage()
     dino = np.zeros((900, 3, 8), np.float32)
     dino[:, :, 0] = np.arange(900)[:, None]
-    translate(stage, [Prepared("long", kp, dino, path)], max_frames=300, long_inputs=policy)
+    decode(stage, [Prepared("long", kp, dino, path)], max_frames=300, long_inputs=policy)
     ref = collate([{"id": "long", "text": "", **item}])
     np.testing.assert_allclose(stage.batch["keypoints"].numpy(), ref["keypoints"].numpy())
     np.testing.assert_array_equal(stage.batch["dino"].numpy(), ref["dino"].numpy())

@@ -8,7 +8,7 @@ import re
 import torch
 
 from helpers import cli, cli_output
-from rvlf.demo import METRICS, ROWS, grpo_dev_line
+from rvlf.runs.demo import METRICS, ROWS, grpo_dev_line
 
 
 def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
@@ -82,7 +82,7 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     weights = weights_written()
 
     # the ablations (Tables 5 and 6) train SLT-SFT on the same base LM as the demo's SFT
-    from rvlf.demo import DemoSize, run_ablations
+    from rvlf.runs.demo import DemoSize, run_ablations
 
     abl = run_ablations(out, which=("no_dino",), size=DemoSize.quick(), progress=False)
     assert set(abl) == {"full", "no_dino"} and "| SLT-SFT w/o DINOv2 |" in (out / "ablation.md").read_text()
@@ -114,7 +114,7 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
 
     from safetensors.torch import load_file
 
-    from rvlf.demo import run_demo
+    from rvlf.runs.demo import run_demo
 
     run_demo(out, size=dataclasses.replace(DemoSize.quick().with_long(), lm={"n_sentences": 200, "epochs": 1}),
              progress=False)
@@ -125,7 +125,7 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
 
 
 def test_a_demo_stage_is_kept_only_when_finished_with_the_same_stamp(tmp_path):
-    from rvlf.demo import STAMP_FILE, finished_stage
+    from rvlf.runs.demo import STAMP_FILE, finished_stage
 
     run = tmp_path / "sft"
     stamp = {"config": {"train": {"lr": 0.003}}, "code": "abc", "torch_threads": 2}
@@ -149,7 +149,7 @@ def test_grpo_dev_line_reports_before_and_after():
 
 
 def test_demo_table_shows_each_stage_against_the_one_before(tmp_path):
-    from rvlf.demo import format_table, significance, significance_line
+    from rvlf.runs.demo import format_table, significance, significance_line
 
     refs = [f"the cat sat on mat number {i}" for i in range(60)]
     for run, hyps in (("pretrain", ["a dog ran"] * 60), ("sft", refs), ("grpo", refs)):
@@ -176,7 +176,7 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
     import math
 
     from rvlf.config import load_config, to_dict
-    from rvlf.demo import DemoSize, demo_config
+    from rvlf.runs.demo import DemoSize, demo_config
     from rvlf.train.configs import GRPOConfig
 
     base = to_dict(load_config(GRPOConfig, demo_config("grpo")))
@@ -203,7 +203,7 @@ def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
     default demo's for 28 and 12 epochs (dev every 7 and 4), SFT at a constant lr (no final decay:
     GRPO's 2 epochs follow); `make demo` runs 12 and 10 epochs, SFT with its wsd decay."""
     from rvlf.config import load_config, to_dict
-    from rvlf.demo import DemoSize, demo_config
+    from rvlf.runs.demo import DemoSize, demo_config
     from rvlf.train.configs import PretrainConfig, SFTConfig
 
     long = DemoSize().with_long()
@@ -219,10 +219,10 @@ def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
 
 
 def test_demo_long_flag_runs_the_long_grpo_into_its_own_folder(monkeypatch, tmp_path):
-    import rvlf.demo
+    import rvlf.runs.demo
 
     calls = []
-    monkeypatch.setattr(rvlf.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
+    monkeypatch.setattr(rvlf.runs.demo, "run_demo", lambda out, **kw: calls.append((out, kw)))
     monkeypatch.chdir(tmp_path)
     assert cli(["demo", "--long", "--seed", "2"]) == 0
     assert cli(["demo"]) == 0

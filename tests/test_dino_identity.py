@@ -114,7 +114,7 @@ def test_translating_features_of_another_dinov2_is_refused(models, tiny_grpo_run
     model = SignTranslator.from_pretrained(tiny_grpo_run / "best", device="cpu")
     assert model.dino_model.endswith("dinov2")              # the checkpoint's copy of its seed-0 tiny DINOv2
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+    with caplog.at_level(logging.WARNING, logger="rvlf.inference.pipeline"):
         model.prepare(models["feats"]["a"])                  # the same weights as the checkpoint's: silent
     assert caplog.text == ""
     with pytest.raises(InputFileError) as err:

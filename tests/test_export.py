@@ -83,7 +83,7 @@ def test_model_card_follows_the_hub_metadata_spec(tiny_grpo_run, exported):
 
 @pytest.mark.parametrize("stage", ["s1", "sft"])
 def test_earlier_stages_export_and_decode_the_same(tiny_grpo_run, fixtures_dir, tmp_path, stage):
-    from rvlf.export import export_model
+    from rvlf.inference.export import export_model
 
     checkpoint = tiny_grpo_run.parent / stage / "best"
     out = export_model(checkpoint, tmp_path / "model")

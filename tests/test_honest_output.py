@@ -12,7 +12,7 @@ import pytest
 
 from helpers import CHEAP, REPO, TINY_STAGE1, cli, cli_output
 from rvlf import SignTranslator
-from rvlf.training_data import DEMO_NAME, RECORD_FILE, read
+from rvlf.train.training_data import DEMO_NAME, RECORD_FILE, read
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_a_run_on_the_demo_corpus_records_it_and_every_output_says_so(demo_corpu
 ])
 def test_old_checkpoints_are_judged_from_their_config(tiny_grpo_run, demo_corpus, tmp_path, data, name, synthetic,
                                                       notice):
-    from rvlf.train.inference import load_stage_config
+    from rvlf.inference.loading import load_stage_config
 
     data = {k: (str(demo_corpus) if v == "DEMO" else v) for k, v in data.items()}
     ckpt = _old_checkpoint(tiny_grpo_run, tmp_path, **data)
@@ -107,15 +107,15 @@ def test_old_checkpoints_are_judged_from_their_config(tiny_grpo_run, demo_corpus
     assert (record.name, record.synthetic) == (name, synthetic)
     assert record.how == ("unknown" if synthetic is None else "inferred from config.yaml")
     assert (record.notice() is None) if notice is None else (notice in record.notice())
-    from rvlf.export import model_card
-    from rvlf.training_data import to_dict
+    from rvlf.inference.export import model_card
+    from rvlf.train.training_data import to_dict
 
     info = {"stage": "grpo", "language": "en", "language_model": "merged", "training_data": to_dict(record)}
     card = model_card(load_stage_config(ckpt), info, {}, name="m")
     assert ("**Demo model.**" in card) == bool(synthetic)
     assert ("**Training data unknown.**" in card) == (synthetic is None)
     if synthetic:  # the page and the API of an old demo checkpoint say it too
-        from rvlf.app import process
+        from rvlf.inference.app import process
 
         model = SignTranslator.from_pretrained(ckpt, device="cpu")
         res = process(model, REPO.parent / "shared" / "fixtures" / "holistic_97frames.pose", num_beams=1,
@@ -127,7 +127,7 @@ def test_old_checkpoints_are_judged_from_their_config(tiny_grpo_run, demo_corpus
 
 def test_a_still_image_gets_a_warning_in_the_cli_the_api_and_the_page(translator, tiny_grpo_run, fixtures_dir,
                                                                        tmp_path):
-    from rvlf.app import process
+    from rvlf.inference.app import process
 
     image = fixtures_dir / "human_all_parts.png"
     rc, out, err = cli_output("translate", image, "--checkpoint", tiny_grpo_run / "best", "--device", "cpu")

@@ -169,7 +169,7 @@ def test_feature_results_and_translation_writes_on_a_read_only_disk(tmpfs):
 # the temp-then-rename writes that are not `rvlf.atomic.write_file`: whole folders swapped into place
 # (checkpoints, exports, the run's base_lm/) and a replaced run moved aside; every file write goes
 # through rvlf.atomic
-FOLDER_RENAMES = {"atomic.py", "train/checkpoint.py", "train/exported.py", "train/run_folder.py", "train/sign_lm.py"}
+FOLDER_RENAMES = {"atomic.py", "train/checkpoint.py", "inference/model_folder.py", "train/run_folder.py", "train/sign_lm.py"}
 
 
 def test_every_file_write_by_rename_goes_through_rvlf_atomic():

@@ -1,4 +1,4 @@
-"""`rvlf.memory` and `rvlf plan-memory`: exact meta-device counts, LoRA vs peft, monotonicity, CLI."""
+"""`rvlf.runs.memory_plan` and `rvlf plan-memory`: exact meta-device counts, LoRA vs peft, monotonicity, CLI."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 from rvlf.cli import main
 from rvlf.config import LLMConfig, load_config
 from rvlf.errors import ConfigError
-from rvlf.memory import (GIB, LMShape, QWEN3_SHAPES, count_params, lm_activation_bytes, lm_config, lora_inputs,
+from rvlf.runs.memory_plan import (GIB, LMShape, QWEN3_SHAPES, count_params, lm_activation_bytes, lm_config, lora_inputs,
                          lora_param_count, meta_lm, plan_llm_stage, plan_pretrain)
 from rvlf.models.fusion import FusionConfig, SignFusion
 from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
@@ -176,7 +176,7 @@ def test_cli_bad_stage_and_unknown_model_are_one_line_errors(tmp_path, capsys):
 
 
 def test_cli_defaults_agree_with_the_planner():
-    from rvlf import memory
+    from rvlf.runs import memory_plan as memory
     from rvlf.commands import plan_memory
 
     assert plan_memory.DEFAULT_PROMPT_TOKENS == memory.DEFAULT_PROMPT_TOKENS

@@ -1,4 +1,4 @@
-"""The overlay (`rvlf translate --show`, the app's video; `rvlf.overlay`): bones between keypoints, points
+"""The overlay (`rvlf translate --show`, the app's video; `rvlf.inference.overlay`): bones between keypoints, points
 ringed in black that show on a white shirt and on a dark background, crop boxes reused from an earlier
 frame (Sec. 6.2) dashed grey and labelled "reused", detected boxes solid in the part's colour.
 Pixel checks on drawn frames, and on the real signer video's overlay."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from rvlf.data.keypoints import PART_EDGES, PARTS
-from rvlf.overlay import BOX_COLOURS, PART_COLOURS, REUSED_COLOUR, draw_boxes, draw_skeleton
+from rvlf.inference.overlay import BOX_COLOURS, PART_COLOURS, REUSED_COLOUR, draw_boxes, draw_skeleton
 
 
 def _body(points: dict[int, tuple[float, float]]) -> np.ndarray:
@@ -64,7 +64,8 @@ def test_reused_boxes_are_dashed_grey_and_labelled():
 
 
 def test_the_signer_videos_overlay_marks_the_reused_right_hand_box(fixtures_dir):
-    from rvlf.translate import overlay_frames, prepare_input
+    from rvlf.inference.overlay import overlay_frames
+    from rvlf.inference.pipeline import prepare_input
 
     p = prepare_input(fixtures_dir / "signer_58frames.mp4", None, max_frames=300)
     right = p.found[:, 2]

@@ -64,7 +64,7 @@ def test_best_checkpoint_reproduces_its_score(overfit_run):
     """The saved best/ weights (not the in-memory model) translate the training texts."""
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset
-    from rvlf.train.inference import load_stage
+    from rvlf.inference.loading import load_stage
     from rvlf.train.evaluation import evaluate_stage
 
     out, summary, _ = overfit_run

@@ -30,7 +30,7 @@ def _evaluate(capsys, checkpoint, split: str, translations) -> dict:
 def _check_run(run, capsys, tmp_path, dtype: str) -> None:
     from safetensors import safe_open
 
-    from rvlf.train.inference import load_stage
+    from rvlf.inference.loading import load_stage
 
     tmp_path.mkdir()
     results = json.loads((run / "results.json").read_text())

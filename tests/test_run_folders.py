@@ -176,8 +176,8 @@ def test_a_checkpoint_save_removes_only_dead_processes_temporary_folders(tmp_pat
 
 KILLED_EXPORT = """
 import os, signal, sys
-from rvlf.train.exported import save_exported
-from rvlf.train.inference import load_stage
+from rvlf.inference.model_folder import save_exported
+from rvlf.inference.loading import load_stage
 stage, _, cfg = load_stage(sys.argv[1])
 def die(tmp):
     os.kill(os.getpid(), signal.SIGKILL)
@@ -203,7 +203,7 @@ def test_an_export_killed_mid_write_leaves_nothing_that_a_later_export_does_not_
     rc, _, err = cli_output("export", s1 / "best", "--out", exp)
     assert rc == 0, err
     assert not list(tmp_path.glob(".exp.tmp-*"))
-    from rvlf.api import SignTranslator
+    from rvlf.inference.api import SignTranslator
 
     SignTranslator.from_pretrained(exp).save_pretrained(exp)  # the API's save cleans as well
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "runs"]

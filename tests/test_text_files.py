@@ -93,7 +93,7 @@ def test_one_line_keeps_a_generated_translation_on_its_own_line():
 def test_the_demo_reads_run_translations_with_the_strict_reader(tmp_path):
     """One `read_translations` (issue 32): the demo's significance tests and examples read each run's
     test translations through it, so a malformed line is an error naming file and line, not dropped."""
-    from rvlf import demo
+    from rvlf.runs import demo
 
     for run in ("pretrain", "sft"):
         (tmp_path / run).mkdir()

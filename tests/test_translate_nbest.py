@@ -84,8 +84,8 @@ def test_json_is_one_object_per_input_in_order_with_errors_in_place(runs, fixtur
 
 def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, capsys, monkeypatch):
     import rvlf.data.features as features
-    import rvlf.train.inference as inference
-    from rvlf.translate import dino_encoder
+    import rvlf.inference.loading as inference
+    from rvlf.inference.pipeline import dino_encoder
 
     calls = {"stage": 0, "dino": 0}
     dtypes = []

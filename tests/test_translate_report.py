@@ -251,36 +251,36 @@ def test_translate_says_when_face_hand_features_are_zeros_and_only_then(runs, fi
     pose = fixtures_dir / "holistic_97frames.pose"
     no_features = tmp_path / "holistic_97frames_kp.npz"  # what `rvlf extract --no-features` writes
     save_video_features(no_features, read_keypoints(pose), None, {"width": 320, "height": 240, "num_frames": 97})
-    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+    with caplog.at_level(logging.WARNING, logger="rvlf.inference.pipeline"):
         assert main(["translate", str(no_features), str(pose), "--checkpoint", str(runs / "sft" / "last"),
                      "--num-beams", "1"]) == 0
-    warned = [r.getMessage() for r in caplog.records if r.name == "rvlf.translate"]
+    warned = [r.getMessage() for r in caplog.records if r.name == "rvlf.inference.pipeline"]
     assert len(warned) == 2 and str(no_features) in warned[0] and "--no-features" in warned[0], warned
     assert str(pose) in warned[1] and "zeros" in warned[1], warned
 
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+    with caplog.at_level(logging.WARNING, logger="rvlf.inference.pipeline"):
         assert main(["translate", str(no_features), str(pose), "--checkpoint", str(runs / "sft_nodino" / "last"),
                      "--num-beams", "1"]) == 0
-    assert not [r for r in caplog.records if r.name == "rvlf.translate"]
+    assert not [r for r in caplog.records if r.name == "rvlf.inference.pipeline"]
 
     cut = tmp_path / "cut.pose"
     cut.write_bytes(pose.read_bytes()[:1000])
     caplog.clear()
     capsys.readouterr()
-    with caplog.at_level(logging.WARNING, logger="rvlf.translate"):
+    with caplog.at_level(logging.WARNING, logger="rvlf.inference.pipeline"):
         assert main(["translate", str(cut), "--checkpoint", str(runs / "sft" / "last")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"rvlf translate: error: {cut}: ")
-    assert not [r for r in caplog.records if r.name == "rvlf.translate"]
+    assert not [r for r in caplog.records if r.name == "rvlf.inference.pipeline"]
 
 
 def test_translate_says_when_the_model_generated_no_words(runs, fixtures_dir, capsys, monkeypatch):
     """An empty translation (a one-frame folder with the demo's model) printed 'NAME<TAB>' and nothing else;
     now a note on stderr says the model generated no words; the line on stdout stays (one a file)."""
-    import rvlf.translate
+    import rvlf.inference.pipeline
 
-    monkeypatch.setattr(rvlf.translate, "translate", lambda stage, prepared, **kw: [" " for _ in prepared])
+    monkeypatch.setattr(rvlf.inference.pipeline, "decode", lambda stage, prepared, **kw: [" " for _ in prepared])
     pose = fixtures_dir / "holistic_97frames.pose"
     capsys.readouterr()
     rc = main(["translate", str(pose), "--checkpoint", str(runs / "s1" / "last")])

@@ -23,8 +23,8 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.data.extract import Job, prepare
     from rvlf.data.features import DinoEncoder, inference_dtype, save_tiny_dinov2
     from rvlf.data.video import iter_frames, video_fps
-    from rvlf.train.inference import load_stage
-    from rvlf.translate import Prepared, translate
+    from rvlf.inference.loading import load_stage
+    from rvlf.inference.pipeline import Prepared, decode
 
     sys.path.insert(0, str(REPO / "tests"))
     from conftest import tiny_runs  # noqa: E402
@@ -66,7 +66,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         item = Prepared("clip", prep.keypoints, dino16.encode(crops).reshape(n_frames, 3, -1), clip)
 
         def decode():
-            return translate(stage, [item], num_beams=5, max_new_tokens=cfg.train.max_new_tokens,
+            return decode(stage, [item], num_beams=5, max_new_tokens=cfg.train.max_new_tokens,
                              max_frames=cfg.data.max_frames)
 
         text32 = decode()
@@ -115,7 +115,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         f"AVX512-BF16/AMX), so `rvlf.data.features.inference_dtype('cpu')` is {chosen}. DINOv2-base: a random "
         "`Dinov2Model(Dinov2Config())` (768 wide, 12 layers, patch 14) saved and loaded as `DinoEncoder(path, "
         f"batch_size=32, dtype=...)`, encoding the 3 crops (face, hands) of each of the first {n_frames} frames of "
-        "the fixture video, found by MediaPipe as `rvlf translate` finds them. The LM: `rvlf.translate.translate` "
+        "the fixture video, found by MediaPipe as `rvlf translate` finds them. The LM: `rvlf.inference.pipeline.decode` "
         "of the clip's keypoints and 16-dim DINOv2 features with the tests' tiny SFT checkpoint "
         "(`tests/conftest.py: tiny_runs`), float32 against `torch.autocast('cpu', dtype=torch.bfloat16)`; a "
         "Qwen3-0.6B LM would take a larger share of the time. Compute per second of video = (decode + MediaPipe + "

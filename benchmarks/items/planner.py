@@ -69,7 +69,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
 
     from benchmarks.items.grpo_group import _SavedActivations
     from rvlf.config import DataConfig, LLMConfig, TrainConfig
-    from rvlf.memory import plan_llm_stage
+    from rvlf.runs.memory_plan import plan_llm_stage
     from rvlf.models.fusion import FusionConfig
     from rvlf.models.skeleton import SkeletonEncoderConfig
     from rvlf.models.slt_lm import SignLanguageLM
@@ -180,7 +180,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         f"A randomly initialised `Qwen3ForCausalLM` of Qwen3-0.6B's shape ({layers} layers, hidden 1024, 16 heads, 8 "
         "KV heads, head_dim 128, intermediate 3072, vocabulary 151,936, tied; float32) inside rvlf's "
         "`SignLanguageLM` (small skeleton encoder, fusion of Eq. 12 for DINOv2-base features). The plan is "
-        "`rvlf.memory.plan_llm_stage` (what `rvlf plan-memory` prints) for the same configuration: Qwen/Qwen3-0.6B "
+        "`rvlf.runs.memory_plan.plan_llm_stage` (what `rvlf plan-memory` prints) for the same configuration: Qwen/Qwen3-0.6B "
         "from the built-in table, `llm.dtype=float32`, no mixed precision, the measured prompt and target lengths. "
         "Weights, gradients and AdamW states are the bytes of the tensors after the step; activations are the "
         "distinct non-parameter storages autograd saved during one forward (`saved_tensors_hooks`; GRPO: the "

@@ -41,7 +41,7 @@ DATASET_LANGS = {"phoenix": "de", "phoenix2014t": "de", "phoenix-2014t": "de", "
 # every name `rvlf.data.readers.dataset_kind` accepts (kinds and aliases; a test keeps them in step)
 DATASET_KINDS = ("phoenix2014t", "csl-daily", "how2sign", "openasl", "labels", "manifest", "phoenix", "phoenix-2014t",
                  "phoenix14t", "csl_daily", "csldaily", "csl", "jsonl", "gfslt", "gfslt-vlp", "uni-sign", "unisign")
-# `llm.tiny` keys (`rvlf.memory.lm_config` / `build_tiny_qwen3`)
+# `llm.tiny` keys (`rvlf.runs.memory_plan.lm_config` / `build_tiny_qwen3`)
 TINY_KEYS = ("hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "seed", "init_std")
 
 
@@ -83,7 +83,7 @@ PosIntList = Annotated[list[PosInt], BeforeValidator(_as_list), Field(min_length
 
 
 class TinyShape(TypedDict, total=False):
-    """`llm.tiny`: the shape of a random-initialised Qwen3 (`rvlf.memory.lm_config`); keys TINY_KEYS."""
+    """`llm.tiny`: the shape of a random-initialised Qwen3 (`rvlf.runs.memory_plan.lm_config`); keys TINY_KEYS."""
 
     __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     hidden_size: PosInt

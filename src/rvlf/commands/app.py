@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from rvlf.app import serve
+    from rvlf.inference.app import serve
 
     serve(args.checkpoint, host=args.host, port=args.port, device=args.device, num_beams=args.num_beams,
           open_browser=args.open, max_upload_mb=args.max_upload_mb, max_seconds=args.max_seconds)

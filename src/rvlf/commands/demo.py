@@ -33,7 +33,7 @@ def register(sub) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from rvlf.demo import DemoSize, run_ablations, run_demo
+    from rvlf.runs.demo import DemoSize, run_ablations, run_demo
 
     size = DemoSize.quick() if args.quick else DemoSize()
     if args.long:

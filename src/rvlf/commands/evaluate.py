@@ -41,11 +41,11 @@ def run(args) -> int:
     from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
     from rvlf.data.dataset import collate
     from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
-    from rvlf.train.inference import load_stage, load_stage_config
+    from rvlf.inference.loading import load_stage, load_stage_config
     from rvlf.train.evaluation import evaluate_stage
 
-    from rvlf.api import resolve_pretrained
-    from rvlf.export import checkpoint_dir
+    from rvlf.inference.api import resolve_pretrained
+    from rvlf.inference.export import checkpoint_dir
     from rvlf.text.metrics import SLRT, check_tokenize, signature, standard_bleu
 
     tok = args.tokenize if args.tokenize == SLRT else check_tokenize(args.tokenize)  # before any decoding

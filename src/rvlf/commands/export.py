@@ -27,7 +27,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from rvlf.errors import RvlfError
-    from rvlf.export import export_model
+    from rvlf.inference.export import export_model
 
     if (args.checkpoint is None) == (args.checkpoint_option is None):
         raise RvlfError("give the checkpoint once: rvlf export CHECKPOINT --out DIR (or --checkpoint CHECKPOINT)")

@@ -1,6 +1,6 @@
 """`rvlf plan-memory`: memory needed for a training step, from the configs alone"""
 
-# Kept in step with rvlf.memory (not imported here: it pulls in torch, and `rvlf --help` should be quick).
+# Kept in step with rvlf.runs.memory_plan (not imported here: it pulls in torch, and `rvlf --help` should be quick).
 DEFAULT_PROMPT_TOKENS = 60
 DEFAULT_TEXT_VOCAB = 16000
 
@@ -32,7 +32,7 @@ def run(args) -> int:
     import json
 
     from rvlf.errors import RvlfError
-    from rvlf.memory import format_table, plan
+    from rvlf.runs.memory_plan import format_table, plan
 
     if args.num_gpus < 1 or args.gpu_gib <= 0:
         raise RvlfError("--num-gpus must be >= 1 and --gpu-gib > 0")

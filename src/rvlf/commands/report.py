@@ -31,7 +31,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from rvlf import atomic
-    from rvlf.report import build_report
+    from rvlf.runs.report import build_report
 
     problems: list[str] = []
     text = build_report(args.runs, args.out, resamples=args.resamples, seed=args.seed, tokenize=args.tokenize,

@@ -54,11 +54,12 @@ def run(args) -> int:
     from rvlf.device import resolve_device
     from rvlf.errors import InputFileError, RvlfError
     from rvlf.text.files import one_line
-    from rvlf.api import BeamDecoder, resolve_pretrained
-    from rvlf.export import checkpoint_dir
-    from rvlf.train.inference import load_stage, load_stage_config
-    from rvlf.training_data import read as read_training_data
-    from rvlf.translate import draw_overlay, input_warnings, no_signer, prepare_input, translate
+    from rvlf.inference.api import BeamDecoder, resolve_pretrained
+    from rvlf.inference.export import checkpoint_dir
+    from rvlf.inference.loading import load_stage, load_stage_config
+    from rvlf.train.training_data import read as read_training_data
+    from rvlf.inference.overlay import draw_overlay
+    from rvlf.inference.pipeline import decode, input_warnings, no_signer, prepare_input
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
@@ -121,11 +122,11 @@ def run(args) -> int:
             record["notice"] = notice
     if prepared:
         start = time.perf_counter()
-        stage, model, cfg = load_stage(ckpt_dir)  # once for all inputs (DINOv2 too: rvlf.translate.dino_encoder)
+        stage, model, cfg = load_stage(ckpt_dir)  # once for all inputs (DINOv2 too: rvlf.inference.pipeline.dino_encoder)
         model.to(device)
         loaded = time.perf_counter()
         decoder = BeamDecoder(stage, with_scores=bool(args.nbest or args.json))  # n-best: the beam's hypotheses
-        texts = translate(decoder, prepared, num_beams=num_beams,
+        texts = decode(decoder, prepared, num_beams=num_beams,
                           max_new_tokens=cfg.train.max_new_tokens, max_frames=cfg.data.max_frames, device=device,
                           long_inputs=policy)
         nbest = decoder.nbest or [[] for _ in texts]

@@ -248,7 +248,7 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
 
 def resolve_checkpoint(directory: str | Path) -> Path:
     """The checkpoint folder to read, recovering from a crash mid-swap; clear error if none.
-    An exported model folder (`rvlf export`, `rvlf.train.exported`) is read as it is."""
+    An exported model folder (`rvlf export`, `rvlf.inference.model_folder`) is read as it is."""
     directory = Path(directory)
     if (directory / "rvlf_model.json").is_file():
         return directory

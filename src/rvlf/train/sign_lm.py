@@ -34,7 +34,7 @@ from rvlf.train.common import split_dataset
 from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
 from rvlf.train.reproducibility import main_process_first
 from rvlf.train.stage import Step
-from rvlf.training_data import write_record
+from rvlf.train.training_data import write_record
 
 SMALL_DINO_BYTES = 50 * 2**20
 LM_DTYPES = ("auto", "float32", "float16", "bfloat16")

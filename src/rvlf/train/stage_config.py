@@ -1,7 +1,7 @@
 """Which stage a checkpoint (or exported model) folder holds and its config, read without its weights.
 
 What `rvlf translate` and `rvlf evaluate` check their inputs against before a model is loaded, and the
-one `stage -> config class` mapping that `rvlf.train.inference` and `rvlf.train.exported` share.
+one `stage -> config class` mapping that `rvlf.inference.loading` and `rvlf.inference.model_folder` share.
 """
 
 from __future__ import annotations

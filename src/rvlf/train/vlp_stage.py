@@ -20,7 +20,7 @@ from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.configs import PretrainConfig
 from rvlf.train.stage import Step
-from rvlf.training_data import write_record
+from rvlf.train.training_data import write_record
 
 
 class PretrainStage:

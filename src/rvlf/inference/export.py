@@ -1,6 +1,6 @@
 """`rvlf export`: a checkpoint -> a self-contained model folder with a Hugging Face model card.
 
-The folder (`rvlf.train.exported` describes its files) loads with `SignTranslator.from_pretrained`,
+The folder (`rvlf.inference.model_folder` describes its files) loads with `SignTranslator.from_pretrained`,
 `rvlf translate --checkpoint`, `rvlf evaluate --checkpoint` and `rvlf app --checkpoint`, and
 uploads as it is (`hf upload OWNER/NAME DIR`, docs/sharing.md). Its `README.md` is a model card
 whose YAML front matter follows the Hub's model-card metadata spec (language, license, tags,
@@ -18,7 +18,7 @@ from rvlf import __version__
 from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
 
-log = logging.getLogger("rvlf.export")
+log = logging.getLogger("rvlf.inference.export")
 
 STAGE_NAMES = {"pretrain": "Stage 1 (visual-language pre-training, VLP decoder)", "sft": "SLT-SFT",
                "grpo": "SLT-GRPO"}
@@ -39,7 +39,7 @@ CITATION = """@article{rao2025rvlf,
 def checkpoint_dir(path: str | Path) -> Path:
     """The checkpoint to read for `path`: an export or checkpoint folder as it is; a run folder's
     `best` checkpoint (the paper's model selection, Sec. 4.1), else its `last`."""
-    from rvlf.train.exported import is_exported
+    from rvlf.inference.model_folder import is_exported
 
     path = Path(path)
     if is_exported(path) or (path / ckpt.STATE_FILE).is_file():
@@ -55,7 +55,7 @@ def checkpoint_scores(directory: str | Path) -> dict:
     An export keeps them in `results.json`. For a training checkpoint they come from its run's
     `results.json` (test: the checkpoint the run scored, `best` or else `last`) and its own
     `trainer_state.json` (`best_dev`: the dev score at which `best` was kept). Missing: `{}`."""
-    from rvlf.train.exported import is_exported
+    from rvlf.inference.model_folder import is_exported
 
     directory = Path(directory)
     if is_exported(directory):
@@ -141,7 +141,7 @@ def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None 
     """The model card (`README.md`): Hub metadata (YAML front matter) and the description."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from rvlf.train.exported import portable
+    from rvlf.inference.model_folder import portable
 
     stage = info["stage"]
     lang = info["language"]
@@ -276,7 +276,7 @@ Made with rvlf {__version__}.
 def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base: str = "merge",
                  license: str | None = None, dataset: str | None = None, name: str | None = None) -> Path:
     """Write a loaded stage (`load_stage`) as a self-contained folder with `README.md` and `results.json`."""
-    from rvlf.train.exported import read_info, save_exported
+    from rvlf.inference.model_folder import read_info, save_exported
 
     out = Path(out)
     scores = checkpoint_scores(source) if source is not None else {}
@@ -287,7 +287,7 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
         resolved = Path(source).resolve()
         is_ckpt = (resolved / ckpt.STATE_FILE).is_file()  # a training checkpoint: RUN/best; else the folder's name
         provenance = {"source": "/".join(resolved.parts[-2:]) if is_ckpt else resolved.name}
-    from rvlf.training_data import from_config, read, to_dict
+    from rvlf.train.training_data import from_config, read, to_dict
 
     # what it was trained on travels with the export (rvlf_model.json), for the notices and the card
     provenance["training_data"] = to_dict(read(source, cfg) if source is not None else from_config(cfg))
@@ -305,7 +305,7 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
 def export_model(checkpoint: str | Path, out: str | Path, *, base: str = "merge", license: str | None = None,
                  dataset: str | None = None, name: str | None = None) -> Path:
     """`rvlf export`: load `checkpoint` (any stage; a run folder means its `best`) and export it to `out`."""
-    from rvlf.train.inference import load_stage
+    from rvlf.inference.loading import load_stage
 
     directory = checkpoint_dir(checkpoint)
     stage, _, cfg = load_stage(directory)

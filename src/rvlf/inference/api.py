@@ -6,14 +6,14 @@
     model.translate(["a.mp4", "frames/", "b.pose"], return_scores=True)   # -> beam n-best with scores
     model.save_pretrained("my-model")                                # = `rvlf export`
 
-Inputs are prepared exactly as `rvlf translate` prepares them (`rvlf.translate.prepare_input`:
+Inputs are prepared exactly as `rvlf translate` prepares them (`rvlf.inference.pipeline.prepare_input`:
 MediaPipe Holistic keypoints, face/hand crops with the Sec. 6.2 fallback, DINOv2 features) and
-decoded by the checkpoint's stage (`rvlf.train.inference.load_stage`), so the texts are the CLI's.
+decoded by the checkpoint's stage (`rvlf.inference.loading.load_stage`), so the texts are the CLI's.
 
 Every result says what a reader must know beside the text: `Translation.notice` when the model was
 trained on the rvlf synthetic demo language (or does not record its training data,
-`rvlf.training_data`), and `Translation.warnings` when the input is not plausibly signing (one frame
-or a few, no hands in any frame; `rvlf.translate.input_warnings`).
+`rvlf.train.training_data`), and `Translation.warnings` when the input is not plausibly signing (one frame
+or a few, no hands in any frame; `rvlf.inference.pipeline.input_warnings`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 
 from rvlf.errors import InputFileError, RvlfError
 
-log = logging.getLogger("rvlf.api")
+log = logging.getLogger("rvlf.inference.api")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRUE = {"1", "on", "yes", "true"}
@@ -146,7 +146,7 @@ class SignTranslator:
     `language` (ISO code of the output text), `directory` (the folder it was loaded from),
     `device`, `dino_model` (the DINOv2 that encodes face/hand crops; None when the stage uses
     none), `model` (the `torch.nn.Module`), `config` (the run's configuration dataclass),
-    `training_data` (`rvlf.training_data.TrainingData`: what it was trained on) and `notice` (the
+    `training_data` (`rvlf.train.training_data.TrainingData`: what it was trained on) and `notice` (the
     line every result carries when that is the synthetic demo language or unknown, else None).
     """
 
@@ -161,7 +161,7 @@ class SignTranslator:
         self.stage: str = stage.name
         self.language: str = config.data.language()
         self.dino_model = dino_model
-        from rvlf.training_data import read as read_training_data
+        from rvlf.train.training_data import read as read_training_data
 
         self.training_data = read_training_data(self.directory, config)
         self.notice: str | None = self.training_data.notice()
@@ -187,9 +187,9 @@ class SignTranslator:
         config's `data.dino_model`. Raises `RvlfError` / `InputFileError` with one line for a folder
         that is not a model, a hub id it cannot get, a device that does not exist."""
         from rvlf.device import resolve_device
-        from rvlf.export import checkpoint_dir
-        from rvlf.train.exported import dino_source
-        from rvlf.train.inference import load_stage
+        from rvlf.inference.export import checkpoint_dir
+        from rvlf.inference.model_folder import dino_source
+        from rvlf.inference.loading import load_stage
 
         device = resolve_device(device, what="device")
         directory = checkpoint_dir(resolve_pretrained(path_or_hub_id, revision=revision, cache_dir=cache_dir,
@@ -199,7 +199,7 @@ class SignTranslator:
 
     # ---- inputs ---------------------------------------------------------------------------------
     def prepare(self, item: Any, name: str | None = None):
-        """One input -> `rvlf.translate.Prepared` (pixel keypoints `[T,77,3]`, DINOv2 features
+        """One input -> `rvlf.inference.pipeline.Prepared` (pixel keypoints `[T,77,3]`, DINOv2 features
         `[T,3,D]` or None, crop boxes `[T,3,4]` when frames were decoded).
 
         `item` is one of:
@@ -222,7 +222,7 @@ class SignTranslator:
         `rvlf translate` does for keypoint files. Anything else raises `RvlfError` listing the
         accepted layouts; `InputFileError` / `RvlfError` name the input.
         """
-        from rvlf.translate import Prepared, prepare_input
+        from rvlf.inference.pipeline import Prepared, prepare_input
 
         if isinstance(item, (str, os.PathLike)):  # frames data.max_frames drops are never extracted
             return prepare_input(item, self.dino_model, device=self.device, max_frames=self.config.data.max_frames,
@@ -257,7 +257,7 @@ class SignTranslator:
     def _prepare_frames(self, frames: np.ndarray, label: str):
         from PIL import Image
 
-        from rvlf.translate import prepare_input
+        from rvlf.inference.pipeline import prepare_input
 
         if len(frames) == 0:
             raise RvlfError(f"{label}: no frames")
@@ -285,7 +285,7 @@ class SignTranslator:
         `Hypothesis(text, score)`, best first, one per distinct text (score: mean natural-log
         probability per token, higher is better; `n_best[0].text` is the text `return_scores=False`
         gives). `.notice` says when the model was trained on the rvlf synthetic demo language;
-        `.warnings` when the input is not plausibly signing (`rvlf.translate.input_warnings`; each is
+        `.warnings` when the input is not plausibly signing (`rvlf.inference.pipeline.input_warnings`; each is
         also logged).
         `num_beams`: beam width (1 = greedy); default the checkpoint's `train.num_beams` (5 in the paper,
         Sec. 4.1), as `rvlf translate` and `rvlf evaluate`, so the texts are theirs. `max_new_tokens`: default
@@ -305,10 +305,10 @@ class SignTranslator:
 
     def translate_prepared(self, prepared: list, *, num_beams: int | None = None, return_scores: bool = False,
                            max_new_tokens: int | None = None, batch_size: int = 8) -> list:
-        """`translate` for inputs already `prepare`d (a list of `rvlf.translate.Prepared`)."""
+        """`translate` for inputs already `prepare`d (a list of `rvlf.inference.pipeline.Prepared`)."""
         from rvlf.data.dataset import check_long_inputs, long_input_note
-        from rvlf.translate import input_warnings, no_signer
-        from rvlf.translate import translate as decode
+        from rvlf.inference.pipeline import input_warnings, no_signer
+        from rvlf.inference.pipeline import decode
 
         if num_beams is None:
             num_beams = self.config.train.num_beams
@@ -346,18 +346,18 @@ class SignTranslator:
     def save_pretrained(self, directory: str | os.PathLike, *, base: str = "merge", license: str | None = None,
                         dataset: str | None = None) -> Path:
         """Write this model as a self-contained folder with a model card (what `rvlf export` writes;
-        `rvlf.train.exported` lists its files). `base="merge"` folds the LoRA adapters into the
+        `rvlf.inference.model_folder` lists its files). `base="merge"` folds the LoRA adapters into the
         language model (this object then decodes with the merged LM: same texts); `"reference"`
         keeps the adapters and names the base LM by hub id. Returns the folder. Raises `RvlfError`
         for a folder holding other files, or a reference to a base LM that no hub has."""
-        from rvlf.export import export_stage
+        from rvlf.inference.export import export_stage
 
         return export_stage(self._stage, self.config, directory, source=self.directory, base=base, license=license,
                             dataset=dataset)
 
 
 class BeamDecoder:
-    """Stands in for a stage in `rvlf.translate.translate` (which builds the batch as the CLI does)
+    """Stands in for a stage in `rvlf.inference.pipeline.decode` (which builds the batch as the CLI does)
     and decodes it: the stage's own beam search, or the beam's n-best with scores."""
 
     def __init__(self, stage, with_scores: bool):

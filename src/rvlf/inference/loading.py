@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from rvlf.train import checkpoint as ckpt
-from rvlf.train import exported
-from rvlf.train.exported import hf_progress_bars_off
+from rvlf.inference import model_folder as exported
+from rvlf.inference.model_folder import hf_progress_bars_off
 from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft
 from rvlf.train.stage_config import load_stage_config, stage_name
 from rvlf.train.vlp_stage import PretrainStage, load_pretrained
@@ -15,7 +15,7 @@ __all__ = ["hf_progress_bars_off", "load_stage", "load_stage_config"]
 
 
 def load_stage(directory: str | Path):
-    """A checkpoint folder of any stage, or an exported model folder (`rvlf.train.exported`) ->
+    """A checkpoint folder of any stage, or an exported model folder (`rvlf.inference.model_folder`) ->
     (stage object with `translate`, its model, its config)."""
     with hf_progress_bars_off():
         return _load_stage(directory)

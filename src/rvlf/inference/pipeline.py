@@ -23,9 +23,8 @@ from rvlf.data.crops import body_share, part_found
 from rvlf.data.dataset import check_long_inputs, collate, select_frames
 from rvlf.data.keypoints import normalize_keypoints
 from rvlf.errors import InputFileError, RvlfError
-from rvlf.overlay import BOX_COLOURS, PART_COLOURS  # noqa: F401 - the overlay's colours (app, docs)
 
-log = logging.getLogger("rvlf.translate")
+log = logging.getLogger("rvlf.inference.pipeline")
 
 KEYPOINT_SUFFIXES = {".pose", ".pkl"}
 # Fewer frames than this (about half a second at 25 fps) are not plausibly a signed sentence.
@@ -196,9 +195,9 @@ def input_warnings(p: Prepared) -> list[str]:
     return out
 
 
-def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens: int = 64,
-              max_frames: int = 300, device: str = "cpu", long_inputs: str = "truncate") -> list[str]:
-    """Decode prepared inputs with a loaded stage (`rvlf.train.inference.load_stage`); inputs
+def decode(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens: int = 64,
+           max_frames: int = 300, device: str = "cpu", long_inputs: str = "truncate") -> list[str]:
+    """Decode prepared inputs with a loaded stage (`rvlf.inference.loading.load_stage`); inputs
     longer than `max_frames` keep the frames `select_frames(T, max_frames, long_inputs)` picks."""
     dino_dim = getattr(getattr(stage.cfg, "fusion", None), "dino_dim", None)
     uses_dino = hasattr(stage.cfg, "fusion") and (stage.cfg.fusion.use_face or stage.cfg.fusion.use_hand)
@@ -220,49 +219,3 @@ def translate(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_toke
     with torch.no_grad():
         return stage.translate(batch, num_beams, max_new_tokens)
 
-
-def overlay_frames(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, text: str = "",
-                   found: np.ndarray | None = None, frames: np.ndarray | None = None):
-    """RGB frames of `source` with the keypoints (skeleton lines, outlined points), the crop boxes
-    (reused ones, where `found [T,3]` is False, dashed grey and labelled "reused"; see
-    `rvlf.overlay`) and `text` (on a dark band at the bottom; ASCII only) drawn over each frame.
-    `frames`: the input frame of each keypoint row (`Prepared.frames`); only those frames are drawn."""
-    from rvlf.data.video import iter_frames
-    from rvlf.overlay import draw_boxes, draw_caption, draw_skeleton
-
-    row = None if frames is None else {int(f): i for i, f in enumerate(frames)}
-    last = None if frames is None or not len(frames) else int(frames[-1])
-    for t, frame in enumerate(iter_frames(source)):
-        i = t if row is None else row.get(t)
-        if row is not None and i is None:
-            if last is not None and t > last:
-                break
-            continue
-        img = np.ascontiguousarray(frame)
-        if i < len(keypoints):
-            draw_skeleton(img, keypoints[i])
-            if boxes is not None:
-                draw_boxes(img, boxes[i], None if found is None else found[i])
-        draw_caption(img, text)
-        yield img
-
-
-def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "",
-                 found: np.ndarray | None = None, frames: np.ndarray | None = None) -> Path:
-    """Write `source` with the keypoints, crop boxes and the translation drawn over each frame as a
-    video every browser plays (`write_browser_video`: H.264 mp4, else VP9 WebM; the returned path's
-    suffix says which), at the source's frame rate (25 for images). Written under a temporary name,
-    then renamed. `found` and `frames` as in `overlay_frames` (a `Prepared`'s)."""
-    from rvlf.data.video import video_fps, write_browser_video
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fps = video_fps(source) or 25.0
-    frames = overlay_frames(source, keypoints, boxes, text, found, frames)
-    try:
-        written = write_browser_video(frames, fps, out.with_name(f".{out.stem}.tmp"))
-    except RvlfError:
-        raise InputFileError(source, "no frames to draw on") from None
-    final = out.with_suffix(written.suffix)
-    written.replace(final)
-    return final

@@ -2,7 +2,7 @@
 
 Upload a video, a zip of frame images or a keypoint / feature file, or record a clip with the
 webcam; the page shows the video with the MediaPipe keypoints and the face/hand crop boxes
-(Sec. 6.2; reused boxes dashed grey, `rvlf.overlay`) drawn over it (keypoint files: the skeleton
+(Sec. 6.2; reused boxes dashed grey, `rvlf.inference.overlay`) drawn over it (keypoint files: the skeleton
 on a black canvas), the translation, the beam's n-best with scores
 (`SignTranslator.translate(..., return_scores=True)`), and how long each part took (decoding,
 MediaPipe, crops, DINOv2, the LM's beam search, drawing). A file it cannot read gets one clear
@@ -38,7 +38,7 @@ import numpy as np
 from rvlf.data.video import write_browser_video  # noqa: F401 - the app's videos (and tests)
 from rvlf.errors import InputFileError, RvlfError
 
-log = logging.getLogger("rvlf.app")
+log = logging.getLogger("rvlf.inference.app")
 
 TITLE = "rvlf: sign language translation"
 KEYPOINT_SUFFIXES = (".pose", ".pkl", ".npz")
@@ -130,9 +130,9 @@ def unpack_frames(archive: Path, into: Path) -> Path:
 
 
 def skeleton_frames(keypoints: np.ndarray, size: int = 480):
-    """The keypoints alone (bones and outlined points, `rvlf.overlay.draw_skeleton`), fitted into a
+    """The keypoints alone (bones and outlined points, `rvlf.inference.overlay.draw_skeleton`), fitted into a
     black `size` x `size` canvas, one RGB frame per input frame."""
-    from rvlf.overlay import draw_skeleton
+    from rvlf.inference.overlay import draw_skeleton
 
     kp = np.asarray(keypoints, dtype=np.float32)
     ok = kp[..., 2] > 0.3
@@ -250,7 +250,7 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
                             if key in prepared.timings]
         res.notice = translator.notice
 
-        from rvlf.translate import no_signer
+        from rvlf.inference.pipeline import no_signer
 
         problem = no_signer(prepared)
         if problem:
@@ -295,7 +295,7 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
 
 
 def _draw(prepared, source: Path, keypoint_file: bool, text: str, job: Path) -> Path:
-    from rvlf.translate import draw_overlay
+    from rvlf.inference.overlay import draw_overlay
 
     if keypoint_file or prepared.boxes is None:
         return write_browser_video(skeleton_frames(prepared.keypoints), 25.0, job / "skeleton")
@@ -404,7 +404,7 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
         import gradio  # noqa: F401
     except ImportError:
         raise RvlfError("the app needs Gradio: pip install 'rvlf[app]'") from None
-    from rvlf.api import SignTranslator
+    from rvlf.inference.api import SignTranslator
 
     translator = SignTranslator.from_pretrained(checkpoint, device=device)
     workdir = Path(tempfile.mkdtemp(prefix="rvlf-app-"))

@@ -3,7 +3,7 @@
 `run_demo(out)` generates the corpus (`rvlf.synth`, tiny random DINOv2 features), runs
 stage 1, pretrains the tiny Qwen3 on text of the demo language (`rvlf.synth.lm`: the demo's
 stand-in for Qwen3's pretraining), runs SLT-SFT on that LM and SLT-GRPO with the small configs of
-`rvlf/demo_configs/`, evaluates each stage on the test split with beam search 5 and writes
+`rvlf/runs/demo_configs/`, evaluates each stage on the test split with beam search 5 and writes
 `results.json`, `results.md` (the paper-style table and example translations, like Table 8) and
 the learning-curve PNGs.
 """
@@ -25,7 +25,7 @@ from rvlf.config import load_config
 from rvlf.text.files import read_translations
 from rvlf.train.common import write_json
 
-log = logging.getLogger("rvlf.demo")
+log = logging.getLogger("rvlf.runs.demo")
 
 ROWS = (("vlp", "Stage 1 (VLP decoder)"), ("slt_sft", "SLT-SFT"), ("slt_grpo", "SLT-GRPO"))
 METRICS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4", "reward")
@@ -37,7 +37,7 @@ DIFF_METRICS = (("bleu4", "ΔB@4 [95% CI]"), ("reward", "Δreward [95% CI]"))
 
 def demo_config(stage: str) -> Path:
     """Path of the packaged demo config `stage` (pretrain, sft, grpo and their `_long` versions)."""
-    return Path(str(resources.files("rvlf") / "demo_configs" / f"{stage}.yaml"))
+    return Path(str(resources.files("rvlf.runs") / "demo_configs" / f"{stage}.yaml"))
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Drawing keypoints and crop boxes over a frame (`rvlf translate --show`, the `rvlf app` overlay).
+"""Drawing keypoints and crop boxes over a frame (`rvlf translate --show`, the `rvlf app` overlay),
+and whole videos with the overlay (`overlay_frames`, `draw_overlay`).
 
 Per frame: the skeleton's bones (`rvlf.data.keypoints.PART_EDGES`) as lines in the part's colour
 over a dark outline, each confident point (confidence > 0.3) as a filled dot in the part's colour
@@ -10,9 +11,13 @@ found, so the box of an earlier frame is reused for the crop).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from rvlf.data.keypoints import PART_EDGES, PARTS
+from rvlf.data.video import iter_frames, video_fps, write_browser_video
+from rvlf.errors import InputFileError, RvlfError
 
 PART_COLOURS = {"body": (255, 255, 255), "left_hand": (0, 200, 255), "right_hand": (255, 120, 0),
                 "mouth": (255, 0, 160), "face": (0, 255, 120)}
@@ -108,3 +113,45 @@ def draw_caption(img: np.ndarray, text: str) -> np.ndarray:
         cv2.rectangle(img, (0, h - 30), (img.shape[1], h), (0, 0, 0), -1)
         cv2.putText(img, caption, (8, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
     return img
+
+
+def overlay_frames(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, text: str = "",
+                   found: np.ndarray | None = None, frames: np.ndarray | None = None):
+    """RGB frames of `source` with the keypoints (skeleton lines, outlined points), the crop boxes
+    (reused ones, where `found [T,3]` is False, dashed grey and labelled "reused"; see
+    above) and `text` (on a dark band at the bottom; ASCII only) drawn over each frame.
+    `frames`: the input frame of each keypoint row (`Prepared.frames`); only those frames are drawn."""
+    row = None if frames is None else {int(f): i for i, f in enumerate(frames)}
+    last = None if frames is None or not len(frames) else int(frames[-1])
+    for t, frame in enumerate(iter_frames(source)):
+        i = t if row is None else row.get(t)
+        if row is not None and i is None:
+            if last is not None and t > last:
+                break
+            continue
+        img = np.ascontiguousarray(frame)
+        if i < len(keypoints):
+            draw_skeleton(img, keypoints[i])
+            if boxes is not None:
+                draw_boxes(img, boxes[i], None if found is None else found[i])
+        draw_caption(img, text)
+        yield img
+
+
+def draw_overlay(source: Path, keypoints: np.ndarray, boxes: np.ndarray | None, out: str | Path, text: str = "",
+                 found: np.ndarray | None = None, frames: np.ndarray | None = None) -> Path:
+    """Write `source` with the keypoints, crop boxes and the translation drawn over each frame as a
+    video every browser plays (`write_browser_video`: H.264 mp4, else VP9 WebM; the returned path's
+    suffix says which), at the source's frame rate (25 for images). Written under a temporary name,
+    then renamed. `found` and `frames` as in `overlay_frames` (a `Prepared`'s)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fps = video_fps(source) or 25.0
+    frames = overlay_frames(source, keypoints, boxes, text, found, frames)
+    try:
+        written = write_browser_video(frames, fps, out.with_name(f".{out.stem}.tmp"))
+    except RvlfError:
+        raise InputFileError(source, "no frames to draw on") from None
+    final = out.with_suffix(written.suffix)
+    written.replace(final)
+    return final

@@ -15,7 +15,7 @@ trainer state):
 `language_model: reference` keeps the base LM out of the folder and names it by hub id (the
 checkpoint's adapters are rebuilt on top of it at load time, as `load_sft` / `load_grpo` do); an
 LM that no hub has (a random tiny one, or one the run copied with `llm.keep_base`) can only be
-`merged`. Everything loads through `rvlf.train.inference.load_stage`, like a training checkpoint.
+`merged`. Everything loads through `rvlf.inference.loading.load_stage`, like a training checkpoint.
 """
 
 from __future__ import annotations
