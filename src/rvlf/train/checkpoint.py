@@ -11,7 +11,8 @@ A checkpoint is a folder:
     tokenizer/ ...           whatever the stage saves beside (tokenizer, base LM, ...)
 
 It is written under a temporary name (`.<name>.tmp-*`) in the same parent folder and swapped
-into place (an atomic exchange on Linux, two renames elsewhere), so a run killed at any moment
+into place (`rvlf.atomic.write_dir`: an atomic exchange on Linux, two renames elsewhere, the
+previous checkpoint parked at `<dir>.old` meanwhile), so a run killed at any moment
 leaves either the previous checkpoint or the new one, never half of one; a temporary folder
 left by a kill mid-write is never read and is removed by the next save (only a dead process's:
 the temporary name carries the writer's pid and host, `rvlf.atomic`). A full disk, read-only file
@@ -165,7 +166,8 @@ def save_checkpoint(
     process's only). `extra(tmp_dir)` may write more files (tokenizer, base LM, plots) into the
     folder first. Temporary folders left by an earlier save of a dead process are removed (a live
     process's save in progress is left alone). Raises `WriteError` (path and OS error) when the disk
-    refuses; the previous checkpoint is then kept and the temporary folder removed.
+    refuses or `directory` is a file (ENOTDIR); the previous checkpoint is then kept and the temporary
+    folder removed.
     """
     directory = Path(directory)
 
