@@ -279,6 +279,18 @@ def test_replace_dir_without_an_exchange_renames_twice_and_leaves_nothing(tmp_pa
         assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
     atomic.write_dir(tmp_path / "fresh", lambda tmp: _folder(tmp, "first"))  # nothing there yet
     assert _read(tmp_path / "fresh") == "first"
+    real, renames = os.replace, []
+
+    def second_rename_fails(src, dst):
+        renames.append(src)
+        if len(renames) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_fails)
+    with pytest.raises(WriteError, match=r"best: cannot write the folder: Input/output error \(EIO\); the previous"):
+        atomic.write_dir(final, lambda tmp: _folder(tmp, "lost"), old=old and tmp_path / old)
+    assert _read(final) == "newer" and sorted(p.name for p in tmp_path.iterdir()) == ["best", "fresh"]
 
 
 KILLED_SWAP = """

@@ -234,7 +234,13 @@ def replace_dir(tmp: str | Path, final: str | Path, *, old: str | Path | None = 
             if os.path.lexists(old):
                 _remove(old)  # left by a writer killed after its second rename: `final` is complete
             os.replace(final, old)
-        os.replace(tmp, final)  # (a folder parked by a kill between the renames stays until `final` is new)
+            try:
+                os.replace(tmp, final)
+            except BaseException:
+                os.replace(old, final)  # the previous folder back where it was
+                raise
+        else:
+            os.replace(tmp, final)  # (a folder parked by a kill between the renames stays until `final` is new)
     if os.path.lexists(old):
         _remove(old)
     if sync:
