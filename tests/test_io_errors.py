@@ -11,6 +11,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -166,15 +167,14 @@ def test_feature_results_and_translation_writes_on_a_read_only_disk(tmpfs):
     assert np.array_equal(load_video_features(feat)["keypoints"], kp)
 
 
-# the temp-then-rename writes that are not `rvlf.atomic.write_file`: whole folders swapped into place
-# (checkpoints, exports, the run's base_lm/) and a replaced run moved aside; every file write goes
-# through rvlf.atomic
-FOLDER_RENAMES = {"atomic.py", "train/checkpoint.py", "inference/model_folder.py", "train/run_folder.py", "train/sign_lm.py"}
+# the renames that are not `rvlf.atomic`'s: a replaced run moved aside (`run_folder.remove_run`);
+# every file write and every folder swap (checkpoints, exports, the run's base_lm/) goes through rvlf.atomic
+FOLDER_RENAMES = {"atomic.py", "train/run_folder.py"}
 
 
 def test_every_file_write_by_rename_goes_through_rvlf_atomic():
-    """One atomic-write helper (issue 32): no module but those swapping folders renames a temporary
-    file of its own (`os.replace`, `mkstemp`, `.rename(`)."""
+    """One atomic-write helper (issue 32): no other module renames a temporary file or folder of its
+    own (`os.replace`, `mkstemp`, `.rename(`)."""
     src = Path(__file__).resolve().parents[1] / "src" / "rvlf"
     found = [f"{p.relative_to(src)}:{n}" for p in sorted(src.rglob("*.py")) if str(p.relative_to(src)) not in FOLDER_RENAMES
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
@@ -237,3 +237,143 @@ def test_the_cli_never_calls_an_os_error_internal(monkeypatch, raised, expected,
     monkeypatch.setattr(score, "run", boom)
     rc, _, err = cli_output("score", "--hyp", "h.txt", "--ref", "r.txt", "--lang", "en")
     assert (rc, err.strip()) == (code, expected)
+
+
+# --- folders swapped into place: rvlf.atomic.write_dir / replace_dir ------------------------------
+
+def _folder(path: Path, text: str) -> Path:
+    (path / "sub").mkdir(parents=True)
+    (path / "sub" / "weights.bin").write_text(text)
+    return path
+
+
+def _read(path: Path) -> str:
+    return (path / "sub" / "weights.bin").read_text()
+
+
+atomic_exchange = atomic.exchange
+
+
+def test_replace_dir_swaps_in_one_atomic_exchange_where_the_os_has_it(tmp_path, monkeypatch):
+    final = _folder(tmp_path / "best", "old")
+    tmp = _folder(atomic.make_temp_dir(final), "new")
+    probe = [_folder(tmp_path / "a", "a"), _folder(tmp_path / "b", "b")]
+    if not atomic.exchange(*probe):
+        pytest.skip("no renameat2(RENAME_EXCHANGE) on this file system")
+    assert (_read(probe[0]), _read(probe[1])) == ("b", "a")  # swapped, both still there
+    used = []
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: used.append((Path(a), Path(b))) or atomic_exchange(a, b))
+    atomic.replace_dir(tmp, final)
+    assert used == [(tmp, final)] and _read(final) == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "best"]  # the old folder is gone
+
+
+@pytest.mark.parametrize("old", [None, "best.old"])
+def test_replace_dir_without_an_exchange_renames_twice_and_leaves_nothing(tmp_path, monkeypatch, old):
+    """The fallback (no renameat2: macOS, some file systems), parking under a temporary name or `old`."""
+    monkeypatch.setattr(atomic, "exchange", lambda a, b: False)
+    final = _folder(tmp_path / "best", "old")
+    for text in ("new", "newer"):
+        atomic.write_dir(final, lambda tmp, text=text: _folder(tmp, text), old=old and tmp_path / old)
+        assert _read(final) == text
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+    atomic.write_dir(tmp_path / "fresh", lambda tmp: _folder(tmp, "first"))  # nothing there yet
+    assert _read(tmp_path / "fresh") == "first"
+    real, renames = os.replace, []
+
+    def second_rename_fails(src, dst):
+        renames.append(src)
+        if len(renames) == 2:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_rename_fails)
+    with pytest.raises(WriteError, match=r"best: cannot write the folder: Input/output error \(EIO\); the previous"):
+        atomic.write_dir(final, lambda tmp: _folder(tmp, "lost"), old=old and tmp_path / old)
+    assert _read(final) == "newer" and sorted(p.name for p in tmp_path.iterdir()) == ["best", "fresh"]
+
+
+KILLED_SWAP = """
+import os, signal, sys
+from pathlib import Path
+from rvlf import atomic
+atomic.exchange = lambda a, b: False
+renames = []
+def second_rename_kills(src, dst, real=os.replace):
+    renames.append(src)
+    if len(renames) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dst)
+os.replace = second_rename_kills
+old = Path(sys.argv[2]) if len(sys.argv) > 2 else None
+atomic.write_dir(sys.argv[1], lambda tmp: (tmp / "which").write_text("new"), old=old)
+"""
+
+
+def _killed_between_renames(final: Path, *old: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", KILLED_SWAP, str(final), *map(str, old)],
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src")),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -9, proc.stderr
+    assert not final.exists()  # the old folder parked, the new one not yet in place
+
+
+def test_a_kill_between_the_two_renames_is_recovered_by_the_reader_or_cleaned_by_the_next_writer(tmp_path):
+    """A real SIGKILL between the fallback's renames. With `old` (checkpoints' `<dir>.old`) the reader
+    puts the previous folder back; without, the parked folder has the dead writer's temporary name and
+    the next writer removes it with the new folder's temporary copy."""
+    final, old = tmp_path / "last", tmp_path / "last.old"
+    final.mkdir()
+    (final / "which").write_text("previous")
+    _killed_between_renames(final, old)
+    assert (old / "which").read_text() == "previous"
+    assert atomic.restore_parked(old, final) and (final / "which").read_text() == "previous"
+    assert not old.exists() and len(list(tmp_path.glob(".last.tmp-*"))) == 1  # the killed write's new folder
+    _killed_between_renames(final, old)
+    atomic.write_dir(final, lambda tmp: (tmp / "which").write_text("next"), old=old)  # the writer, not a reader, next
+    assert (final / "which").read_text() == "next" and sorted(p.name for p in tmp_path.iterdir()) == ["last"]
+
+    export = tmp_path / "exp"
+    export.mkdir()
+    (export / "which").write_text("previous")
+    _killed_between_renames(export)
+    assert sorted(p.name.endswith(".old") for p in tmp_path.glob(".exp.tmp-*")) == [False, True]
+    atomic.write_dir(export, lambda tmp: (tmp / "which").write_text("next"))
+    assert (export / "which").read_text() == "next"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "last"]
+
+
+def test_a_file_where_the_folder_should_be_is_one_line_and_left_alone(tmp_path):
+    """Variant: `last` (or an export) is a file: ENOTDIR as a `WriteError` naming it, the file kept,
+    no temporary folder left."""
+    last = tmp_path / "last"
+    last.write_text("my notes\n")
+    with pytest.raises(WriteError, match=rf"^{last}: cannot write the checkpoint: Not a directory \(ENOTDIR\); "
+                                         "the previous checkpoint there, if any, is kept$"):
+        ckpt.save_checkpoint(last, model_state={"w": torch.ones(2)}, trainer_state={"global_step": 1})
+    assert last.read_text() == "my notes\n" and [p.name for p in tmp_path.iterdir()] == ["last"]
+    with pytest.raises(NotADirectoryError):
+        atomic.replace_dir(_folder(tmp_path / "new", "x"), last)
+    assert last.read_text() == "my notes\n"
+
+
+def test_the_runs_base_lm_copy_is_swapped_in_whole_or_not_at_all(tmp_path):
+    """`write_base_lm` (was: remove the old copy, then rename an untagged `.tmp`): a failed copy keeps
+    the old one, a good copy replaces it, through a pid-tagged temporary folder."""
+    from rvlf.train.sign_lm import write_base_lm
+
+    src, target = _folder(tmp_path / "src", "new LM"), _folder(tmp_path / "run" / "base_lm", "old LM")
+    _folder(tmp_path / "run" / "base_lm.tmp", "left by an older rvlf")
+    seen = []
+
+    def full_disk(folder: Path) -> None:
+        seen.append(folder.name)
+        shutil.copytree(src, folder)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(WriteError, match=r"base_lm: cannot write the run's copy of the base LM: No space left"):
+        write_base_lm(target, full_disk, keep_existing=False)
+    assert seen[0].startswith(atomic.temp_prefix("base_lm"))
+    assert _read(target) == "old LM" and sorted(p.name for p in target.parent.iterdir()) == ["base_lm"]
+    write_base_lm(target, lambda folder: shutil.copytree(src, folder), keep_existing=False)  # as GRPO copies SFT's
+    assert _read(target) == "new LM" and sorted(p.name for p in target.parent.iterdir()) == ["base_lm"]

@@ -139,22 +139,6 @@ def load_merged(directory: str | Path):
     return obj, cfg
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Put the finished `tmp` folder at `out` (a previous export there is replaced): an atomic exchange
-    where the OS has one, else two renames, the old folder parked under this process's temporary name
-    (`rvlf.atomic`: removed by the next export if a kill comes between the renames)."""
-    if out.is_dir() and ckpt._exchange(tmp, out):
-        shutil.rmtree(tmp, ignore_errors=True)  # now the previous export
-        return
-    if out.exists():
-        old = Path(f"{tmp}-old")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
-
-
 def check_destination(out: str | Path) -> Path:
     """`out` must be new, empty, or an earlier export (replaced): never someone's other files."""
     out = Path(out)
@@ -261,7 +245,7 @@ def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = N
             extra(tmp)
         for path in [tmp, *tmp.rglob("*")]:  # a folder to share: readable as the umask allows, not 0600
             os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-        _replace_dir(tmp, out)
+        atomic.replace_dir(tmp, out)  # an earlier export parked under the temporary name: cleaned next time
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

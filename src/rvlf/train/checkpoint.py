@@ -11,7 +11,8 @@ A checkpoint is a folder:
     tokenizer/ ...           whatever the stage saves beside (tokenizer, base LM, ...)
 
 It is written under a temporary name (`.<name>.tmp-*`) in the same parent folder and swapped
-into place (an atomic exchange on Linux, two renames elsewhere), so a run killed at any moment
+into place (`rvlf.atomic.write_dir`: an atomic exchange on Linux, two renames elsewhere, the
+previous checkpoint parked at `<dir>.old` meanwhile), so a run killed at any moment
 leaves either the previous checkpoint or the new one, never half of one; a temporary folder
 left by a kill mid-write is never read and is removed by the next save (only a dead process's:
 the temporary name carries the writer's pid and host, `rvlf.atomic`). A full disk, read-only file
@@ -21,12 +22,8 @@ Nothing here unpickles: tensors come from safetensors, the rest from JSON/YAML.
 
 from __future__ import annotations
 
-import ctypes
 import json
-import os
 import random
-import shutil
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -169,81 +166,44 @@ def save_checkpoint(
     process's only). `extra(tmp_dir)` may write more files (tokenizer, base LM, plots) into the
     folder first. Temporary folders left by an earlier save of a dead process are removed (a live
     process's save in progress is left alone). Raises `WriteError` (path and OS error) when the disk
-    refuses; the previous checkpoint is then kept and the temporary folder removed.
+    refuses or `directory` is a file (ENOTDIR); the previous checkpoint is then kept and the temporary
+    folder removed.
     """
     directory = Path(directory)
-    with atomic.reported_write(directory, "the checkpoint", "the previous checkpoint there, if any, is kept"):
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        atomic.clean_stale_temps(directory.parent, directory.name)
-        tmp = atomic.make_temp_dir(directory)
-        _write_checkpoint(tmp, directory, model_state=model_state, trainer_state=trainer_state,
-                          config_yaml=config_yaml, optimizer_state=optimizer_state, with_rng=with_rng,
-                          rng_states=rng_states, extra=extra)
-    return directory
+
+    def fill(tmp: Path) -> None:
+        _write_checkpoint(tmp, model_state=model_state, trainer_state=trainer_state, config_yaml=config_yaml,
+                          optimizer_state=optimizer_state, with_rng=with_rng, rng_states=rng_states, extra=extra)
+
+    return atomic.write_dir(directory, fill, "the checkpoint", "the previous checkpoint there, if any, is kept",
+                            old=parked(directory))
 
 
-def _write_checkpoint(tmp: Path, directory: Path, *, model_state, trainer_state, config_yaml, optimizer_state,
-                      with_rng, rng_states, extra) -> None:
-    try:
-        save_weights(tmp / MODEL_FILE, model_state)
-        state = dict(trainer_state)
-        if optimizer_state is not None:
-            tensors, meta = optimizer_to_safetensors(optimizer_state)
-            save_file(tensors, str(tmp / "optimizer.safetensors"))
-            (tmp / "optimizer.json").write_text(json.dumps(meta))
-        if with_rng and rng_states is None:
-            rng_states = [rng_state()]
-        if rng_states:
-            flat = {f"{rank}.{k}": v for rank, (t, _) in enumerate(rng_states) for k, v in t.items()}
-            save_file(_contiguous(flat), str(tmp / "rng.safetensors"))
-            state["rng"] = [meta for _, meta in rng_states]
-        if config_yaml is not None:
-            (tmp / "config.yaml").write_text(config_yaml)
-        if extra is not None:
-            extra(tmp)
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
-        _fsync_dir(tmp)
-        _swap_into_place(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _write_checkpoint(tmp: Path, *, model_state, trainer_state, config_yaml, optimizer_state, with_rng, rng_states,
+                      extra) -> None:
+    save_weights(tmp / MODEL_FILE, model_state)
+    state = dict(trainer_state)
+    if optimizer_state is not None:
+        tensors, meta = optimizer_to_safetensors(optimizer_state)
+        save_file(tensors, str(tmp / "optimizer.safetensors"))
+        (tmp / "optimizer.json").write_text(json.dumps(meta))
+    if with_rng and rng_states is None:
+        rng_states = [rng_state()]
+    if rng_states:
+        flat = {f"{rank}.{k}": v for rank, (t, _) in enumerate(rng_states) for k, v in t.items()}
+        save_file(_contiguous(flat), str(tmp / "rng.safetensors"))
+        state["rng"] = [meta for _, meta in rng_states]
+    if config_yaml is not None:
+        (tmp / "config.yaml").write_text(config_yaml)
+    if extra is not None:
+        extra(tmp)
+    (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
 
 
-def _fsync_dir(path: Path) -> None:
-    for f in path.rglob("*"):
-        if f.is_file():
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically swap two paths (Linux `renameat2(RENAME_EXCHANGE)`); False where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
-def _swap_into_place(tmp: Path, directory: Path) -> None:
-    """Replace `directory` by `tmp`. With an atomic exchange `directory` always holds a complete
-    checkpoint; otherwise a crash between the two renames leaves `<dir>.old`, which
-    `resolve_checkpoint` recovers."""
-    if directory.is_dir() and _exchange(tmp, directory):
-        shutil.rmtree(tmp, ignore_errors=True)  # now the previous checkpoint, under the temp name
-        return
-    old = directory.with_name(directory.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if directory.exists():
-        os.replace(directory, old)
-    os.replace(tmp, directory)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
+def parked(directory: Path) -> Path:
+    """`<dir>.old`: where a save parks the previous checkpoint between its two renames (where the OS has
+    no atomic exchange); `resolve_checkpoint` puts it back after a kill there."""
+    return directory.with_name(directory.name + ".old")
 
 
 def resolve_checkpoint(directory: str | Path) -> Path:
@@ -253,12 +213,8 @@ def resolve_checkpoint(directory: str | Path) -> Path:
     if (directory / "rvlf_model.json").is_file():
         return directory
     if not (directory / STATE_FILE).is_file():
-        old = directory.with_name(directory.name + ".old")
-        if (old / STATE_FILE).is_file() and not directory.exists():
-            try:
-                os.replace(old, directory)
-            except OSError:  # another process recovered it first
-                pass
+        if (parked(directory) / STATE_FILE).is_file() and not directory.exists():
+            atomic.restore_parked(parked(directory), directory)  # a save killed between its two renames
             if not (directory / STATE_FILE).is_file():
                 raise InputFileError(directory, "not a checkpoint folder (no trainer_state.json)")
         elif directory.is_dir() and (directory / "last" / STATE_FILE).is_file():

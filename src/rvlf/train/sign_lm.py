@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 from accelerate import PartialState
 
+from rvlf import atomic
 from rvlf.config import LLMConfig, load_config, to_yaml
 from rvlf.data.dataset import SignDataset
 from rvlf.errors import ConfigError
@@ -70,17 +71,21 @@ def build_language_model(llm: LLMConfig, train_texts: list[str], lang: str, base
 
 def write_base_lm(target: Path, save: Callable[[Path], None], *, keep_existing: bool) -> None:
     """The run's own copy of its base LM (`base_lm/`, copied into every checkpoint), written by
-    `save(folder)` on the main process. A new run replaces whatever an earlier run left in `target`
+    `save(folder)` (a path not yet made) on the main process. A new run replaces whatever an earlier run left in `target`
     (another LM: e.g. the demo's base LM after its corpus or settings changed); a resumed run
-    (`keep_existing`) keeps its copy. Written beside `target` and renamed: never half a folder."""
+    (`keep_existing`) keeps its copy. Written into a temporary folder beside `target` and swapped in
+    (`rvlf.atomic.write_dir`): never half a folder, the old copy kept until the new one is whole; an
+    OS error raises `WriteError` naming `target`."""
     with main_process_first():
         if not PartialState().is_main_process or (keep_existing and (target / "config.json").is_file()):
             return
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        save(tmp)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        shutil.rmtree(target.with_name(target.name + ".tmp"), ignore_errors=True)  # an older rvlf's untagged name
+
+        def fill(tmp: Path) -> None:
+            tmp.rmdir()  # `save` makes the folder itself (`shutil.copytree` must)
+            save(tmp)
+
+        atomic.write_dir(target, fill, "the run's copy of the base LM")
 
 
 def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLanguageLM:
