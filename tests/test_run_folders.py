@@ -128,6 +128,7 @@ def test_a_new_run_never_replaces_or_mixes_with_a_finished_one(tmp_path, caplog)
     assert rc == 2 and f"{out}: holds a pretrain run, not an sft run" in err
     assert {**_digest(out / "best"), **_digest(out / "results.json"), **_digest(out / "metrics.jsonl")} == kept
 
+    _temp(out, "base_lm", _dead_pid())  # a killed SFT run's half copy of its base LM: part of the run too
     with caplog.at_level(logging.WARNING, logger="rvlf.train"):
         rc, _, err = _pretrain(out, manifest, "--max-steps", "2", "--overwrite", "train.seed=5")
     assert rc == 0, err

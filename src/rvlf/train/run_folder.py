@@ -226,7 +226,7 @@ def remove_run(out: Path) -> None:
     """Remove what a run wrote into `out` (RUN_OUTPUTS and its temporary folders); other files stay.
     The entries are first moved into one temporary folder, so a kill mid-way leaves no half run."""
     entries = [out / n for n in RUN_OUTPUTS if (out / n).exists() or (out / n).is_symlink()]
-    entries += [p for n in ("last", "best") for p in out.glob(f".{n}.tmp-*") if atomic.is_stale(p)]
+    entries += [p for n in ("last", "best", "base_lm") for p in out.glob(f".{n}.tmp-*") if atomic.is_stale(p)]
     if not entries:
         return
     trash = atomic.make_temp_dir(out / "replaced-run")
