@@ -33,7 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    # torch, transformers, peft: only when the demo runs (`rvlf --help` imports this module)
+    # torch, sacrebleu (transformers, peft once a stage runs): only when the demo runs, not for `rvlf --help`
     from rvlf.runs.demo import DemoSize, run_ablations, run_demo
 
     size = DemoSize.quick() if args.quick else DemoSize()

@@ -39,7 +39,7 @@ def run(args) -> int:
     from rvlf.config import DataConfig, override_section
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
-    # torch, transformers, peft, sacrebleu: after the overrides are checked, so an error there is quick
+    # torch, transformers, sacrebleu: after the overrides are checked, so an error there is quick
     import torch
     from torch.utils.data import Subset
 

@@ -52,8 +52,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    # torch, transformers, peft, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
-    # rvlf.device and rvlf.train.training_data are light, but no other command loads them at start-up
+    # torch, transformers, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
+    # rvlf.device and rvlf.train.training_data are light but would add modules to every `rvlf` start-up
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.device import resolve_device
     from rvlf.inference.api import BeamDecoder, resolve_pretrained
