@@ -55,8 +55,9 @@ if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
 
 
 def __getattr__(name: str):
-    # imported on first use, so that `import rvlf` (and the CLI's start-up) does not load torch
     if name in ("SignTranslator", "Hypothesis"):
+        # rvlf.inference.api (NumPy; torch and transformers when a model loads): on first use of these
+        # names, so that `import rvlf` (and every `rvlf` start-up) imports only the standard library
         from rvlf.inference import api
 
         return getattr(api, name)

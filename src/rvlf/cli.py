@@ -15,6 +15,7 @@ import sys
 import warnings
 
 from rvlf import __version__
+from rvlf.atomic import describe, os_error_of
 from rvlf.errors import RvlfError
 
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
@@ -65,6 +66,7 @@ def quiet_libraries(debug: bool) -> None:
     warnings.filterwarnings("ignore", message=".*gradient.checkpointing.*")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     if "transformers" in sys.modules:  # already imported (e.g. in tests): switch it off directly
+        # transformers: only when something has already imported it; the CLI's start-up never does
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
@@ -75,8 +77,6 @@ def os_error_line(err: BaseException) -> str | None:
     """One line for an OS error that no command turned into an `RvlfError`: the path when the error
     names one, the OS's words and the errno name (also for an OS error safetensors wraps in its
     `SafetensorError "... (os error 28)"`); None for anything else."""
-    from rvlf.atomic import describe, os_error_of
-
     os_err = os_error_of(err)
     if os_err is None:
         return None

@@ -9,6 +9,7 @@ def resolve_device(device: str | None = None, what: str = "--device") -> str:
     """`device` ("cpu", "cuda", "cuda:N", "mps") checked against this machine, or the default
     ("cuda" when available, else "cpu"). Raises `RvlfError` (one line naming `what`) for a name
     torch does not know or a device this machine does not have."""
+    # torch: only when a device is chosen for a model; rvlf.device sits beside the configs, which stay torch-free
     import torch
 
     if device is None or str(device).strip() == "":

@@ -37,6 +37,8 @@ def switched_offline() -> bool:
 
 def offline_by_setting() -> bool:
     """`HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`) is set, now or in huggingface_hub's constants."""
+    # huggingface_hub: only once a model is about to be loaded by hub id (its constants read HF_ENDPOINT and
+    # HF_HUB_OFFLINE when first imported); importing rvlf.hubcheck stays standard-library only
     import huggingface_hub.constants as hub
 
     env = os.environ.get("HF_HUB_OFFLINE") or os.environ.get("TRANSFORMERS_OFFLINE") or ""
@@ -44,6 +46,7 @@ def offline_by_setting() -> bool:
 
 
 def _target() -> tuple[str, int]:
+    # huggingface_hub: only once a model is about to be loaded by hub id (as in offline_by_setting)
     import huggingface_hub.constants as hub
 
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
@@ -84,6 +87,7 @@ def use_cache_if_hub_unreachable(name_or_path: str | os.PathLike | None = None) 
     offline mode is switched on for this process and logged at INFO: the caller's error line says it)."""
     if name_or_path is not None and is_local(name_or_path):
         return False
+    # huggingface_hub: only for a hub id, not for a local folder (as in offline_by_setting)
     import huggingface_hub.constants as hub
 
     if offline_by_setting():  # honoured even when set after huggingface_hub read its environment

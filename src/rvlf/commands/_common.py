@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+from rvlf.errors import RvlfError
 
 
 def add_training_args(p: argparse.ArgumentParser, default_config: str | None = None) -> None:
@@ -50,8 +53,6 @@ def not_ready(name: str, issue: str):
     """Handler for a command whose implementation has not landed yet."""
 
     def run(args):
-        from rvlf.errors import RvlfError
-
         err = RvlfError(f"`rvlf {name}` is not implemented yet (tracked in {issue})")
         err.exit_code = 3
         raise err
@@ -61,8 +62,6 @@ def not_ready(name: str, issue: str):
 
 def is_main_process() -> bool:
     """True unless this is a non-zero rank of a multi-process launch (so results print once)."""
-    import os
-
     return os.environ.get("RANK", "0") == "0"
 
 

@@ -21,9 +21,10 @@ if TYPE_CHECKING:
 
 from rvlf import atomic
 from rvlf.data.walk import TreeProblem, files_under
+from rvlf.errors import RvlfError
 
-# NumPy, rvlf.data.crops/keypoints and Matplotlib are imported inside the functions on purpose:
-# `rvlf --help` imports every command module and stays quick
+# NumPy, rvlf.data.crops/keypoints/features (NumPy) and Matplotlib are imported inside the functions on
+# purpose: `rvlf --help` imports every command module and stays quick
 
 GROUPS = ("body", "face", "hands")
 
@@ -43,6 +44,7 @@ def register(sub) -> None:
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # NumPy: only when similarities are computed (`rvlf --help` imports this module)
     import numpy as np
 
     num = (a * b).sum(-1)
@@ -52,6 +54,7 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def keypoint_similarity(kp: np.ndarray, part: slice, threshold: float = 0.3) -> np.ndarray:
     """Cosine similarity of frames t and t+1 of one part's centred keypoint vectors `[<=T-1]`."""
+    # NumPy: only when similarities are computed (`rvlf --help` imports this module)
     import numpy as np
 
     xy, ok = kp[:, part, :2].astype(np.float64), kp[:, part, 2] > threshold
@@ -66,6 +69,7 @@ def keypoint_similarity(kp: np.ndarray, part: slice, threshold: float = 0.3) -> 
 
 def video_similarities(feats: dict) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Adjacent-frame similarities per group (body, face, hands) and the feature each used."""
+    # NumPy (also under rvlf.data.crops and .keypoints): only when similarities are computed
     import numpy as np
 
     from rvlf.data.crops import CROP_PARTS, part_found
@@ -91,6 +95,7 @@ def video_similarities(feats: dict) -> tuple[dict[str, np.ndarray], dict[str, st
 
 def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: str, out: Path, bins: int) -> None:
     """A stacked histogram (as Fig. 5) with each group's source, pair count and median; atomic write."""
+    # NumPy, Matplotlib: only when the figure is drawn (`rvlf --help` imports this module)
     import numpy as np
     from matplotlib.figure import Figure
 
@@ -119,10 +124,10 @@ def plot_similarity(sims: dict[str, np.ndarray], source: dict[str, str], title: 
 
 
 def run(args: argparse.Namespace) -> int:
+    # NumPy (also under rvlf.data.features): only when the command runs (`rvlf --help` imports this module)
     import numpy as np
 
     from rvlf.data.features import load_video_features
-    from rvlf.errors import RvlfError
 
     root = Path(args.features_dir)
     if not root.is_dir():

@@ -1,13 +1,13 @@
 """`rvlf app`: try a trained model in the browser (a local Gradio page)."""
 
+import argparse
+import math
+
 from rvlf.commands._common import positive_int
 
 
 def positive_float(text: str) -> float:
     """argparse type: a number > 0 (the page's limits), refused in one usage line otherwise."""
-    import argparse
-    import math
-
     try:
         value = float(text)
     except ValueError:
@@ -42,6 +42,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # rvlf.inference.app (NumPy; Gradio, the optional extra 'app', and torch once it serves): only for
+    # `rvlf app` itself, `rvlf --help` imports this module
     from rvlf.inference.app import serve
 
     serve(args.checkpoint, host=args.host, port=args.port, device=args.device, num_beams=args.num_beams,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
+from rvlf.commands.score import add_tokenize_arg
+from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.files import read_sentences, read_translations
+
 METRIC_HELP = "bleu4, rouge_l, chrf, reward"
 METRIC_NAMES = {"bleu4": "BLEU-4", "rouge_l": "ROUGE-L", "chrf": "chrF", "reward": "reward"}
 
 
 def register(sub) -> None:
-    from rvlf.commands.score import add_tokenize_arg
-
     p = sub.add_parser(
         "compare", help="paired significance test of two systems on the same references (BLEU-4, ROUGE-L, chrF, reward)",
         description="Compare a system with a baseline on the same test sentences. Prints a table (--json: one JSON "
@@ -39,6 +44,7 @@ def register(sub) -> None:
 
 def _same_text(a: str, b: str) -> bool:
     """References agree when their whitespace tokens (after the protocol's text hygiene) agree."""
+    # sacrebleu (rvlf.text.metrics): only when references are compared
     from rvlf.text.metrics import protocol_text
 
     return protocol_text(a, "en") == protocol_text(b, "en")
@@ -53,9 +59,6 @@ def load_pair(baseline: str, system: str, ref: str | None) -> tuple[list[str], l
     `ref`) are one sentence a line in that order (in line order when no input is a `.tsv`). With `ref`, each
     `.tsv`'s references must agree with its lines. Raises `RvlfError`/`InputFileError` naming the first
     differing id (or the line counts)."""
-    from rvlf.errors import InputFileError, RvlfError
-    from rvlf.text.files import read_sentences, read_translations
-
     paths = {"baseline": baseline, "system": system}
     tsv = {k: read_translations(p) for k, p in paths.items() if p.lower().endswith(".tsv")}
     if ref is None and len(tsv) < 2:
@@ -129,9 +132,7 @@ def format_table(result: dict, settings: dict) -> str:
 
 
 def run(args) -> int:
-    import json
-    import logging
-
+    # sacrebleu, NumPy: only when the command runs (`rvlf --help` imports this module)
     from rvlf.text.metrics import SLRT, check_lang, check_scoring, check_tokenize, signature
     from rvlf.text.significance import TESTS, paired_test
 

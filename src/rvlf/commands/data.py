@@ -27,11 +27,9 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-
-
 from typing import TYPE_CHECKING
 
-from rvlf.data.readers import SPLITS, READERS, ReadNotes, SignSample
+from rvlf.data.readers import READERS, SPLITS, ReadNotes, SignSample
 from rvlf.data.walk import dangling_link
 from rvlf.errors import ConfigError, InputFileError, RvlfError
 
@@ -75,6 +73,7 @@ def register(sub) -> None:
 def video_frame_count(path: Path | None) -> int | None:
     """Frames in a frame folder (hidden `._*` files are not frames) or a video file, counted by
     decoding as `rvlf extract` sees them (`count_frames`); None if absent or not a video."""
+    # NumPy (cv2 or PyAV once a video is decoded): only when frames are counted
     from rvlf.data.video import count_frames, frame_files, is_video
 
     if path is None or not path.exists():
@@ -93,6 +92,7 @@ def feature_frame_count(path: Path) -> int:
 
 def feature_header(path: Path) -> FeatureHeader:
     """The header of an rvlf feature file, or a keypoint file's frame count as one (no DINOv2)."""
+    # NumPy (pose-format for .pose files): only when a feature or keypoint file is read
     from rvlf.data.features import FeatureHeader, is_feature_file, read_feature_header
     from rvlf.data.poses import read_keypoints
 
@@ -105,6 +105,7 @@ def covered_frames(path: Path, frames: int) -> int:
     """Frames of the video a feature/keypoint file of `frames` frames describes: more than
     `frames` for a window of a longer video (a Uni-Sign `.pkl` `start`/`end`, or an `rvlf extract`
     file made from one, whose `meta.video_frames` says so)."""
+    # NumPy (rvlf.data.features): only when a feature file is read
     from rvlf.data.features import is_feature_file, read_feature_meta
 
     if path.suffix.lower() == ".npz":
@@ -112,6 +113,7 @@ def covered_frames(path: Path, frames: int) -> int:
         total = meta.get("video_frames")
         return int(total) if isinstance(total, int) and total >= frames else frames
     if path.suffix.lower() == ".pkl":
+        # NumPy (rvlf.data.poses): only for a .pkl keypoint file
         from rvlf.data.poses import load_keypoint_file
 
         return load_keypoint_file(path).total
@@ -122,6 +124,7 @@ def signer_and_length_report(samples: list[SignSample], features_dir: str | None
                              min_body_share: float = 0.5, max_frames: int = 300) -> dict:
     """Samples whose body is found in fewer than `min_body_share` of their frames (`low_body`),
     and per split the number of samples longer than `max_frames` (`long_inputs`)."""
+    # NumPy, PyYAML, pydantic (rvlf.data.checks): only when the check runs, not for `rvlf --help`
     from rvlf.data.checks import feature_summary
 
     low, long_counts = [], {}
@@ -158,6 +161,7 @@ def _print_signer_and_length(report: dict, show: int) -> None:
 
 
 def _feature_file(sample: SignSample, features_dir: str | None) -> Path | None:
+    # NumPy, PyYAML, pydantic (rvlf.data.checks): only when the check runs, not for `rvlf --help`
     from rvlf.data.checks import sample_feature_file
 
     return sample_feature_file(sample, features_dir) or sample.keypoints
@@ -242,6 +246,7 @@ def training_check(samples: list[SignSample], features_dir: str | None, splits: 
     same problems by kind; and the feature headers it read, by (split, id). `features_checked` is
     False when no sample has a feature file to look for (no `features_dir`, no manifest
     `features`): a dataset checked before `rvlf extract`."""
+    # NumPy, PyYAML, pydantic (rvlf.data.checks): only when the check runs, not for `rvlf --help`
     from rvlf.data.checks import check_feature_set
 
     by_split: dict[str, list[SignSample]] = {}
@@ -358,6 +363,7 @@ def run(args) -> int:
 
 
 def _run(args) -> int:
+    # PyYAML, pydantic (rvlf.config) and NumPy (rvlf.data.checks): only when the check runs, not for `rvlf --help`
     from rvlf.config import DataConfig
     from rvlf.data.checks import read_checked
 

@@ -1,5 +1,7 @@
 """`rvlf demo`: all three stages on the embedded demo corpus (CPU, no downloads)."""
 
+from pathlib import Path
+
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="run all three stages on the bundled demo corpus (CPU, no downloads)",
@@ -31,8 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
+    # torch, sacrebleu (transformers, peft once a stage runs): only when the demo runs, not for `rvlf --help`
     from rvlf.runs.demo import DemoSize, run_ablations, run_demo
 
     size = DemoSize.quick() if args.quick else DemoSize()

@@ -1,7 +1,13 @@
 """`rvlf evaluate`: score a checkpoint of any stage on a split (beam search 5)."""
 
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
 from rvlf.commands._common import non_negative_int, positive_int
 from rvlf.commands.score import add_tokenize_arg
+from rvlf.errors import ConfigError
 
 
 def register(sub) -> None:
@@ -29,24 +35,23 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # PyYAML, pydantic: only when the command runs (`rvlf --help` imports this module)
     from rvlf.config import DataConfig, override_section
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
-    import dataclasses
-    import json
-
+    # torch, transformers, sacrebleu: after the overrides are checked, so an error there is quick
     import torch
     from torch.utils.data import Subset
 
-    from rvlf.config import DataConfig, apply_overrides, from_dict, to_dict
+    from rvlf.config import apply_overrides, from_dict, to_dict
     from rvlf.data.dataset import collate
-    from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
-    from rvlf.inference.loading import load_stage, load_stage_config
-    from rvlf.train.evaluation import evaluate_stage
-
     from rvlf.inference.api import resolve_pretrained
     from rvlf.inference.export import checkpoint_dir
-    from rvlf.text.metrics import SLRT, check_tokenize, signature, standard_bleu
+    from rvlf.inference.loading import load_stage, load_stage_config
+    from rvlf.rl.rewards import translation_reward
+    from rvlf.text.metrics import SLRT, check_tokenize, corpus_scores, signature, standard_bleu
+    from rvlf.train.common import load_samples, split_dataset, split_name, write_translations
+    from rvlf.train.evaluation import evaluate_stage
 
     tok = args.tokenize if args.tokenize == SLRT else check_tokenize(args.tokenize)  # before any decoding
 
@@ -56,8 +61,6 @@ def run(args) -> int:
     cfg = load_stage_config(ckpt_dir)
     data_over = [o[len("data."):] for o in args.overrides if o.startswith("data.")]
     if len(data_over) != len(args.overrides):
-        from rvlf.errors import ConfigError
-
         raise ConfigError("evaluate takes data.* overrides only")
     data = from_dict(DataConfig, apply_overrides(to_dict(cfg.data), data_over), "data")
     data = locate_data(data, ckpt_dir, given={o.split("=", 1)[0] for o in data_over}, checkpoint=args.checkpoint)
@@ -66,8 +69,6 @@ def run(args) -> int:
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
     if args.split == "dev" and 0 < cfg.data.dev_max_samples < len(dataset) and not args.max_samples:
-        import sys
-
         print(f"note: the run scored dev on its first {cfg.data.dev_max_samples} samples (data.dev_max_samples); "
               f"--max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores", file=sys.stderr)
     if args.max_samples:
@@ -83,9 +84,6 @@ def run(args) -> int:
         write_translations(args.translations, res.ids, res.hyps, res.refs)
     metrics = res.metrics
     if tok != SLRT:  # the same translations on --tokenize's tokens (every metric, the reward too)
-        from rvlf.rl.rewards import translation_reward
-        from rvlf.text.metrics import corpus_scores
-
         metrics = corpus_scores(res.hyps, res.refs, stage.lang, tokenize=tok)
         rewards = translation_reward(res.hyps, res.refs, stage.lang, tokenize=tok)
         metrics["reward"] = 100.0 * sum(rewards) / max(1, len(rewards))
@@ -108,12 +106,6 @@ def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str):
     is found under `/srv/rvlf`; a note on stderr says so). A path found nowhere is one `ConfigError`
     saying which `data.root` / `data.features_dir` to pass (an exported folder keeps only names).
     Returns a new `DataConfig` (the one given is not changed)."""
-    import dataclasses
-    import sys
-    from pathlib import Path
-
-    from rvlf.errors import ConfigError
-
     for key in DATA_PATHS:
         value = getattr(data, key)
         if not value or key in given or Path(value).expanduser().exists():

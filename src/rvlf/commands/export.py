@@ -1,5 +1,7 @@
 """`rvlf export`: a checkpoint -> a self-contained model folder with a Hugging Face model card."""
 
+from rvlf.errors import RvlfError
+
 
 def register(sub) -> None:
     p = sub.add_parser("export", help="write a checkpoint as a self-contained model folder with a model card",
@@ -26,7 +28,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from rvlf.errors import RvlfError
+    # torch, safetensors: only for `rvlf export` itself (`rvlf --help` imports this module)
     from rvlf.inference.export import export_model
 
     if (args.checkpoint is None) == (args.checkpoint_option is None):

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from rvlf.commands._common import positive_int
+from rvlf.errors import RvlfError
 
 
 def register(sub) -> None:
@@ -47,11 +48,12 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # tqdm (about 40 modules), NumPy (rvlf.data.extract) and hashlib (rvlf.data.shards; it loads OpenSSL):
+    # only when extracting, not at the start-up every `rvlf` call pays
     from tqdm.auto import tqdm
 
     from rvlf.data.extract import extract, find_jobs
     from rvlf.data.shards import resolve_shard, select_shard
-    from rvlf.errors import RvlfError
 
     if args.workers < 1:
         raise RvlfError(f"--workers must be >= 1, got {args.workers}")
@@ -71,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if not jobs:
             return 0
     if any(j.problem is None and j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
+        # NumPy (rvlf.data.holistic): only when some input needs MediaPipe
         from rvlf.data.holistic import require_mediapipe
 
         require_mediapipe()  # once, before any file: not one failure per video
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
     on_failure = lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr)  # noqa: E731
     if args.engine == "ray":
+        # Ray (the optional extra 'ray') and NumPy (rvlf.data.extract_ray): only for --engine ray
         from rvlf.data.extract_ray import extract_ray
 
         summary = extract_ray(jobs, None if args.no_features else args.dino, batch_size=args.batch_size,
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, jobs: list, summary) -> int:
+    # NumPy (rvlf.data.extract): run has imported it; at module level every `rvlf` start-up would pay for it
     from rvlf.data.extract import RATE_PARTS
 
     rates = summary.mean_rates()

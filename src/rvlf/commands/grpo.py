@@ -1,5 +1,7 @@
 """`rvlf grpo`: stage 3, SLT-GRPO (Sec. 3.3)."""
 
+import json
+
 from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
 
 
@@ -14,8 +16,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
-
+    # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
     from rvlf.train.configs import GRPOConfig
 

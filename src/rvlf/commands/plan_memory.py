@@ -1,5 +1,9 @@
 """`rvlf plan-memory`: memory needed for a training step, from the configs alone"""
 
+import json
+
+from rvlf.errors import RvlfError
+
 # Kept in step with rvlf.runs.memory_plan (not imported here: it pulls in torch, and `rvlf --help` should be quick).
 DEFAULT_PROMPT_TOKENS = 60
 DEFAULT_TEXT_VOCAB = 16000
@@ -29,9 +33,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
-
-    from rvlf.errors import RvlfError
+    # torch (the plan counts meta-device models): only for `rvlf plan-memory` itself, not for `rvlf --help`
     from rvlf.runs.memory_plan import format_table, plan
 
     if args.num_gpus < 1 or args.gpu_gib <= 0:

@@ -1,5 +1,7 @@
 """`rvlf pretrain`: stage 1, visual-language pre-training (Sec. 3.1)."""
 
+import json
+
 from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
 
 
@@ -12,8 +14,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
-
+    # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
     from rvlf.train.configs import PretrainConfig
 

@@ -1,5 +1,9 @@
 """`rvlf report`: the paper's tables (1-7 layouts) from finished runs."""
 
+import sys
+from pathlib import Path
+
+from rvlf import atomic
 from rvlf.commands.score import add_tokenize_arg
 
 
@@ -27,10 +31,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import sys
-    from pathlib import Path
-
-    from rvlf import atomic
+    # sacrebleu, PyYAML, pydantic: only when a report is built (`rvlf --help` imports this module)
     from rvlf.runs.report import build_report
 
     problems: list[str] = []

@@ -40,6 +40,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    # sacrebleu: only when scoring (`rvlf --help` imports this module)
     from rvlf.text.metrics import batch_sentence_scores, check_lang, check_scoring, check_tokenize, corpus_scores, signature
 
     lang = check_lang(args.lang)

@@ -1,6 +1,9 @@
 """`rvlf sft`: stage 2, SLT-SFT (Sec. 3.2)."""
 
+import json
+
 from rvlf.commands._common import add_training_args, is_main_process, run_folder_args, training_overrides
+from rvlf.errors import RvlfError
 
 
 def register(sub) -> None:
@@ -19,8 +22,6 @@ def register(sub) -> None:
 
 
 def ablation_overrides(args) -> list[str]:
-    from rvlf.errors import RvlfError
-
     if sum([args.no_dino, args.face_only, args.hand_only]) > 1:
         raise RvlfError("--no-dino, --face-only and --hand-only exclude each other")
     out = []
@@ -38,8 +39,7 @@ def ablation_overrides(args) -> list[str]:
 
 
 def run(args) -> int:
-    import json
-
+    # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
     from rvlf.train.configs import SFTConfig
 

@@ -1,6 +1,13 @@
 """`rvlf translate`: videos, frame folders, images, keypoint or feature files -> text."""
 
+import json
+import sys
+import time
+from pathlib import Path
+
 from rvlf.commands._common import positive_int
+from rvlf.errors import InputFileError, RvlfError
+from rvlf.text.files import one_line
 
 
 def register(sub) -> None:
@@ -45,21 +52,16 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    import json
-    import sys
-    import time
-    from pathlib import Path
-
+    # torch, transformers, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
+    # rvlf.device and rvlf.train.training_data are light but would add modules to every `rvlf` start-up
     from rvlf.data.dataset import check_long_inputs, long_input_note
     from rvlf.device import resolve_device
-    from rvlf.errors import InputFileError, RvlfError
-    from rvlf.text.files import one_line
     from rvlf.inference.api import BeamDecoder, resolve_pretrained
     from rvlf.inference.export import checkpoint_dir
     from rvlf.inference.loading import load_stage, load_stage_config
-    from rvlf.train.training_data import read as read_training_data
     from rvlf.inference.overlay import draw_overlay
     from rvlf.inference.pipeline import decode, input_warnings, no_signer, prepare_input
+    from rvlf.train.training_data import read as read_training_data
 
     if args.show and len(args.inputs) != 1:
         raise RvlfError("--show draws one video: give a single INPUT")
