@@ -395,7 +395,7 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
     interrupted; uploads above `max_upload_mb` are refused by Gradio (`max_file_size`), videos
     above `max_seconds` by `process`."""
     offline_environment()
-    try:  # the optional extra 'app': said before the model (torch, transformers) is loaded
+    try:  # Gradio is the optional extra 'app': checked before the model (torch, transformers) loads
         import gradio  # noqa: F401
     except ImportError:
         raise RvlfError("the app needs Gradio: pip install 'rvlf[app]'") from None
