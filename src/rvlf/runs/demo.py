@@ -305,7 +305,7 @@ def runtime_stamp() -> dict:
 def code_digest() -> str:
     """SHA-256 of rvlf's .py files (names and contents), read once per process."""
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # src/rvlf (this module is in rvlf/runs/)
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
