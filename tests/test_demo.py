@@ -232,3 +232,23 @@ def test_demo_long_flag_runs_the_long_grpo_into_its_own_folder(monkeypatch, tmp_
     assert long_kw["size"].n_train == 2000 and not long_kw["size"].overrides
     assert out == "runs/demo" and kw["seed"] == 0 and kw["size"].grpo_config == "grpo"
     assert quick_out == "x" and quick_kw["size"].long and quick_kw["size"].n_train == 64
+
+
+def test_the_code_stamp_covers_every_module_of_the_package(monkeypatch, tmp_path):
+    """A demo stage is kept only for the same code: a change to a training module (not only to
+    rvlf/runs/, where the demo module lives) must change `code_digest`."""
+    import rvlf.runs.demo as demo
+
+    package = tmp_path / "rvlf"
+    for name, text in (("runs/demo.py", "# the demo\n"), ("train/loop.py", "x = 1\n"), ("cli.py", "y = 2\n")):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(demo, "__file__", str(package / "runs" / "demo.py"))
+    digests = []
+    for change in ("", "train/loop.py", "cli.py"):
+        if change:
+            (package / change).write_text("z = 3\n", encoding="utf-8")
+        demo.code_digest.cache_clear()
+        digests.append(demo.code_digest())
+    demo.code_digest.cache_clear()
+    assert len(set(digests)) == 3, digests

@@ -27,7 +27,12 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
+from rvlf import __version__
+from rvlf.data.keypoints import NUM_POINTS
+from rvlf.device import resolve_device
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+from rvlf.train.training_data import read as read_training_data
 
 log = logging.getLogger("rvlf.inference.api")
 
@@ -97,13 +102,14 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
         raise InputFileError(local, "is a file: give a model folder (exported or a checkpoint) or a hub id")
     if not _HUB_ID.match(text) or text.startswith((".", "~")) or Path(text).is_absolute():
         raise InputFileError(local, "no such model folder (and not a hub id of the form owner/name)")
+    # huggingface_hub: only for a hub id (a local folder needs no hub client)
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
-    from rvlf import __version__
-
-    from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     by_setting = hub_offline() and not switched_offline()
     offline = by_setting or use_cache_if_hub_unreachable(text)  # no network: the cache at once, no retries
@@ -134,6 +140,7 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
 
 def _cached_repo(repo_id: str, cache_dir: str | os.PathLike | None) -> Path:
     """The hub cache's folder of model `repo_id` (`models--OWNER--NAME`), whether or not it exists."""
+    # huggingface_hub: only for a hub id that is not in the cache (an error message)
     from huggingface_hub import constants
 
     return Path(cache_dir or constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
@@ -161,8 +168,6 @@ class SignTranslator:
         self.stage: str = stage.name
         self.language: str = config.data.language()
         self.dino_model = dino_model
-        from rvlf.train.training_data import read as read_training_data
-
         self.training_data = read_training_data(self.directory, config)
         self.notice: str | None = self.training_data.notice()
         if self.notice:
@@ -186,10 +191,11 @@ class SignTranslator:
         DINOv2 (hub id or folder) for the face/hand crops than the model's own (`dinov2/`) or its
         config's `data.dino_model`. Raises `RvlfError` / `InputFileError` with one line for a folder
         that is not a model, a hub id it cannot get, a device that does not exist."""
-        from rvlf.device import resolve_device
+        # torch and transformers (via rvlf.inference.loading): only when a model is loaded, so that
+        # `from rvlf import SignTranslator` stays light
         from rvlf.inference.export import checkpoint_dir
-        from rvlf.inference.model_folder import dino_source
         from rvlf.inference.loading import load_stage
+        from rvlf.inference.model_folder import dino_source
 
         device = resolve_device(device, what="device")
         directory = checkpoint_dir(resolve_pretrained(path_or_hub_id, revision=revision, cache_dir=cache_dir,
@@ -222,6 +228,7 @@ class SignTranslator:
         `rvlf translate` does for keypoint files. Anything else raises `RvlfError` listing the
         accepted layouts; `InputFileError` / `RvlfError` name the input.
         """
+        # torch (via rvlf.inference.pipeline): with the model (see from_pretrained)
         from rvlf.inference.pipeline import Prepared, prepare_input
 
         if isinstance(item, (str, os.PathLike)):  # frames data.max_frames drops are never extracted
@@ -255,14 +262,14 @@ class SignTranslator:
         raise RvlfError(f"{label}: cannot translate a {type(item).__name__}; give {ACCEPTED}")
 
     def _prepare_frames(self, frames: np.ndarray, label: str):
+        # PIL and torch (via rvlf.data.dataset): loaded with the model, not with `from rvlf import SignTranslator`
         from PIL import Image
 
+        from rvlf.data.dataset import select_frames
         from rvlf.inference.pipeline import prepare_input
 
         if len(frames) == 0:
             raise RvlfError(f"{label}: no frames")
-        from rvlf.data.dataset import select_frames
-
         keep = select_frames(len(frames), self.config.data.max_frames, self.config.data.long_inputs)
         with tempfile.TemporaryDirectory(prefix="rvlf-frames-") as tmp:
             folder = Path(tmp) / label
@@ -306,9 +313,9 @@ class SignTranslator:
     def translate_prepared(self, prepared: list, *, num_beams: int | None = None, return_scores: bool = False,
                            max_new_tokens: int | None = None, batch_size: int = 8) -> list:
         """`translate` for inputs already `prepare`d (a list of `rvlf.inference.pipeline.Prepared`)."""
+        # torch (via rvlf.data.dataset, rvlf.inference.pipeline): with the model (see from_pretrained)
         from rvlf.data.dataset import check_long_inputs, long_input_note
-        from rvlf.inference.pipeline import input_warnings, no_signer
-        from rvlf.inference.pipeline import decode
+        from rvlf.inference.pipeline import decode, input_warnings, no_signer
 
         if num_beams is None:
             num_beams = self.config.train.num_beams
@@ -350,6 +357,7 @@ class SignTranslator:
         language model (this object then decodes with the merged LM: same texts); `"reference"`
         keeps the adapters and names the base LM by hub id. Returns the folder. Raises `RvlfError`
         for a folder holding other files, or a reference to a base LM that no hub has."""
+        # transformers (via rvlf.inference.export): with the model (see from_pretrained)
         from rvlf.inference.export import export_stage
 
         return export_stage(self._stage, self.config, directory, source=self.directory, base=base, license=license,
@@ -376,7 +384,7 @@ class BeamDecoder:
 def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> list[list[Hypothesis]]:
     """The finished hypotheses of beam search per input (`num_beams` of them, fewer when two decode to
     the same text), best first, with their scores."""
-    import torch
+    import torch  # with the model (see SignTranslator.from_pretrained); not at `from rvlf import SignTranslator`
 
     model = stage.model
     with torch.no_grad():
@@ -402,6 +410,7 @@ def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> 
 
 def _is_tensor(x) -> bool:
     try:
+        # torch: with the model (see SignTranslator.from_pretrained); not at `from rvlf import SignTranslator`
         import torch
     except ImportError:  # pragma: no cover
         return False
@@ -493,8 +502,6 @@ def _keypoints(arr: np.ndarray, label: str) -> np.ndarray:
     Confidence (the third value) must be in [0, 1]: MediaPipe's visibility, COCO scores; values
     beyond (a percentage, a heatmap score) are an `RvlfError`, not clipped: rvlf thresholds them
     at 0.3 (`part_found`), so 0..100 would count every point as found."""
-    from rvlf.data.keypoints import NUM_POINTS
-
     if arr.ndim != 3 or arr.shape[1:] != (NUM_POINTS, 3) or not np.issubdtype(arr.dtype, np.number):
         raise RvlfError(f"{label}: keypoints have shape {list(arr.shape)}; expected [T,{NUM_POINTS},3] (x, y, "
                         "confidence) in rvlf's 77-point layout (convert Holistic or COCO-WholeBody points with "

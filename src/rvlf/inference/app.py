@@ -35,8 +35,11 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from rvlf.data.video import write_browser_video  # noqa: F401 - the app's videos (and tests)
+from rvlf.data.crops import part_found
+from rvlf.data.video import FRAME_FOLDER_FPS, frame_files, is_image, write_browser_video
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.inference.api import SignTranslator
+from rvlf.inference.overlay import draw_overlay, draw_skeleton
 
 log = logging.getLogger("rvlf.inference.app")
 
@@ -89,8 +92,6 @@ def unpack_frames(archive: Path, into: Path) -> Path:
     zip for one that is unreadable, holds no frames or unpacks to more than `MAX_ZIP_BYTES`, and
     naming the member for one that cannot be read (bad CRC-32, corrupt or cut-short compressed
     data, encrypted, an unsupported compression method)."""
-    from rvlf.data.video import is_image
-
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
@@ -132,8 +133,6 @@ def unpack_frames(archive: Path, into: Path) -> Path:
 def skeleton_frames(keypoints: np.ndarray, size: int = 480):
     """The keypoints alone (bones and outlined points, `rvlf.inference.overlay.draw_skeleton`), fitted into a
     black `size` x `size` canvas, one RGB frame per input frame."""
-    from rvlf.inference.overlay import draw_skeleton
-
     kp = np.asarray(keypoints, dtype=np.float32)
     ok = kp[..., 2] > 0.3
     if ok.any():
@@ -150,8 +149,6 @@ def check_length(source: Path, max_seconds: float, shown: str | None = None) -> 
     """Refuse (`InputFileError`) a video or frame folder longer than `max_seconds`: from the video's
     header when it states a duration or frame count, else by decoding (demuxing) at most up to the
     limit; a frame folder counts at 25 frames/s (`FRAME_FOLDER_FPS`)."""
-    from rvlf.data.video import FRAME_FOLDER_FPS, frame_files, is_image
-
     source = Path(source)
     too_long = f"longer than this page's limit of {max_seconds:g} s"
     if source.is_dir():
@@ -162,7 +159,7 @@ def check_length(source: Path, max_seconds: float, shown: str | None = None) -> 
     if not source.is_file() or is_image(source) or source.suffix.lower() in KEYPOINT_SUFFIXES:
         return
     try:
-        import av
+        import av  # PyAV: only for a video upload (its duration); keypoint files and images need none
 
         with av.open(str(source)) as container:
             if not container.streams.video:
@@ -192,8 +189,6 @@ def check_length(source: Path, max_seconds: float, shown: str | None = None) -> 
 
 
 def _seen_line(keypoints: np.ndarray) -> str:
-    from rvlf.data.crops import part_found
-
     found = part_found(keypoints).mean(0) * 100
     return ", ".join(f"{label} {share:.0f}%" for label, share in zip(PART_LABELS, found))
 
@@ -250,6 +245,9 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
                             if key in prepared.timings]
         res.notice = translator.notice
 
+        # torch (via rvlf.data.dataset, rvlf.inference.pipeline), loaded with the model: not at import,
+        # so that `rvlf app` without Gradio says so before torch loads
+        from rvlf.data.dataset import long_input_note
         from rvlf.inference.pipeline import no_signer
 
         problem = no_signer(prepared)
@@ -271,8 +269,6 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
         res.timings.append(("drawing keypoints and crop boxes", time.perf_counter() - t))
         res.timings.append(("total", time.perf_counter() - t0))
         n = prepared.input_frames
-        from rvlf.data.dataset import long_input_note
-
         note = long_input_note(shown, n, translator.config.data.max_frames, translator.config.data.long_inputs)
         res.status = (f"**{shown}**: {n} frames; found in: {_seen_line(prepared.keypoints)} of the "
                       f"{'frames' if n == len(prepared.keypoints) else f'{len(prepared.keypoints)} frames kept'}. "
@@ -295,8 +291,6 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
 
 
 def _draw(prepared, source: Path, keypoint_file: bool, text: str, job: Path) -> Path:
-    from rvlf.inference.overlay import draw_overlay
-
     if keypoint_file or prepared.boxes is None:
         return write_browser_video(skeleton_frames(prepared.keypoints), 25.0, job / "skeleton")
     return draw_overlay(source, prepared.keypoints, prepared.boxes, job / "overlay.mp4", text, found=prepared.found,
@@ -315,6 +309,7 @@ def build_app(translator, *, num_beams: int = 5, workdir: str | Path | None = No
     as it arrives. The page states the limits `max_upload_mb` (enforced by `serve` through
     `launch(max_file_size=...)`) and `max_seconds` (enforced by `process`)."""
     offline_environment()
+    # gradio (optional extra 'app'), after offline_environment(): it reads those switches when imported
     import gradio as gr
     from gradio.components.image_editor import WebcamOptions
 
@@ -400,11 +395,10 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
     interrupted; uploads above `max_upload_mb` are refused by Gradio (`max_file_size`), videos
     above `max_seconds` by `process`."""
     offline_environment()
-    try:
+    try:  # Gradio is the optional extra 'app': checked before the model (torch, transformers) loads
         import gradio  # noqa: F401
     except ImportError:
         raise RvlfError("the app needs Gradio: pip install 'rvlf[app]'") from None
-    from rvlf.inference.api import SignTranslator
 
     translator = SignTranslator.from_pretrained(checkpoint, device=device)
     workdir = Path(tempfile.mkdtemp(prefix="rvlf-app-"))

@@ -14,9 +14,14 @@ import json
 import logging
 from pathlib import Path
 
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
 from rvlf import __version__
+from rvlf.inference.loading import load_stage
+from rvlf.inference.model_folder import is_exported, portable, read_info, save_exported
 from rvlf.jsonfile import read_json
 from rvlf.train import checkpoint as ckpt
+from rvlf.train import training_data
 
 log = logging.getLogger("rvlf.inference.export")
 
@@ -39,8 +44,6 @@ CITATION = """@article{rao2025rvlf,
 def checkpoint_dir(path: str | Path) -> Path:
     """The checkpoint to read for `path`: an export or checkpoint folder as it is; a run folder's
     `best` checkpoint (the paper's model selection, Sec. 4.1), else its `last`."""
-    from rvlf.inference.model_folder import is_exported
-
     path = Path(path)
     if is_exported(path) or (path / ckpt.STATE_FILE).is_file():
         return path
@@ -55,8 +58,6 @@ def checkpoint_scores(directory: str | Path) -> dict:
     An export keeps them in `results.json`. For a training checkpoint they come from its run's
     `results.json` (test: the checkpoint the run scored, `best` or else `last`) and its own
     `trainer_state.json` (`best_dev`: the dev score at which `best` was kept). Missing: `{}`."""
-    from rvlf.inference.model_folder import is_exported
-
     directory = Path(directory)
     if is_exported(directory):
         path = directory / "results.json"
@@ -100,8 +101,6 @@ def dataset_names(cfg, override: str | None = None) -> tuple[str, str]:
 
 
 def _eval_results(scores: dict, model_name: str, dataset: tuple[str, str]):
-    from huggingface_hub import EvalResult
-
     out = []
     for split in ("dev", "test"):
         for key, metric_type, label, order in METRICS:
@@ -139,10 +138,6 @@ def _score_table(scores: dict) -> str:
 def model_card(cfg, info: dict, scores: dict, *, name: str, license: str | None = None,
                dataset: str | None = None) -> str:
     """The model card (`README.md`): Hub metadata (YAML front matter) and the description."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    from rvlf.inference.model_folder import portable
-
     stage = info["stage"]
     lang = info["language"]
     data_name, data_id = dataset_names(cfg, dataset)
@@ -276,8 +271,6 @@ Made with rvlf {__version__}.
 def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base: str = "merge",
                  license: str | None = None, dataset: str | None = None, name: str | None = None) -> Path:
     """Write a loaded stage (`load_stage`) as a self-contained folder with `README.md` and `results.json`."""
-    from rvlf.inference.model_folder import read_info, save_exported
-
     out = Path(out)
     scores = checkpoint_scores(source) if source is not None else {}
     name = name or out.resolve().name
@@ -287,10 +280,9 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
         resolved = Path(source).resolve()
         is_ckpt = (resolved / ckpt.STATE_FILE).is_file()  # a training checkpoint: RUN/best; else the folder's name
         provenance = {"source": "/".join(resolved.parts[-2:]) if is_ckpt else resolved.name}
-    from rvlf.train.training_data import from_config, read, to_dict
-
     # what it was trained on travels with the export (rvlf_model.json), for the notices and the card
-    provenance["training_data"] = to_dict(read(source, cfg) if source is not None else from_config(cfg))
+    provenance["training_data"] = training_data.to_dict(
+        training_data.read(source, cfg) if source is not None else training_data.from_config(cfg))
 
     def extra(tmp: Path) -> None:
         info = read_info(tmp)
@@ -305,8 +297,6 @@ def export_stage(stage, cfg, out: str | Path, *, source: str | Path | None, base
 def export_model(checkpoint: str | Path, out: str | Path, *, base: str = "merge", license: str | None = None,
                  dataset: str | None = None, name: str | None = None) -> Path:
     """`rvlf export`: load `checkpoint` (any stage; a run folder means its `best`) and export it to `out`."""
-    from rvlf.inference.loading import load_stage
-
     directory = checkpoint_dir(checkpoint)
     stage, _, cfg = load_stage(directory)
     return export_stage(stage, cfg, out, source=directory, base=base, license=license, dataset=dataset, name=name)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rvlf.train import checkpoint as ckpt
 from rvlf.inference import model_folder as exported
 from rvlf.inference.model_folder import hf_progress_bars_off
+from rvlf.train import checkpoint as ckpt
 from rvlf.train.sign_lm import SignLMStage, load_grpo, load_sft
 from rvlf.train.stage_config import load_stage_config, stage_name
 from rvlf.train.vlp_stage import PretrainStage, load_pretrained

@@ -27,10 +27,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+from transformers.utils import logging as hf_logging
+
 from rvlf import __version__, atomic
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.jsonfile import read_json
+from rvlf.models.fusion import SignFusion
+from rvlf.models.skeleton import SkeletonEncoder
+from rvlf.models.slt_lm import (
+    SignLanguageLM,
+    load_causal_lm,
+    load_tokenizer,
+    merge_lora,
+)
 from rvlf.train import checkpoint as ckpt
+from rvlf.train.configs import GRPOConfig
+from rvlf.train.sign_lm import SignLMStage
+from rvlf.train.stage_config import load_stage_config
 
 EXPORT_FILE = "rvlf_model.json"
 FORMAT = "rvlf-model"
@@ -45,8 +59,6 @@ _INFERENCE_DIRS = ("llm_tokenizer", "tokenizer")
 def hf_progress_bars_off() -> Iterator[None]:
     """transformers' progress bars ("Loading weights", "Writing model shards") off inside: one bar
     for every model loaded or written is noise in `rvlf translate`, `rvlf export` and the API."""
-    from transformers.utils import logging as hf_logging  # transformers only when a model is loaded or written
-
     was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
@@ -97,8 +109,6 @@ def portable_config(text: str) -> str:
     run's own base LM, `data.root`): what the exported folder's `config.yaml` holds. Loading does
     not need those paths (the LM, tokenizer and DINOv2 are in the folder); `rvlf evaluate
     --checkpoint` says which `data.root` to pass when the data is not found."""
-    import yaml
-
     def walk(node):
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}
@@ -118,13 +128,6 @@ def _base_llm(cfg):
 
 def load_merged(directory: str | Path):
     """A `merged` SFT/GRPO export -> (stage object with `translate`, config): the saved LM, no adapter."""
-    from rvlf.models.fusion import SignFusion
-    from rvlf.models.skeleton import SkeletonEncoder
-    from rvlf.models.slt_lm import SignLanguageLM, load_causal_lm, load_tokenizer
-    from rvlf.train.configs import GRPOConfig
-    from rvlf.train.stage_config import load_stage_config
-    from rvlf.train.sign_lm import SignLMStage
-
     directory = Path(directory)
     cfg = load_stage_config(directory)  # the one stage -> config class mapping (checks config.yaml)
     stage = "grpo" if isinstance(cfg, GRPOConfig) else "sft"
@@ -168,8 +171,6 @@ def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = No
 
 def _save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = None, base: str = "merge",
                    info: dict | None = None, extra=None) -> Path:
-    from rvlf.models.slt_lm import merge_lora
-
     if base not in BASES:
         raise RvlfError(f"--base {base!r}: choose one of {', '.join(BASES)}")
     out = check_destination(out)

@@ -35,7 +35,7 @@ def _scale(img: np.ndarray) -> float:
 def draw_skeleton(img: np.ndarray, keypoints: np.ndarray, offset=(0.0, 0.0), zoom: float = 1.0) -> np.ndarray:
     """Draw one frame's keypoints `[77,3]` (pixels; drawn at `xy * zoom + offset`) on RGB `img`
     `uint8 [H,W,3]` in place: bones, then outlined dots. Returns `img`."""
-    import cv2
+    import cv2  # OpenCV: only when drawing (`rvlf translate` without --show never loads it)
 
     s = _scale(img)
     thick, radius = max(1, round(1.5 * s)), max(2, round(2.5 * s))
@@ -62,7 +62,7 @@ def draw_skeleton(img: np.ndarray, keypoints: np.ndarray, offset=(0.0, 0.0), zoo
 
 def _dashed_rectangle(img: np.ndarray, p0: tuple[int, int], p1: tuple[int, int], colour, thick: int,
                       dash: int) -> None:
-    import cv2
+    import cv2  # OpenCV: only when drawing (`rvlf translate` without --show never loads it)
 
     (x0, y0), (x1, y1) = p0, p1
     for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
@@ -81,7 +81,7 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, found: np.ndarray | None = No
     place: a box whose part was found in this frame (`found[p]`; all when `found` is None) solid in
     its colour, a reused one (Sec. 6.2) dashed grey with the label "reused". Zero boxes (a part
     never found) are not drawn. Returns `img`."""
-    import cv2
+    import cv2  # OpenCV: only when drawing (`rvlf translate` without --show never loads it)
 
     s = _scale(img)
     thick = max(1, round(2 * s))
@@ -105,7 +105,7 @@ def draw_boxes(img: np.ndarray, boxes: np.ndarray, found: np.ndarray | None = No
 def draw_caption(img: np.ndarray, text: str) -> np.ndarray:
     """`text` (ASCII only: OpenCV's fonts have no other glyphs; other text is left off) on a dark band
     at the bottom of `img`, in place."""
-    import cv2
+    import cv2  # OpenCV: only when drawing (`rvlf translate` without --show never loads it)
 
     caption = " ".join(text.split())[:80]
     if caption and caption.isascii():

@@ -19,9 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rvlf.data.crops import body_share, part_found
+from rvlf.data import features
+from rvlf.data.crops import body_share, crop_boxes, part_found
 from rvlf.data.dataset import check_long_inputs, collate, select_frames
+from rvlf.data.dino_id import same_model
+from rvlf.data.extract import Job, encode_crops, prepare, timed
 from rvlf.data.keypoints import normalize_keypoints
+from rvlf.data.poses import read_keypoints
+from rvlf.data.video import iter_frames
 from rvlf.errors import InputFileError, RvlfError
 
 log = logging.getLogger("rvlf.inference.pipeline")
@@ -59,9 +64,7 @@ class Prepared:
 
 
 def _is_feature_file(path: Path) -> bool:
-    from rvlf.data.features import is_feature_file
-
-    return path.is_file() and is_feature_file(path)  # an unreadable .npz: InputFileError naming it
+    return path.is_file() and features.is_feature_file(path)  # an unreadable .npz: InputFileError naming it
 
 
 @functools.lru_cache(maxsize=2)
@@ -70,9 +73,8 @@ def dino_encoder(model: str, device: str, dtype=None):
     translate` with many inputs, `SignTranslator` and `rvlf app` reuse it instead of loading DINOv2
     for every video. `dtype`: default `rvlf.data.features.inference_dtype(device)` (bfloat16 on a CPU
     with native bf16, else float32)."""
-    from rvlf.data.features import DinoEncoder, inference_dtype
-
-    return DinoEncoder(model, device=device, dtype=dtype or inference_dtype(device))
+    # `features.DinoEncoder`, looked up at each call (tests count the loads by replacing it)
+    return features.DinoEncoder(model, device=device, dtype=dtype or features.inference_dtype(device))
 
 
 def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
@@ -81,8 +83,6 @@ def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
     model for sure is an `InputFileError` (its features would translate to garbage); one that may be
     another (a hub id not cached, another dtype) is one warning line; the same weights, or a file
     that names no model, pass silently."""
-    from rvlf.data.dino_id import same_model
-
     theirs = meta.get("dino_model")
     if not isinstance(theirs, str) or not theirs:
         return
@@ -107,13 +107,11 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
     (`subsample` counts the frames first by decoding them); the result's `num_frames` is T and
     `frames` the kept indices. Keypoint and feature files are read whole (cut when translated).
     `timings` gets the seconds of "decode", "keypoints" (MediaPipe), "crops" and "dinov2"."""
-    from rvlf.data.features import load_video_features
-
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, "input not found")
     if path.is_file() and _is_feature_file(path):
-        feats = load_video_features(path)
+        feats = features.load_video_features(path)
         meta = feats["meta"]
         size = (meta["width"], meta["height"]) if isinstance(meta.get("width"), int) and isinstance(
             meta.get("height"), int) else None
@@ -126,24 +124,17 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
             check_features_dino(path, meta, dino_model)
         return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size, notes=notes)
     if path.is_file() and path.suffix.lower() in (*KEYPOINT_SUFFIXES, ".npz"):
-        from rvlf.data.poses import read_keypoints
-
         keypoints = read_keypoints(path)  # an unreadable file: one error line, no warning before it
         notes = []
         if dino_model is not None:
             notes.append("keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros")
             log.warning("%s: %s", path, notes[-1])
         return Prepared(path.stem, keypoints, None, path, notes=notes)
-    from rvlf.data.extract import Job, encode_crops, prepare
-
     timings: dict[str, float] = {}
     keep = None
     if max_frames is not None:
         policy = check_long_inputs(long_inputs)
         if policy == "subsample":  # spread over all frames: count them first (decoding only)
-            from rvlf.data.extract import timed
-            from rvlf.data.video import iter_frames
-
             total = sum(1 for _ in timed(iter_frames(path), timings))
             keep = select_frames(total, max_frames, policy)
         else:  # the first max_frames (fewer when the input is shorter)
@@ -152,14 +143,10 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
                    allow_empty=True, keep=keep, timings=timings)  # no signer: reported by the caller, not raised
     dino = None
     if dino_model is not None:
-        from rvlf.data.features import inference_dtype
-
-        encoder = dino_encoder(str(dino_model), device, inference_dtype(device))  # bf16 on CPUs with native bf16
+        encoder = dino_encoder(str(dino_model), device, features.inference_dtype(device))  # bf16 on CPUs with native bf16
         t = time.perf_counter()
         dino = encode_crops(encoder, prep.crops, prep.found)
         timings["dinov2"] = time.perf_counter() - t
-    from rvlf.data.crops import crop_boxes
-
     size = (prep.meta["width"], prep.meta["height"])
     boxes, found = crop_boxes(prep.keypoints, size, margin=margin)
     kept = prep.meta.get("frames_kept")

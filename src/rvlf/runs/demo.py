@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -20,10 +21,21 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import torch
+
 from rvlf import atomic
 from rvlf.config import load_config
+from rvlf.errors import RvlfError
+from rvlf.synth.corpus import generate_corpus
+from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
 from rvlf.text.files import read_translations
+from rvlf.text.metrics import protocol, sentence_scores
+from rvlf.text.significance import format_diff, paired_test
+from rvlf.train import grpo, pretrain, sft
 from rvlf.train.common import write_json
+from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.plots import plot_learning_curve
+from rvlf.train.reproducibility import cpu_model
 
 log = logging.getLogger("rvlf.runs.demo")
 
@@ -80,8 +92,6 @@ def format_table(results: dict) -> str:
     """The paper-style results table (Tables 1-4 layout) as Markdown; with `results["significance"]`
     also each stage's BLEU-4 and reward difference to the row above, with its 95% interval; with
     `results["protocol"]` a last line naming the protocol's signature (`rvlf.text.metrics.signature`)."""
-    from rvlf.text.significance import format_diff
-
     sig = results.get("significance") or {}
     diff_head = tuple(h for _, h in DIFF_METRICS) if sig else ()
     lines = ["| Method | " + " | ".join(HEADER + diff_head) + " |", "| --- |" + " ---: |" * len(HEADER + diff_head)]
@@ -102,8 +112,6 @@ def significance(out: Path, *, lang: str = "en", resamples: int = 1000, seed: in
     """Paired bootstrap tests of SLT-SFT vs stage 1 and SLT-GRPO vs SLT-SFT on the test translations
     (`rvlf.text.significance.paired_test`): `{"slt_sft_vs_vlp": {metric: {baseline, system, diff,
     ci95, p_value}}, "slt_grpo_vs_slt_sft": {...}}`; a pair without translations is left out."""
-    from rvlf.text.significance import paired_test
-
     tests = {}
     for key, base_key, run, base_run in COMPARISONS:
         a, b = run_translations(out, base_run), run_translations(out, run)
@@ -145,8 +153,6 @@ def run_translations(out: Path, run: str) -> dict[str, tuple[str, str]]:
 
 def examples(out: Path, n: int = 5) -> str:
     """A few test sentences with each stage's translation and its scores (like Table 8)."""
-    from rvlf.text.metrics import sentence_scores
-
     runs = {key: run_translations(out, run)
             for key, run in (("vlp", "pretrain"), ("slt_sft", "sft"), ("slt_grpo", "grpo"))}
     ids = sorted(runs["slt_grpo"] or runs["slt_sft"] or runs["vlp"])[:n]
@@ -166,13 +172,6 @@ def examples(out: Path, n: int = 5) -> str:
 def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, seed: int = 0,
              workers: int = 2, progress: bool = True) -> dict:
     """Corpus -> stage 1 -> base LM (`rvlf.synth.lm`) -> SLT-SFT -> SLT-GRPO; returns `results.json`'s content."""
-    from rvlf.synth.corpus import generate_corpus
-    from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
-    from rvlf.train import grpo, pretrain, sft
-    from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
-    from rvlf.text.metrics import protocol
-    from rvlf.train.plots import plot_learning_curve
-
     size = size or DemoSize()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -299,18 +298,14 @@ def stage_stamp(cfg, upstream: dict) -> dict:
 def runtime_stamp() -> dict:
     """rvlf's code digest, torch's version and thread count: what a demo step's numbers depend on
     besides its config and inputs."""
-    import torch
-
     return {"code": code_digest(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
 
 
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """SHA-256 of rvlf's .py files (names and contents), read once per process."""
-    import hashlib
-
     digest = hashlib.sha256()
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # src/rvlf (this module is in rvlf/runs/)
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
@@ -332,10 +327,6 @@ def finished_stage(run_dir: Path, stamp: dict) -> dict | None:
 def machine() -> dict:
     """Where the demo ran: CPU model, cores, torch's threads and version (timings depend on them, and so do
     the last digits of the scores: a different thread count sums in a different order)."""
-    import torch
-
-    from rvlf.train.reproducibility import cpu_model
-
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
@@ -358,10 +349,6 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     the SFT config of the demo in `out` (`sft`, or `sft_long` for a `--long` run).
 
     Needs a finished `run_demo(out)`; writes `out/ablations/<name>/` and `out/ablation.md`."""
-    from rvlf.errors import RvlfError
-    from rvlf.train import sft
-    from rvlf.train.configs import SFTConfig
-
     size = size or DemoSize()
     out = Path(out)
     if not (out / "results.json").is_file():

@@ -47,9 +47,14 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, Qwen3Config
 
-from rvlf.config import LLMConfig
+from rvlf.config import LLMConfig, load_config, stage_of
 from rvlf.errors import ConfigError
+from rvlf.models.fusion import SignFusion
+from rvlf.models.skeleton import SkeletonEncoder
+from rvlf.models.vlp import VLPModel
+from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
 
 GIB = 1024**3
 OVERHEAD_GIB = 1.5
@@ -85,8 +90,6 @@ def lm_config(llm: LLMConfig, vocab_size: int = DEFAULT_TEXT_VOCAB):
 
     A tiny LM (`llm.tiny`) gets `build_tiny_qwen3`'s shape over `vocab_size`; otherwise a local
     folder or the hub cache (offline), else the built-in Qwen3 table by the name's last part."""
-    from transformers import AutoConfig, Qwen3Config
-
     if llm.tiny:
         t = dict(llm.tiny)
         unknown = set(t) - {"hidden_size", "num_layers", "num_heads", "num_kv_heads", "intermediate_size", "seed",
@@ -114,8 +117,6 @@ def lm_config(llm: LLMConfig, vocab_size: int = DEFAULT_TEXT_VOCAB):
 
 def meta_lm(config) -> nn.Module:
     """The causal LM of `config` with parameters on the meta device (no memory, no weights)."""
-    from transformers import AutoModelForCausalLM
-
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)
 
@@ -299,9 +300,6 @@ def _opt_bytes(train) -> int:
 def plan_llm_stage(cfg, stage: str, *, prompt_tokens: int = DEFAULT_PROMPT_TOKENS, target_tokens: int | None = None,
                    vocab_size: int = DEFAULT_TEXT_VOCAB) -> MemoryPlan:
     """Stage 2 (`sft`, `SFTConfig`) or stage 3 (`grpo`, `GRPOConfig`)."""
-    from rvlf.models.fusion import SignFusion
-    from rvlf.models.skeleton import SkeletonEncoder
-
     llm, train = cfg.llm, cfg.train
     config, source = lm_config(llm, vocab_size)
     lm = meta_lm(config)
@@ -380,8 +378,6 @@ def plan_llm_stage(cfg, stage: str, *, prompt_tokens: int = DEFAULT_PROMPT_TOKEN
 
 def plan_pretrain(cfg, *, vocab_size: int = DEFAULT_TEXT_VOCAB, target_tokens: int | None = None) -> MemoryPlan:
     """Stage 1 (`PretrainConfig`): the VLP model, fully trained."""
-    from rvlf.models.vlp import VLPModel
-
     m, train = cfg.model, cfg.train
     with torch.device("meta"):
         model = VLPModel(m, vocab_size, 1, 0, 2)
@@ -413,21 +409,13 @@ def plan_pretrain(cfg, *, vocab_size: int = DEFAULT_TEXT_VOCAB, target_tokens: i
 def plan(path: str, overrides: list[str] = (), *, prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
          target_tokens: int | None = None, vocab_size: int = DEFAULT_TEXT_VOCAB) -> MemoryPlan:
     """The memory plan of the stage config file `path` (its `stage:` key says which)."""
-    from rvlf.config import load_config, stage_of
-
     stage = stage_of(path)
     if stage == "pretrain":
-        from rvlf.train.configs import PretrainConfig
-
         return plan_pretrain(load_config(PretrainConfig, path, overrides), vocab_size=vocab_size,
                              target_tokens=target_tokens)
     if stage == "sft":
-        from rvlf.train.configs import SFTConfig
-
         cfg = load_config(SFTConfig, path, overrides)
     elif stage == "grpo":
-        from rvlf.train.configs import GRPOConfig
-
         cfg = load_config(GRPOConfig, path, overrides)
     else:
         raise ConfigError(f"{path}: `stage:` must be pretrain, sft or grpo, got {stage!r}")

@@ -25,7 +25,16 @@ from pathlib import Path
 
 from rvlf.config import DATASET_LANGS, read_yaml
 from rvlf.errors import InputFileError, RvlfError
-from rvlf.text.metrics import SLRT
+from rvlf.rl.rewards import translation_reward
+from rvlf.text.files import read_translations
+from rvlf.text.metrics import (
+    SLRT,
+    check_scoring,
+    check_tokenize,
+    corpus_scores,
+    signature,
+)
+from rvlf.text.significance import format_diff, paired_test
 
 COLUMNS = ("rouge_l", "bleu1", "bleu2", "bleu3", "bleu4")  # the paper's
 HEADER = ("ROUGE", "B@1", "B@2", "B@3", "B@4")
@@ -52,8 +61,6 @@ class Run:
 
     def translations(self) -> dict[str, tuple[str, str]] | None:
         """`{id: (hypothesis, reference)}` of the test split, or None when the run did not write them."""
-        from rvlf.text.files import read_translations
-
         path = self.path / TRANSLATIONS
         return read_translations(path) if path.is_file() else None
 
@@ -135,15 +142,10 @@ def missing_columns(run: Run) -> list[str]:
 def rescore(run: Run, tokenize: str) -> None:
     """Replace `run.test` by the scores of its `test_translations.tsv` on `tokenize`'s tokens (BLEU-1..4,
     ROUGE-L, chrF, chrF++, reward). Raises `InputFileError` when the run has no translations."""
-    from rvlf.rl.rewards import translation_reward
-    from rvlf.text.metrics import corpus_scores
-
     trans = run.translations()
     if trans is None:
         raise InputFileError(run.path, f"no {TRANSLATIONS} to rescore with --tokenize {tokenize}")
     hyps, refs = [h for h, _ in trans.values()], [r for _, r in trans.values()]
-    from rvlf.text.metrics import check_scoring
-
     check_scoring(refs, run.lang, tokenize, str(run.path / TRANSLATIONS))  # e.g. --tokenize zh on English: listed
     scores = corpus_scores(hyps, refs, run.lang, tokenize=tokenize)
     rewards = translation_reward(hyps, refs, run.lang, tokenize=tokenize)
@@ -165,8 +167,6 @@ class _Tables:
         a run has no translations or the two translated different sentences."""
         key = (run.path, base.path)
         if key not in self._tests:
-            from rvlf.text.significance import paired_test
-
             a, b = self._translations(base), self._translations(run)
             result = None
             if a is not None and b is not None and set(a) == set(b):
@@ -187,8 +187,6 @@ class _Tables:
 
     def diff_cells(self, run: Run, base: Run | None) -> list[str]:
         """[baseline row's name, ΔROUGE, ΔB@4] cells."""
-        from rvlf.text.significance import format_diff
-
         if base is None:
             return ["–"] * (1 + len(DIFF_COLUMNS))
         if base.path == run.path:
@@ -217,8 +215,6 @@ def _table(title: str, head: tuple[str, ...], rows: list[str]) -> str:
 
 
 def _signature(lang: str, tokenize: str) -> str:
-    from rvlf.text.metrics import signature
-
     try:
         return signature(lang, tokenize)
     except RvlfError as err:  # a config with a language code the metrics do not know
@@ -233,8 +229,6 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
     `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)".
     `tokenize`: see the module docstring. Runs left out or incomplete are listed in the report and
     appended to `problems` (one line each, naming the run). Raises `RvlfError` when no run can be read."""
-    from rvlf.text.metrics import check_tokenize
-
     if tokenize != SLRT:
         check_tokenize(tokenize)
     out_dir = Path(out).resolve().parent
