@@ -31,11 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from rvlf.config import DataConfig
+from rvlf.data.crops import body_share
+from rvlf.data.dino_id import normalise, same_model
 from rvlf.data.features import FeatureHeader, read_feature_header
+from rvlf.data.poses import read_keypoints
 from rvlf.data.readers import ReadNotes, SignSample, dataset_kind, read_dataset
 from rvlf.data.video import is_video
 from rvlf.data.walk import dangling_link
 from rvlf.errors import ConfigError, InputFileError, RvlfError
+from rvlf.text.script import CHAR_LEVEL, LANGS, has_chinese, script_mismatch
 
 log = logging.getLogger("rvlf.data")
 
@@ -211,8 +215,6 @@ def check_dino_model(headers: dict[tuple[str, str], FeatureHeader], dino_model: 
     the same weights (`dino_id.same_model`), else one warning line naming the config's value, the
     files' value, how many files and one of them. Raises `ConfigError` before step 1 when the two
     are different models for sure (other architecture, or the same tensors with other values)."""
-    from rvlf.data.dino_id import normalise, same_model
-
     by_name: dict[str, list[FeatureHeader]] = {}
     for h in headers.values():
         if h.dino_dim is not None and h.dino_model:
@@ -262,8 +264,6 @@ def check_language(data: DataConfig, kind: str, samples: list[SignSample]) -> No
     sample's, from the release or the manifest) must be it: it decides the tokenizer, the metrics (Chinese by character) and the model
     card. A config written for another dataset (the demo's `lang: en` on CSL-Daily) would otherwise
     train and score with the wrong protocol, silently."""
-    from rvlf.text.script import LANGS  # not rvlf.text.metrics: checking loads no sacrebleu
-
     want = data.language().strip().lower()
     if want not in LANGS:  # the tokenizer and the metrics know these; found at the first evaluation otherwise
         raise ConfigError(f"data.lang {data.language()!r}: rvlf's tokenizers and evaluation protocol know "
@@ -295,8 +295,6 @@ def _check_script(data: DataConfig, kind: str, samples: list[SignSample], want: 
     """The texts' script must fit the language (`rvlf.text.script`): Chinese texts under de/en, or
     no Chinese under zh, would be tokenized and scored in the wrong units (label files do not say
     their language: `data.lang` / `--lang` is a guess the texts can contradict)."""
-    from rvlf.text.script import CHAR_LEVEL, has_chinese, script_mismatch
-
     m = script_mismatch([s.text for s in samples], want)
     if m is None:
         odd = [s for s in samples if s.text.strip() and has_chinese(s.text) != (want in CHAR_LEVEL)]
@@ -345,8 +343,6 @@ def feature_summary(path: str | Path) -> tuple[int, float]:
 
     An `rvlf extract` file answers from its `meta` (`num_frames`, `detection_rates.body`) without
     reading the arrays; other files are read (keypoints only)."""
-    from rvlf.data.crops import body_share
-
     path = Path(path)
     if path.suffix.lower() == ".npz" and zipfile.is_zipfile(path):
         try:
@@ -364,7 +360,6 @@ def feature_summary(path: str | Path) -> tuple[int, float]:
                     return int(kp.shape[0]), body_share(kp, frame)
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise InputFileError(path, f"not a readable .npz file ({err})") from None
-    from rvlf.data.poses import read_keypoints
 
     kp = read_keypoints(path)
     return len(kp), body_share(kp)

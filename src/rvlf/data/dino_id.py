@@ -53,6 +53,7 @@ def _model_file(name: str, filename: str) -> Path | None:
         path = local / filename
         return path if path.is_file() else None
     try:
+        # huggingface_hub: only for a hub id (`rvlf data check` of a local folder loads none of it)
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(name, filename)

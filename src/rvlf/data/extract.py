@@ -21,6 +21,7 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from rvlf import __version__
 from rvlf.data.crops import (
@@ -32,8 +33,12 @@ from rvlf.data.crops import (
     missing_parts,
     part_found,
 )
-from rvlf.data.features import CROP_SIZE, DinoEncoder, save_video_features
+from rvlf.data.dino_id import fingerprint
+from rvlf.data.features import CROP_SIZE, DinoEncoder, read_feature_meta, save_video_features
+from rvlf.data.holistic import HolisticExtractor, quiet_stderr
 from rvlf.data.keypoints import from_holistic, to_pixels
+from rvlf.data.poses import load_keypoint_file
+from rvlf.data.readers import read_manifest
 from rvlf.data.video import display_rotation, frame_files, is_image, is_video, iter_frames, video_fps
 from rvlf.data.walk import TreeProblem, walk
 from rvlf.errors import InputFileError, RvlfError, WriteError
@@ -104,8 +109,6 @@ def _folder_jobs(root: Path, problems: list[TreeProblem]) -> Iterator[tuple[Path
 
 def _manifest_jobs(path: Path) -> Iterator[tuple[Path, Path, Path | None]]:
     """(video, name = id, keypoints) for each record of a JSONL manifest that names a video."""
-    from rvlf.data.readers import read_manifest
-
     for sample in read_manifest(path):
         if sample.video is None:
             continue
@@ -186,8 +189,6 @@ def _holistic(source: Path, keep: np.ndarray | None = None,
               timings: dict | None = None) -> tuple[np.ndarray, tuple[int, int], int]:
     """(keypoints of the frames in `keep` (all when None), frame size, frames decoded). Frames not in
     `keep` are decoded (to count them) but never reach MediaPipe; `timings` gets "decode" and "keypoints"."""
-    from rvlf.data.holistic import HolisticExtractor, quiet_stderr
-
     points, size, n = [], None, 0
     wanted = None if keep is None else set(np.asarray(keep).tolist())
     with quiet_stderr(), HolisticExtractor(static_image_mode=is_image(source)) as extractor:
@@ -237,8 +238,6 @@ def prepare(job: Job, with_crops: bool = True, margin: float = 0.25, crop_size: 
             total = decoded
         kp_source = "mediapipe-holistic (model_complexity=1)"
     else:
-        from rvlf.data.poses import load_keypoint_file
-
         if not job.keypoints.is_file():
             raise InputFileError(job.keypoints, f"no keypoint file for {source}")
         kf = load_keypoint_file(job.keypoints)
@@ -347,6 +346,7 @@ def prepare_or_error(job: Job, with_crops: bool, margin: float, allow_empty: boo
 
 
 def init_worker() -> None:
+    # OpenCV and torch: only in a worker process, to pin their threads (importing this module loads neither)
     import cv2
     import torch
 
@@ -425,8 +425,6 @@ def already_extracted(job: Job) -> bool:
     another source, or cannot be read: never silently kept, never silently replaced."""
     if not job.out.exists():
         return False
-    from rvlf.data.features import read_feature_meta
-
     try:
         meta = read_feature_meta(job.out)
     except InputFileError as err:
@@ -456,8 +454,6 @@ def extract(
     `on_failure` receives each failure line as it happens; `progress` shows a tqdm bar
     (None: only on a terminal).
     """
-    from tqdm.auto import tqdm
-
     summary = Summary()
     todo, clashes, notes = [], [], []
     for job in jobs:
@@ -474,8 +470,6 @@ def extract(
         todo.append(job)
     dino_meta = {}
     if encoder is not None:
-        from rvlf.data.dino_id import fingerprint
-
         dino_meta = {"dino_model": encoder.name, "dino_fingerprint": fingerprint(encoder.name),
                      "dino_dim": encoder.dim, "dino_token": "cls"}
     bar = tqdm(total=len(todo), unit="video", disable=None if progress is None else not progress, dynamic_ncols=True)

@@ -21,14 +21,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rvlf.data.extract import Job, Summary, prepare_or_error, already_extracted
+from tqdm.auto import tqdm
+
+from rvlf.data.dino_id import fingerprint
+from rvlf.data.extract import (
+    Job,
+    Summary,
+    already_extracted,
+    encode_crops,
+    init_worker,
+    prepare_or_error,
+)
+from rvlf.data.features import DinoEncoder, save_video_features
 from rvlf.errors import RvlfError
 
 
 def require_ray():
     """`import ray`, or one line saying how to install it."""
     try:
-        import ray
+        import ray  # Ray (optional extra 'ray'): only for `--engine ray`; missing, it is this one line
     except ImportError:
         raise RvlfError("--engine ray needs Ray: pip install 'rvlf[ray]'") from None
     return ray
@@ -36,17 +47,12 @@ def require_ray():
 
 def _prepare_task(job: Job, with_crops: bool, margin: float, allow_empty: bool):
     """A Ray task: decode, MediaPipe, crops of one video (a `Prepared`, or its error line)."""
-    from rvlf.data.extract import init_worker
-
     init_worker()
     return prepare_or_error(job, with_crops, margin, allow_empty)
 
 
 def _write(job: Job, prepared, encoder=None, dino_meta: dict | None = None) -> dict | str:
     """Encode (with `encoder`) and write one video; its meta, or the error line."""
-    from rvlf.data.extract import encode_crops
-    from rvlf.data.features import save_video_features
-
     if isinstance(prepared, str):
         return prepared
     try:
@@ -69,11 +75,9 @@ class DinoWorker:
     """A Ray actor: one DINOv2 model (on the GPU Ray gave it, else the CPU) that encodes and writes."""
 
     def __init__(self, model: str, batch_size: int):
+        # Ray and torch: in the actor's own process, which picks the DINOv2 device (this module imports neither)
         import ray
         import torch
-
-        from rvlf.data.dino_id import fingerprint
-        from rvlf.data.features import DinoEncoder
 
         device = "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
         if device == "cpu":
@@ -117,8 +121,6 @@ def extract_ray(
     `dino`: DINOv2 hub id or folder (None: keypoints only). `in_flight`: videos decoded or encoded at a
     time (default: twice the cluster's CPUs), which bounds the crops held in the object store
     (a 300-frame video's crops are 300 x 3 x 224 x 224 x 3 bytes = 135 MB)."""
-    from tqdm.auto import tqdm
-
     ray = require_ray()
     connect(address)
     summary = Summary()

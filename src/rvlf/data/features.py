@@ -28,8 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rvlf import atomic
 from rvlf.data.keypoints import NUM_POINTS
+from rvlf.device import resolve_device
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.hubcheck import use_cache_if_hub_unreachable
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +45,7 @@ CROP_SIZE = 224
 @contextlib.contextmanager
 def _no_hf_progress_bars() -> Iterator[None]:
     """Hide transformers' per-load progress bars (extraction has its own), then restore them."""
+    # transformers: only around a DINOv2 load or save (see DinoEncoder)
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -98,8 +102,6 @@ class DinoEncoder:
         import torch
         from transformers import Dinov2Model
 
-        from rvlf.device import resolve_device
-
         device = resolve_device(device)
         if batch_size < 1:
             raise RvlfError(f"batch size must be >= 1, got {batch_size}")
@@ -107,8 +109,6 @@ class DinoEncoder:
         local = Path(name_or_path).expanduser()
         if (local.is_absolute() or str(name_or_path).startswith(".")) and not local.is_dir():
             raise RvlfError(f"DINOv2 model folder {name_or_path} does not exist")
-        from rvlf.hubcheck import use_cache_if_hub_unreachable
-
         offline = use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not retries
         try:
             with _no_hf_progress_bars():
@@ -191,8 +191,6 @@ def save_video_features(path: str | Path, keypoints: np.ndarray, dino: np.ndarra
         if dino.ndim != 3 or dino.shape[:2] != (kp.shape[0], 3):
             raise RvlfError(f"save_video_features: dino must be [{kp.shape[0]},3,D], got {list(dino.shape)}")
         arrays["dino"] = dino.astype(np.float16)
-    from rvlf import atomic
-
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)

@@ -9,11 +9,14 @@ left hand (its wrist sits on pose landmark 15, LEFT_WRIST), as in COCO-WholeBody
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import warnings
 from collections.abc import Iterator
 
 import numpy as np
+
+from rvlf.errors import RvlfError
 
 NUM_HOLISTIC = 543  # pose 33, face 468, left hand 21, right hand 21
 _PARTS = (("pose_landmarks", 33), ("face_landmarks", 468), ("left_hand_landmarks", 21), ("right_hand_landmarks", 21))
@@ -44,10 +47,6 @@ MISSING = ("MediaPipe is not installed: keypoints from video need it (pip instal
 
 def require_mediapipe() -> None:
     """Raise `RvlfError` (one line: what to install) when MediaPipe cannot be imported."""
-    import importlib.util
-
-    from rvlf.errors import RvlfError
-
     if importlib.util.find_spec("mediapipe") is None:
         raise RvlfError(MISSING)
 
@@ -63,6 +62,7 @@ class HolisticExtractor:
     def __init__(self, model_complexity: int = 1, static_image_mode: bool = False):
         require_mediapipe()
         with quiet_stderr():
+            # MediaPipe (optional extra 'mediapipe'): only for keypoints from video; it prints to stderr on import
             from mediapipe.python.solutions.holistic import Holistic
 
             self._model = Holistic(static_image_mode=static_image_mode, model_complexity=model_complexity)

@@ -51,6 +51,7 @@ def _size(width, height) -> tuple[int, int] | None:
 
 
 def _read_pose(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
+    # pose-format: only for .pose files (.npz and .pkl keypoints need none of it)
     from pose_format import Pose
 
     try:

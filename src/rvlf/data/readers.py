@@ -42,6 +42,7 @@ from rvlf.text.script import has_chinese
 def _safe_load(path: Path):
     """`rvlf.data.safe_pickle.safe_load`, imported on first use: it loads NumPy, which `rvlf --help` and
     the readers of CSV/TSV annotations do not need (deferred on purpose)."""
+    # NumPy via safe_pickle: only for pickle annotations (readers loads at every `rvlf` start-up)
     from rvlf.data.safe_pickle import safe_load
 
     return safe_load(path)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rvlf.data.walk import dangling_link
 from rvlf.errors import InputFileError, RvlfError
 
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp"})
@@ -125,7 +126,7 @@ def video_fps(path: str | Path) -> float:
     if is_image(path):
         return 0.0
     try:
-        import av
+        import av  # PyAV deferred on purpose: `rvlf data check` and --help need no decoder
 
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -148,7 +149,7 @@ def _av_errors() -> tuple[type[BaseException], ...]:
     """What opening or decoding a file with PyAV raises for a file it cannot read: OSError,
     ValueError and every `av.error.FFmpegError` (some, such as `av.error.EOFError`, are neither)."""
     try:
-        import av
+        import av  # PyAV deferred on purpose: `rvlf data check` and --help need no decoder
     except ImportError:
         return (OSError, ValueError)
     return (OSError, ValueError, av.error.FFmpegError)
@@ -185,7 +186,7 @@ def _decode_pyav(path: Path) -> Iterator:
     Frames an MP4 edit list hides are dropped by FFmpeg (the packets are flagged `discard`), so
     a header that counts more frames than play is not an error; a file that holds fewer packets
     than its header lists is (it was cut short)."""
-    import av
+    import av  # PyAV deferred on purpose: `rvlf data check` and --help need no decoder
 
     errors = _av_errors()
     try:
@@ -244,7 +245,7 @@ def _iter_opencv(path: Path) -> Iterator[np.ndarray]:
 
 def _has_pyav() -> bool:
     try:
-        import av  # noqa: F401
+        import av  # noqa: F401 - the import is the check (and PyAV stays out of start-up)
     except ImportError:
         return False
     return True
@@ -265,8 +266,6 @@ def iter_frames(path: str | Path) -> Iterator[np.ndarray]:
     """Stream RGB frames of a video file, a folder of frame images, or a single image."""
     path = Path(path)
     if not path.exists():
-        from rvlf.data.walk import dangling_link
-
         raise InputFileError(path, dangling_link(path) or "no such file or folder")
     if path.is_dir():
         files = frame_files(path)
@@ -338,7 +337,7 @@ def _even(n: int) -> int:
 def write_browser_video(frames, fps: float, out: Path) -> Path:
     """RGB frames `uint8 [H,W,3]` -> a video every browser plays: H.264 (yuv420p, faststart) in mp4
     through PyAV, else VP9 in WebM. Returns the path written (its suffix tells the format)."""
-    import av
+    import av  # PyAV deferred on purpose: `rvlf data check` and --help need no decoder
 
     frames = iter(frames)
     first = next(frames, None)

@@ -23,8 +23,17 @@ from typing import NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    Qwen3Config,
+    Qwen3ForCausalLM,
+)
 
 from rvlf.errors import RvlfError
+from rvlf.hubcheck import is_local, use_cache_if_hub_unreachable
+from rvlf.models.vlp import sequence_scores
+from rvlf.text.tokenizer import build_corpus_tokenizer
 
 INSTRUCTION = (
     "A conversation between a deaf person and an AI assistant. The assistant can generate accurate and fluent"
@@ -46,10 +55,6 @@ def load_causal_lm(
     name_or_path: str = DEFAULT_LM, dtype: torch.dtype | str | None = None, device_map=None
 ) -> nn.Module:
     """Load any `transformers` causal LM (hub id or local folder), e.g. Qwen3-8B (Sec. 3.2)."""
-    from transformers import AutoModelForCausalLM
-
-    from rvlf.hubcheck import use_cache_if_hub_unreachable
-
     if isinstance(dtype, str) and dtype != "auto":
         dtype = getattr(torch, dtype)
     use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not a minute of retries
@@ -62,10 +67,6 @@ def load_causal_lm(
 
 def load_tokenizer(name_or_path: str = DEFAULT_LM):
     """The LM's tokenizer (hub id or local folder)."""
-    from transformers import AutoTokenizer
-
-    from rvlf.hubcheck import use_cache_if_hub_unreachable
-
     use_cache_if_hub_unreachable(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(name_or_path)
@@ -75,8 +76,6 @@ def load_tokenizer(name_or_path: str = DEFAULT_LM):
 
 
 def _fetch_hint(name_or_path) -> str:
-    from rvlf.hubcheck import is_local
-
     return "" if is_local(name_or_path) else (f" (a hub id: download it once with `hf download {name_or_path}` "
                                               "or set llm.name_or_path to a local folder)")
 
@@ -85,8 +84,6 @@ def tiny_chat_tokenizer(texts: Sequence[str], lang: str, instruction: str = INST
     """A corpus tokenizer with ChatML special tokens and `CHAT_TEMPLATE`, for the tiny / demo LM.
 
     Its vocabulary covers `texts`, the instruction and the chat roles, so the prompt has no `<unk>`."""
-    from rvlf.text.tokenizer import build_corpus_tokenizer
-
     corpus = list(texts) + [instruction, "system user assistant"]
     return build_corpus_tokenizer(corpus, lang, extra_special_tokens=[IM_START, IM_END], chat_template=CHAT_TEMPLATE)
 
@@ -105,8 +102,6 @@ def build_tiny_qwen3(
 
     `init_std` is larger than Qwen's 0.02: with tiny, frozen, tied embeddings of std 0.02 the logits
     stay nearly uniform whatever LoRA learns; 0.2 lets the tiny model become confident."""
-    from transformers import Qwen3Config, Qwen3ForCausalLM
-
     stop = _stop_ids(tokenizer)
     config = Qwen3Config(
         vocab_size=len(tokenizer),
@@ -141,6 +136,7 @@ def add_lora(
     """Wrap `lm` in a peft LoRA adapter (Table 10: r 16, alpha 32, dropout 0.3 on q/v; Table 11: 64/128/0.05).
 
     The base weights are frozen; only the adapter trains."""
+    # peft: only where a LoRA adapter is handled (`rvlf plan-memory` builds these models without peft)
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(
@@ -153,6 +149,7 @@ def add_lora(
 
 def merge_lora(model: nn.Module) -> nn.Module:
     """Fold a LoRA adapter into its base weights and return the plain base model (Sec. 6.3, before GRPO)."""
+    # peft: only where a LoRA adapter is handled (`rvlf plan-memory` builds these models without peft)
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
@@ -466,8 +463,6 @@ class SignLanguageLM(nn.Module):
         ]
         scores = None
         if res is not None:
-            from rvlf.models.vlp import sequence_scores
-
             scores = sequence_scores(self.lm, res, completion_mask)
         return GenerationOutput(texts, completion_ids, completion_mask, scores)
 
@@ -529,6 +524,7 @@ class SignLanguageLM(nn.Module):
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict_for_checkpoint(self) -> dict[str, torch.Tensor]:
         """`lora.*` (the adapter only, not the frozen base LM), `fusion.*` and `encoder.*` tensors."""
+        # peft: only where a LoRA adapter is handled (`rvlf plan-memory` builds these models without peft)
         from peft import PeftModel, get_peft_model_state_dict
 
         sd: dict[str, torch.Tensor] = {}
@@ -540,6 +536,7 @@ class SignLanguageLM(nn.Module):
 
     def load_checkpoint_state(self, sd: dict[str, torch.Tensor]) -> None:
         """Load what `state_dict_for_checkpoint` saved; any missing or unknown tensor is an error."""
+        # peft: only where a LoRA adapter is handled (`rvlf plan-memory` builds these models without peft)
         from peft import PeftModel, get_peft_model_state_dict, set_peft_model_state_dict
 
         parts: dict[str, dict[str, torch.Tensor]] = {"lora": {}, "fusion": {}, "encoder": {}}

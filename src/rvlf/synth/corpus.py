@@ -21,10 +21,11 @@ from pathlib import Path
 import numpy as np
 
 from rvlf import atomic
-from rvlf.synth import grammar, render
 from rvlf.data.crops import crop_boxes
-from rvlf.data.features import save_video_features
+from rvlf.data.features import DinoEncoder, save_tiny_dinov2, save_video_features
 from rvlf.errors import RvlfError
+from rvlf.progress import progress
+from rvlf.synth import grammar, render
 
 VERSION = 1
 LANG = "en"
@@ -166,13 +167,12 @@ _STATE: dict = {}
 def _init_worker(corpus: Corpus, config: CorpusConfig, seed: int, dino_path: str | None, out_dir: str,
                  one_thread: bool = True) -> None:
     if one_thread:  # pool workers: one core each
+        # torch: only to pin a pool worker's threads (rendering and saving keypoints need no torch)
         import torch
 
         torch.set_num_threads(1)
     _STATE.update(corpus=corpus, config=config, seed=seed, out_dir=Path(out_dir), encoder=None)
     if dino_path:
-        from rvlf.data.features import DinoEncoder
-
         _STATE["encoder"] = DinoEncoder(dino_path, batch_size=128)
 
 
@@ -235,8 +235,6 @@ def generate_corpus(
     (out / "features").mkdir(parents=True, exist_ok=True)
     dino_path = None
     if dino == "tiny":
-        from rvlf.data.features import save_tiny_dinov2
-
         dino_path = str(save_tiny_dinov2(out / "dinov2-tiny", image_size=config.crop_size, seed=seed))
     elif dino is not None:
         dino_path = str(dino)
@@ -269,6 +267,4 @@ def generate_corpus(
 
 
 def _progress(total: int, enabled: bool):
-    from rvlf.progress import progress
-
     return progress(total, desc="demo corpus", unit="video", enabled=enabled)

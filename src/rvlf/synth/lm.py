@@ -27,6 +27,9 @@ import numpy as np
 
 from rvlf import atomic
 from rvlf.errors import RvlfError
+from rvlf.progress import progress
+from rvlf.synth import grammar
+from rvlf.synth.corpus import CorpusConfig, draw_reference
 
 VERSION = 1
 STAMP = "lm.json"
@@ -57,9 +60,6 @@ def demo_language_text(manifest: str | Path, n: int, seed: int = 0) -> list[str]
     Each is one phrasing of a gloss sequence that `grammar.sample_frame` draws, chosen as the corpus
     chooses its references (the corpus's `paraphrase_temperature`, from `corpus.json` next to the
     manifest). Raises RvlfError when the manifest has no `gloss` column (not a demo corpus)."""
-    from rvlf.synth import grammar
-    from rvlf.synth.corpus import CorpusConfig, draw_reference
-
     manifest = Path(manifest)
     rows = _rows(manifest)
     if any("gloss" not in r for r in rows):
@@ -89,6 +89,8 @@ def pretrain_demo_lm(manifest: str | Path, out_dir: str | Path, *, shape: dict, 
     cross-entropy (nats). A folder finished with the same stamp
     (`lm.json`: this config, the shape, the corpus stamp and `stamp_extra`, e.g. the code digest
     and torch thread count that `rvlf demo` adds) is returned at once."""
+    # torch, and transformers via rvlf.models.slt_lm: only to train the LM (the stamp check, `is_finished`,
+    # and `demo_language_text` need neither)
     import torch
 
     from rvlf.models.slt_lm import IM_END, build_tiny_qwen3, tiny_chat_tokenizer
@@ -164,6 +166,4 @@ def _rows(manifest: Path) -> list[dict]:
 
 
 def _progress(total: int, enabled: bool):
-    from rvlf.progress import progress
-
     return progress(total, desc="demo LM", unit="step", enabled=enabled)

@@ -30,7 +30,7 @@ from functools import cache
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.chrf import CHRF
 
-from rvlf.errors import RvlfError
+from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.script import (CHAR_LEVEL, LANGS, check_scoring_lang, has_chinese,  # noqa: F401 (re-exported)
                               script_mismatch, script_problem)
 from rvlf.text.script import (DOWNLOADING_TOKENIZE, MECAB_TOKENIZE, SACREBLEU_TOKENIZE, SLRT,  # noqa: F401
@@ -349,8 +349,6 @@ def check_scoring(refs: Sequence[str], lang: str, tokenize: str, where: str) -> 
     Chinese characters are an error. `13a`, `intl`, `none`: mostly Chinese references without spaces are
     an error (a sentence would be one token), word-segmented ones a warning. `char`, `ja-mecab`,
     `ko-mecab`: any script."""
-    from rvlf.errors import InputFileError
-
     check_lang(lang)
     if tokenize == SLRT:
         return check_scoring_lang(refs, "zh" if _char_level(lang) else lang, where)

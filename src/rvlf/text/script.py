@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rvlf.errors import InputFileError
+
 LANGS = ("zh", "de", "en")  # the paper's languages (training data); scoring takes any language code
 # tokenisations of `--tokenize` (rvlf.text.metrics): here, free of sacrebleu, so `--help` stays quick
 SLRT = "slrt"  # the paper's protocol (SLRT/signjoey): the default tokenisation
@@ -66,8 +68,6 @@ def check_scoring_lang(refs: Sequence[str], lang: str, where: str) -> str | None
     - `de`/`en` on word-segmented Chinese: returned as a warning (word-level BLEU of segmented
       Chinese is reported by some papers; the protocol scores Chinese by character).
     Returns None when the references fit `lang`."""
-    from rvlf.errors import InputFileError
-
     m = script_mismatch(refs, lang)
     if m is None:
         return None

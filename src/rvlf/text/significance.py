@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sacrebleu.metrics.bleu import BLEU
 
 from rvlf.errors import RvlfError
 from rvlf.text.metrics import MAX_ORDER, SLRT, References, check_lang, check_tokenize, chrf_metric, smooth_method
@@ -71,8 +72,6 @@ def _rewards(hyps: Sequence[str], refs: References, stats: dict[str, list]) -> n
     (0 for a hypothesis without a word token, `rvlf.text.reward.has_word`); the few short references are
     scored by the reward itself.
     Tests check equality with `translation_reward` sentence by sentence."""
-    from sacrebleu.metrics.bleu import BLEU
-
     out = np.zeros(len(refs))
     short = []
     smooth = smooth_method(refs.tokenize)

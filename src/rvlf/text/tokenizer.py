@@ -19,11 +19,13 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import sentencepiece as spm
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, MBartTokenizer, PreTrainedTokenizerFast
 
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.hubcheck import is_local, use_cache_if_hub_unreachable
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
@@ -98,9 +100,6 @@ def _load_mbart(name_or_path: str | Path) -> PreTrainedTokenizerFast:
     path = Path(name_or_path)
     spm_file = path / "sentencepiece.bpe.model"
     if path.is_dir() and not (path / "tokenizer.json").is_file() and spm_file.is_file():
-        import sentencepiece as spm
-        from transformers import MBartTokenizer
-
         try:
             sp = spm.SentencePieceProcessor(model_file=str(spm_file))
         except (OSError, RuntimeError) as exc:
@@ -111,8 +110,6 @@ def _load_mbart(name_or_path: str | Path) -> PreTrainedTokenizerFast:
             if not (sp.is_control(i) or sp.is_unknown(i))
         ]
         return MBartTokenizer(vocab=[(t, 0.0) for t in (BOS, PAD, EOS, UNK)] + pieces)
-    from rvlf.hubcheck import is_local, use_cache_if_hub_unreachable
-
     use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not a minute of retries
     try:
         return AutoTokenizer.from_pretrained(str(name_or_path))

@@ -6,12 +6,16 @@ Eq. 15 reward; the best checkpoint is the one with the highest dev BLEU-4 (Sec. 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+from accelerate.utils import gather_object
 from torch.utils.data import DataLoader, Dataset, Subset
+from tqdm.auto import tqdm
 
+from rvlf.progress import is_terminal
 from rvlf.rl.rewards import translation_reward
 from rvlf.text.metrics import corpus_scores
 from rvlf.train.stage import Stage
@@ -55,12 +59,6 @@ def evaluate_stage(
     collective): a process with fewer batches than another then decodes throw-away copies of one of its
     samples until all have decoded as many batches (the real batches, so the scores, are unchanged).
     """
-    import sys
-
-    from tqdm.auto import tqdm
-
-    from rvlf.progress import is_terminal
-
     idx = list(range(process_index, len(dataset), num_processes))
     loader = DataLoader(Subset(dataset, idx), batch_size=batch_size, shuffle=False, collate_fn=collate_fn)
     was_training = model.training
@@ -80,8 +78,6 @@ def evaluate_stage(
             stage.translate(filler, num_beams, max_new_tokens)
     model.train(was_training)
     if num_processes > 1:
-        from accelerate.utils import gather_object
-
         ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)
         order = sorted(range(len(ids)), key=lambda i: ids[i])
         ids, hyps, refs = [ids[i] for i in order], [hyps[i] for i in order], [refs[i] for i in order]

@@ -29,11 +29,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, gather_object, set_seed
 from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from rvlf import atomic
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
+from rvlf.progress import progress
 from rvlf.train import checkpoint as ckpt
 from rvlf.train import sharding
 from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
@@ -57,9 +61,6 @@ class LengthGroupedEpochSampler(Sampler):
     batches, as accelerate's seedable sampler does for a plain shuffle."""
 
     def __init__(self, batch_size: int, lengths: list[int], seed: int):
-        # transformers' trainer stack deferred on purpose: `rvlf translate`/`evaluate` import this module
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
         self._sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=torch.Generator())
         self.generator = self._sampler.generator
         self.seed = seed
@@ -76,9 +77,6 @@ class LengthGroupedEpochSampler(Sampler):
 
 
 def make_accelerator(cfg: TrainConfig):
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration
-
     return sharding.fsdp_on_cpu(Accelerator(
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=max(1, cfg.grad_accum),
@@ -108,8 +106,6 @@ class Trainer:
         dev_max_samples: int = 0,
         num_workers: int = 0,
     ):
-        from accelerate.utils import set_seed
-
         self.stage = stage
         self.cfg = cfg
         self.out_dir = Path(out_dir)
@@ -233,6 +229,7 @@ class Trainer:
             return
         step = self.global_step if step is None else step
         if self._writer is None:
+            # TensorBoard (about 170 modules): only once the main process logs its first scalars
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
@@ -285,8 +282,6 @@ class Trainer:
         if with_optimizer:
             rngs = [ckpt.rng_state()]
             if acc.num_processes > 1:
-                from accelerate.utils import gather_object
-
                 rngs = gather_object(rngs)
         model_state = optimizer_state = None
         if self.sharded:  # gathering the shards is a collective: every process takes part
@@ -428,8 +423,6 @@ class Trainer:
 
     def fit(self) -> dict:
         """Train to the end (or `max_steps`); returns the last dev metrics and the best score."""
-        from rvlf.progress import progress
-
         self.out_dir.mkdir(parents=True, exist_ok=True)
         cfg = self.cfg
         # a bar on a terminal, a line every 5% of the steps in a log

@@ -18,10 +18,11 @@ def read_metrics(path: str | Path) -> list[dict]:
 def plot_learning_curve(metrics_path: str | Path, out_png: str | Path, title: str = "") -> Path | None:
     """Dev BLEU-4 / ROUGE-L / reward against steps (the step-0 point is the starting model,
     drawn as a dashed baseline), and the training reward when the run logged one."""
+    # Matplotlib: only when a learning curve is drawn (the end of a grpo run, the demo), headless (Agg)
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after use("Agg"): no display is looked for
 
     records = read_metrics(metrics_path)
     dev = [r for r in records if "dev_bleu4" in r]

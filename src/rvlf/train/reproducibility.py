@@ -12,22 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
+from accelerate.utils import parse_flag_from_env, set_seed
 
 
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch alike on every process: call it before building the model,
     so that `train.seed` fixes the initialisation and every process builds the same weights."""
-    from accelerate.utils import set_seed
-
     set_seed(seed)
 
 
 @contextmanager
 def main_process_first():
     """The main process runs the block first, then the others (files every process needs)."""
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
     # as `Accelerator` would: `accelerate launch --cpu` / ACCELERATE_USE_CPU selects gloo on CPU
     with PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU")).main_process_first():
         yield

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -36,8 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rvlf import atomic
+from rvlf.config import to_dict
 from rvlf.errors import RvlfError
+from rvlf.train import checkpoint as ckpt
 
 log = logging.getLogger("rvlf.train")
 
@@ -102,8 +107,6 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        import fcntl
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -284,10 +287,6 @@ def _short(value: Any) -> str:
 
 
 def _stored_config(out: Path) -> tuple[Path, dict]:
-    import yaml
-
-    from rvlf.train import checkpoint as ckpt
-
     last = ckpt.resolve_checkpoint(out / "last")
     path = last / "config.yaml"
     try:
@@ -304,8 +303,6 @@ def claim(out: str | Path, stage: str, cfg: Any, *, resume: bool = False, overwr
           allow_config_change: bool = False) -> Iterator[Claim]:
     """Lock `out` for a `stage` run with config `cfg` and check it may run there (see the module
     docstring); yields a `Claim`. Raises `RunFolderError` (one line) when it may not."""
-    from rvlf.config import to_dict
-
     out = Path(out)
     if resume and overwrite:
         raise RunFolderError("--resume and --overwrite exclude each other (continue the run, or replace it)")
@@ -337,8 +334,6 @@ def claim(out: str | Path, stage: str, cfg: Any, *, resume: bool = False, overwr
 
 
 def _check_resume(out: Path, stage: str, new: dict, allow: bool, main: bool) -> Claim:
-    from rvlf.train import checkpoint as ckpt
-
     if not ((out / "last").exists() or (out / "last.old").exists()):
         if holds_run(out):  # killed before its first checkpoint: nothing to continue, nothing worth keeping
             what = _what(out)

@@ -24,15 +24,22 @@ and it is being retired by PyTorch (https://docs.pytorch.org/docs/stable/distrib
 
 from __future__ import annotations
 
+import atexit
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+import torch.distributed as dist
+from accelerate.state import PartialState
+from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+from transformers import GenerationMixin
 
 from rvlf.errors import ConfigError
 
 
 def _dtensor():
+    # torch.distributed.tensor: only under FSDP (a torch build without distributed support never gets here)
     from torch.distributed.tensor import DTensor
 
     return DTensor
@@ -47,17 +54,11 @@ def fsdp_on_cpu(accelerator):
     CPU with gloo. Here the state is set to FSDP with the plugin the launcher's FSDP_* variables
     describe, which is what accelerate does on GPUs; `prepare` then shards the model with `fully_shard`.
     Used for the two-process CPU test (configs/accelerate/fsdp_cpu_2proc.yaml); on GPUs nothing changes."""
-    import os
-
-    from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
-
     if (accelerator.distributed_type == DistributedType.MULTI_CPU
             and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true"):
         plugin = FullyShardedDataParallelPlugin()
         if accelerator.mixed_precision != "no":
             plugin.set_mixed_precision(accelerator.mixed_precision)
-        from accelerate.state import PartialState
-
         accelerator.state.fsdp_plugin = plugin
         accelerator.state.distributed_type = DistributedType.FSDP
         # every later AcceleratorState() copies PartialState's fields over its own: set it there too
@@ -67,8 +68,6 @@ def fsdp_on_cpu(accelerator):
 
 def is_sharded(accelerator) -> bool:
     """True under FSDP 2; `ConfigError` under FSDP 1."""
-    from accelerate.utils import DistributedType
-
     if accelerator is None or accelerator.distributed_type != DistributedType.FSDP:
         return False
     if not getattr(accelerator, "is_fsdp2", False):
@@ -80,8 +79,6 @@ def is_sharded(accelerator) -> bool:
 def check_wrappable(accelerator, model: torch.nn.Module) -> None:
     """Before `prepare`: under FSDP, the layer class the accelerate config wraps must be in `model`
     (`ConfigError` naming it, instead of accelerate's traceback; e.g. stage 1 has no Qwen3 layer)."""
-    from accelerate.utils import DistributedType
-
     if accelerator.distributed_type != DistributedType.FSDP:
         return
     wanted = getattr(accelerator.state.fsdp_plugin, "transformer_cls_names_to_wrap", None) or []
@@ -95,6 +92,7 @@ def check_wrappable(accelerator, model: torch.nn.Module) -> None:
 
 def is_fsdp_module(model: torch.nn.Module) -> bool:
     try:
+        # torch.distributed.fsdp: only under FSDP (absent from a torch build without distributed support)
         from torch.distributed.fsdp import FSDPModule
     except ImportError:  # pragma: no cover - torch without distributed
         return False
@@ -126,6 +124,7 @@ def full_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def shard_like(state: dict[str, torch.Tensor], live: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Whole tensors of `state` cut to the shards of the `DTensor`s of `live` (same keys); tensors
     that are not sharded in `live` are returned as they are. Local: every process holds `state` whole."""
+    # torch.distributed.tensor: only under FSDP (a torch build without distributed support never gets here)
     from torch.distributed.tensor import distribute_tensor
 
     DTensor = _dtensor()
@@ -185,10 +184,6 @@ def close_process_group_at_exit() -> None:
     With several processes on CPU (DDP or FSDP, gloo), a process group left to the interpreter's teardown
     sometimes aborted a finished run ("terminate called without an active exception", exit code -6, seen
     in tests/test_distributed.py and tests/test_sharded.py after everything was saved)."""
-    import atexit
-
-    import torch.distributed as dist
-
     global _CLOSE_REGISTERED
     if _CLOSE_REGISTERED:
         return
@@ -211,8 +206,6 @@ def mark_generation_synced(model: torch.nn.Module) -> None:
     layers' shards from all processes), whichever finishes its sequences first. transformers does
     this (`synced_gpus`) for a model it marks `_is_fsdp_managed_module`; here the LM that generates
     is inside rvlf's model, so it is marked here."""
-    from transformers import GenerationMixin
-
     for module in model.modules():
         if isinstance(module, GenerationMixin):
             module._is_fsdp_managed_module = True

@@ -18,6 +18,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rvlf.data.features import read_feature_meta
+
 RECORD_FILE = "training_data.json"
 DEMO_NAME = "rvlf synthetic demo language"
 BENCHMARKS = {"phoenix": "PHOENIX-2014T", "csl-daily": "CSL-Daily", "how2sign": "How2Sign", "openasl": "OpenASL"}
@@ -71,8 +73,6 @@ def _manifest_is_demo(manifest: Path) -> bool:
             first = json.loads(f.readline() or "{}")
         feats = first.get("features") if isinstance(first, dict) else None
         if isinstance(feats, str) and feats:
-            from rvlf.data.features import read_feature_meta
-
             path = Path(feats) if Path(feats).is_absolute() else manifest.parent / feats
             return read_feature_meta(path).get("synthetic") is True
     except Exception:  # noqa: BLE001 - an unreadable manifest or feature file: not known to be the demo
