@@ -171,7 +171,7 @@ class SignTranslator:
         self.training_data = read_training_data(self.directory, config)
         self.notice: str | None = self.training_data.notice()
         if self.notice:
-            log.warning("%s: %s", self.directory, self.notice)
+            log.warning("%s: notice: %s", self.directory, self.notice)
 
     def __repr__(self) -> str:
         return (f"SignTranslator(stage={self.stage!r}, language={self.language!r}, directory='{self.directory}', "
@@ -522,4 +522,4 @@ def _keypoints(arr: np.ndarray, label: str) -> np.ndarray:
 
 def _warn_no_dino(translator: SignTranslator, label: str) -> None:
     if translator.dino_model is not None:
-        log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", label)
+        log.warning("%s: warning: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", label)
