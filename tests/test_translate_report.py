@@ -312,7 +312,8 @@ def test_translate_reads_its_inputs_before_the_model_weights(runs, fixtures_dir,
 
 
 def _rvlf(*argv) -> tuple[int, list[str]]:
-    """`python -m rvlf ARGV` in a fresh process (the CLI's own stderr handler, as a user sees it): (rc, stderr lines)."""
+    """`python -m rvlf ARGV` in a fresh process (the CLI's own stderr handler, as a user sees it):
+    (exit code, stderr lines)."""
     import os
     import subprocess
     import sys

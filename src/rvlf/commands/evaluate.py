@@ -70,7 +70,8 @@ def run(args) -> int:
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
     if args.split == "dev" and 0 < cfg.data.dev_max_samples < len(dataset) and not args.max_samples:
         print(f"rvlf evaluate: note: the run scored dev on its first {cfg.data.dev_max_samples} samples "
-              f"(data.dev_max_samples); --max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores", file=sys.stderr)
+              f"(data.dev_max_samples); --max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores",
+              file=sys.stderr)
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
