@@ -81,3 +81,98 @@ def test_the_signer_videos_overlay_marks_the_reused_right_hand_box(fixtures_dir)
             assert orange > 0.9 and grey == 0, (t, orange, grey)
         else:
             assert grey > 0.3 and orange < 0.1, (t, orange, grey)
+
+
+LONG_EN = ("the weather tomorrow will be mostly sunny in the north while the south sees heavy rain and strong winds "
+           "along the coast with temperatures between nine and fourteen degrees")
+GERMAN = "morgen früh überall Schauer, im Süden größtenteils heiter bei Temperaturen um 14 Grad"  # PHOENIX-2014T style
+CHINESE = "明天北方大部分地区天气晴朗，南方有大雨"  # CSL-Daily style
+
+
+def _captioned(fixtures_dir, text: str) -> tuple[np.ndarray, np.ndarray]:
+    """(the signer video's first frame as decoded, the same frame with `text` as the overlay's caption)."""
+    from rvlf.data.video import iter_frames
+    from rvlf.inference.overlay import overlay_frames
+
+    video = fixtures_dir / "signer_58frames.mp4"
+    raw = next(iter(iter_frames(video))).copy()
+    drawn = next(overlay_frames(video, np.zeros((1, 77, 3), np.float32), None, text, frames=np.arange(1)))
+    return raw, drawn
+
+
+def _band(raw: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """The caption band: the bottom rows the caption changed (the rows above must be untouched)."""
+    changed = np.flatnonzero((raw != drawn).any(axis=(1, 2)))
+    assert len(changed) and changed.max() == len(raw) - 1 and (raw[:changed.min()] == drawn[:changed.min()]).all()
+    return drawn[changed.min():]
+
+
+def _ink_rows(band: np.ndarray) -> int:
+    """Lines of text in the band: runs of rows with white text pixels."""
+    rows = (band.max(axis=(1, 2)) > 200).astype(int)
+    return int(((rows[1:] - rows[:-1]) == 1).sum() + rows[0])
+
+
+def test_a_long_caption_wraps_inside_the_real_videos_frame(fixtures_dir):
+    """The caption was one line cut at 80 characters, a fixed 0.6 font scale, and ran off the right edge
+    of a narrow frame. Now it wraps to the frame's width in up to 3 lines and the band grows with it."""
+    raw, drawn = _captioned(fixtures_dir, LONG_EN)
+    h, w = raw.shape[:2]  # 720 x 540, portrait
+    band = _band(raw, drawn)
+    assert 2 <= _ink_rows(band) <= 3, _ink_rows(band)
+    assert 60 < len(band) < 0.3 * h  # grown past the old 30-pixel band, still under a third of the frame
+    white = band.max(axis=2) > 128
+    assert white.any(axis=0)[: w // 2].any() and white.any(axis=0)[w // 2:].any()  # text across the width
+    margin = max(4, round(0.045 * min(h, w)) // 3)
+    assert not white[:, w - margin:].any() and not white[:, :margin].any()  # nothing at the edges: not cut off
+    _, short = _captioned(fixtures_dir, "hello")  # a short caption: one line, a smaller band
+    assert _ink_rows(_band(raw, short)) == 1 and len(_band(raw, short)) < len(band)
+
+
+def test_captions_scale_with_the_frame():
+    from rvlf.inference.overlay import caption_band
+
+    small, large = caption_band("the cat eats", 270, 360), caption_band("the cat eats", 1080, 1440)
+    assert 3.0 < len(large) / len(small) < 5.0  # four times the frame: about four times the text height
+
+
+def test_a_german_caption_is_drawn_with_its_umlauts(fixtures_dir, caplog):
+    """German (PHOENIX-2014T) text had no caption at all (ASCII only). Umlauts and ß are drawn: the band
+    of "Süden" has more ink than that of "Suden" (the dots), and no character is reported missing."""
+    from rvlf.inference.overlay import caption_band, caption_missing
+
+    raw, drawn = _captioned(fixtures_dir, GERMAN)
+    band = _band(raw, drawn)
+    assert _ink_rows(band) >= 1 and (band.max(axis=2) > 200).sum() > 1000
+    assert caption_missing(GERMAN) == ""
+    umlaut, plain = caption_band("Süden früh über", 540, 720), caption_band("Suden fruh uber", 540, 720)
+    assert umlaut.shape == plain.shape and (umlaut > 128).sum() > (plain > 128).sum()  # the dots
+
+
+def test_text_no_font_draws_is_boxes_and_one_warning_naming_the_video(fixtures_dir, tmp_path, caplog):
+    """Chinese (CSL-Daily) text is drawn where a system font has it (Noto Sans CJK, ...), else as boxes,
+    with one warning naming the output video; never a silent empty frame. Variant: a code point that no
+    font maps (U+0378, unassigned) in a Latin sentence: the Latin is drawn, the one character warned of."""
+    import logging
+
+    from rvlf.inference.overlay import MISSING_GLYPH, caption_missing, draw_overlay
+
+    video = fixtures_dir / "signer_58frames.mp4"
+    for text, expect_missing in ((CHINESE, None), ("ein Satz \u0378 hier", "\u0378")):
+        raw, drawn = _captioned(fixtures_dir, text)
+        band = _band(raw, drawn)
+        assert (band.max(axis=2) > 200).sum() > 200  # glyphs or boxes: never nothing
+        missing = caption_missing(text)
+        if expect_missing is not None:
+            assert missing == expect_missing
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="rvlf.inference.overlay"):
+            out = draw_overlay(video, np.zeros((3, 77, 3), np.float32), None, tmp_path / "o.mp4", text,
+                               frames=np.arange(3))
+        warned = [r.getMessage() for r in caplog.records]
+        if missing:
+            assert len(warned) == 1, warned
+            assert warned[0].startswith(f"{out}: warning: no font here draws {len(missing)} "), warned
+            assert missing[:12] in warned[0] and MISSING_GLYPH in warned[0]
+        else:
+            assert warned == []

@@ -64,13 +64,14 @@ def test_json_is_one_object_per_input_in_order_with_errors_in_place(runs, fixtur
     records = [json.loads(line) for line in out.strip().splitlines()]
     assert [r["source"] for r in records] == [str(pose), str(missing), str(feats)]
     for r in records:
-        assert set(r) == {"id", "source", "text", "nbest", "timings", "warnings", "notice", "error"}
+        assert set(r) == {"id", "source", "text", "nbest", "nbest_merged", "timings", "warnings", "notice", "error"}
         assert isinstance(r["warnings"], list)
         assert r["notice"] is None  # the toy corpus is no demo language
     first, bad, third = records
     assert first["id"] == pose.stem and first["text"] == plain.strip().split("\t")[1] and first["error"] is None
     assert any("keypoints only" in w for w in first["warnings"])  # what stderr says reaches the JSON too
     assert 1 <= len(first["nbest"]) <= 2 and first["nbest"][0]["text"] == first["text"]  # the whole beam of 2
+    assert len(first["nbest"]) + first["nbest_merged"] == 2
     assert first["timings"]["prepare_s"] >= 0 and first["timings"]["decode_s"] > 0
     assert first["timings"]["decoded_together"] == 2
     assert bad["text"] is None and bad["nbest"] == [] and "nope.mp4" in bad["error"] and "not found" in bad["error"]
@@ -122,3 +123,45 @@ def test_models_are_loaded_once_for_many_inputs(runs, fixtures_dir, tmp_path, ca
     assert rc == 0 and [line.split("\t")[0] for line in out.strip().splitlines()] == [video.stem, "frames"], err
     assert calls == {"stage": 1, "dino": 1}
     assert dtypes == [features.inference_dtype("cpu")]  # bf16 on a CPU with native bf16 (tests/test_bf16.py)
+
+
+def test_a_short_nbest_says_how_many_hypotheses_decode_to_one_text(runs, fixtures_dir, tmp_path, capsys):
+    """Beam search keeps distinct token sequences; several can decode to one text (on the real .pose fixtures
+    the tiny SFT model's beam of 5 gives "fast fast ..." texts that differ only in a newline). `--nbest 5`
+    then lists fewer lines, and a note on stderr says how many were merged; `--json` has `nbest_merged`.
+    Variants: the Python API's `NBest.merged`, the app's n-best table and status line, and a wider beam."""
+    from rvlf import SignTranslator
+    from rvlf.inference.app import process
+    from rvlf.text.files import one_line
+
+    poses = [fixtures_dir / "holistic_97frames.pose", fixtures_dir / "holistic_130frames.pose"]
+    ckpt = runs / "sft" / "last"
+    rc, out, err = _translate(capsys, *poses, "--checkpoint", ckpt, "--num-beams", "5", "--nbest", "5")
+    assert rc == 0
+    listed = {p.stem: [r.split("\t") for r in out.splitlines() if r.startswith(p.stem + "\t")] for p in poses}
+    rc, js, _ = _translate(capsys, *poses, "--checkpoint", ckpt, "--num-beams", "5", "--json")
+    records = {r["id"]: r for r in map(json.loads, js.splitlines())}
+    assert any(len(rows) < 5 for rows in listed.values()), listed  # the fixtures do merge hypotheses here
+    for p in poses:
+        rows, record = listed[p.stem], records[p.stem]
+        assert len({r[3] for r in rows}) == len(rows) and len(rows) + record["nbest_merged"] == 5
+        assert [r[3] for r in rows] == [one_line(h["text"]) for h in record["nbest"]]
+        notes = [line for line in err.splitlines() if line.startswith(f"rvlf translate: {p}: note: ")]
+        if len(rows) < 5:
+            assert notes == [f"rvlf translate: {p}: note: {len(rows)} of the 5 hypotheses asked for (--nbest 5): "
+                             f"{5 - len(rows)} of the beam's 5 decode to the text of a better one (listed once, "
+                             "with the best score); a wider --num-beams may find more distinct texts"], err
+        else:
+            assert notes == []
+    short = min(poses, key=lambda p: len(listed[p.stem]))
+    model = SignTranslator.from_pretrained(ckpt, device="cpu")
+    nbest = model.translate(short, num_beams=5, return_scores=True)
+    assert [h.text for h in nbest] == [h["text"] for h in records[short.stem]["nbest"]]
+    assert nbest.merged == 5 - len(nbest) > 0 and len({one_line(h.text) for h in nbest}) == len(nbest)
+    res = process(model, short, num_beams=5, workdir=tmp_path / "app")
+    assert [row[1] for row in res.nbest] == [h.text for h in nbest] and res.nbest_merged == nbest.merged
+    assert f"The n-best lists {len(nbest)} of the beam's 5 hypotheses: {nbest.merged} decode to" in res.status
+    wide = model.translate(short, num_beams=10, return_scores=True)  # a wider beam finds more distinct texts
+    assert len(wide) + wide.merged == 10 and len(wide) > len(nbest)
+    rc, _, err = _translate(capsys, short, "--checkpoint", ckpt, "--num-beams", "3", "--nbest", "1")
+    assert rc == 0 and ": note: " not in err  # one line asked for, one listed: nothing to say

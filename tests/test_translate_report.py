@@ -309,3 +309,40 @@ def test_translate_reads_its_inputs_before_the_model_weights(runs, fixtures_dir,
     rc = main(["translate", str(good), "--checkpoint", str(ckpt)])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and "model.safetensors" in err[-1], err
+
+
+def _rvlf(*argv) -> tuple[int, list[str]]:
+    """`python -m rvlf ARGV` in a fresh process (the CLI's own stderr handler, as a user sees it):
+    (exit code, stderr lines)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", "rvlf", *map(str, argv)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    return done.returncode, done.stderr.splitlines()
+
+
+def test_every_stderr_line_of_translate_and_evaluate_names_the_command(runs, fixtures_dir, tmp_path):
+    """Keypoint-only inputs into a DINOv2 checkpoint: the warnings (logged by rvlf.inference.pipeline) start
+    with `rvlf translate:` like the command's own lines (a failed input, the count at the end); variants: a
+    feature file without DINOv2 features, and `rvlf evaluate`'s notes and its data loader's log lines."""
+    from rvlf.data.features import save_video_features
+    from rvlf.data.poses import read_keypoints
+
+    pose = fixtures_dir / "holistic_97frames.pose"
+    no_features = tmp_path / "kp_only.npz"  # what `rvlf extract --no-features` writes
+    save_video_features(no_features, read_keypoints(pose), None, {"width": 320, "height": 240, "num_frames": 97})
+    rc, err = _rvlf("translate", pose, no_features, tmp_path / "nope.mp4", "--checkpoint", runs / "sft" / "last",
+                    "--num-beams", "1")
+    assert rc == 1 and len(err) == 4, err  # two warnings, one failed input, the count
+    assert all(line.startswith("rvlf translate: ") for line in err), err
+    assert f"rvlf translate: {pose}: warning: keypoints only - " in err[0], err
+    assert f"rvlf translate: {no_features}: warning: a feature file without DINOv2 features" in err[1], err
+    rc, err = _rvlf("evaluate", "--checkpoint", runs / "sft" / "last", "--split", "dev", "data.dev_max_samples=2")
+    assert rc == 0 and err, err
+    assert all(line.startswith("rvlf evaluate: ") for line in err), err
+    assert any(line.startswith("rvlf evaluate: note: the run scored dev on its first 2") for line in err), err
+    assert any(line.startswith("rvlf evaluate: dev: 4 samples") for line in err), err  # logged as `rvlf data: ...`

@@ -73,6 +73,22 @@ def quiet_libraries(debug: bool) -> None:
         hf_logging.set_verbosity_error()
 
 
+class CommandLines(logging.Formatter):
+    """Log lines as `rvlf COMMAND: message`, like the lines a command prints itself (its warnings,
+    notes and errors): one prefix per command on stderr. A message that names another part of rvlf
+    first (`rvlf data: ...`, logged while `rvlf evaluate` reads its split) gets the command's name
+    instead, so no line of one command starts with another's."""
+
+    _OTHER = re.compile(r"^rvlf [a-z_-]+: ")
+
+    def __init__(self, command: str):
+        super().__init__("%(message)s")
+        self.prefix = f"rvlf {command}: "
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self.prefix + self._OTHER.sub("", super().format(record), count=1)
+
+
 def os_error_line(err: BaseException) -> str | None:
     """One line for an OS error that no command turned into an `RvlfError`: the path when the error
     names one, the OS's words and the errno name (also for an OS error safetensors wraps in its
@@ -101,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.debug = debug
+    for handler in logging.getLogger().handlers:  # basicConfig's stderr handler (pytest's own are subclasses)
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(CommandLines(args.command))
     try:
         rc = args.func(args)
         return int(rc or 0)

@@ -69,8 +69,9 @@ def run(args) -> int:
     by_split = load_samples(cfg.data, [split_name(cfg.data, args.split)])  # checks only the split it scores
     dataset = split_dataset(cfg.data, by_split, args.split, use_dino=use_dino)
     if args.split == "dev" and 0 < cfg.data.dev_max_samples < len(dataset) and not args.max_samples:
-        print(f"note: the run scored dev on its first {cfg.data.dev_max_samples} samples (data.dev_max_samples); "
-              f"--max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores", file=sys.stderr)
+        print(f"rvlf evaluate: note: the run scored dev on its first {cfg.data.dev_max_samples} samples "
+              f"(data.dev_max_samples); --max-samples {cfg.data.dev_max_samples} reproduces its logged dev scores",
+              file=sys.stderr)
     if args.max_samples:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
@@ -116,8 +117,8 @@ def locate_data(data, ckpt_dir, *, given: set[str], checkpoint: str):
             found = next((up / rel for up in Path(ckpt_dir).resolve().parents if (up / rel).exists()), None)
         if found is not None:
             data = dataclasses.replace(data, **{key: str(found)})
-            print(f"note: data.{key} {value} (the checkpoint's config) found as {found}; pass data.{key}=PATH "
-                  "for other data", file=sys.stderr)
+            print(f"rvlf evaluate: note: data.{key} {value} (the checkpoint's config) found as {found}; pass "
+                  f"data.{key}=PATH for other data", file=sys.stderr)
             continue
         what = ("the dataset: a manifest .jsonl or the release folder" if key == "root"
                 else "the folder of its .npz feature files")

@@ -42,10 +42,14 @@ def register(sub) -> None:
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.add_argument("--nbest", type=positive_int, default=None, metavar="K",
                    help="the K best distinct hypotheses of the beam per input, best first, each with its score (mean "
-                        "log-probability per generated token, <= 0); K may not exceed the beam width")
+                        "log-probability per generated token, <= 0); K may not exceed the beam width. Beam search "
+                        "keeps distinct token sequences, and two can decode to one text (listed once, with the "
+                        "best score): then fewer than K lines come, and a note on stderr says how many of the "
+                        "beam's hypotheses were merged (--json: nbest_merged); a wider --num-beams may find more")
     p.add_argument("--json", action="store_true",
                    help="one JSON object a line per input: id, source, text, nbest [{text, score}] (K with --nbest, "
-                        "else the whole beam), timings (seconds), warnings [...] (why the input may not be signing), "
+                        "else the whole beam; one entry per distinct text), nbest_merged (how many of the beam's "
+                        "hypotheses decode to the text of a better one and are not listed), timings (seconds), warnings [...] (why the input may not be signing), "
                         "notice (null, or why the text is not a real translation: a demo-language model) and error "
                         "(null, or why the input was not translated)")
     p.set_defaults(func=run)
@@ -84,8 +88,8 @@ def run(args) -> int:
         raise RvlfError(f"--nbest {args.nbest} needs a beam at least {args.nbest} wide, the beam is {num_beams} "
                         f"(beam search keeps num_beams hypotheses): add --num-beams {args.nbest}")
     # --json: one record per input, in input order (`warnings` collects notes; `error` why it was not translated)
-    records = [{"id": Path(path).stem, "source": str(path), "text": None, "nbest": [], "timings": {},
-                "warnings": [], "notice": None, "error": None} for path in args.inputs]
+    records = [{"id": Path(path).stem, "source": str(path), "text": None, "nbest": [], "nbest_merged": 0,
+                "timings": {}, "warnings": [], "notice": None, "error": None} for path in args.inputs]
     prepared, prepared_records, empty, failed = [], [], [], []
     for path, record in zip(args.inputs, records):
         start = time.perf_counter()
@@ -137,12 +141,16 @@ def run(args) -> int:
         for record in prepared_records:
             record["timings"].update(timings)
     for p, record, text, hyps in zip(prepared, prepared_records, texts, nbest):
-        distinct: dict[str, object] = {}  # hypotheses that differ only in spacing are one translation (best first)
-        for h in hyps:
-            distinct.setdefault(one_line(h.text), h)
-        hyps = list(distinct.values())[:args.nbest or None]
+        merged = getattr(hyps, "merged", 0)  # beam hypotheses whose text a better one has (BeamDecoder: distinct texts)
+        hyps = list(hyps)[:args.nbest or None]
         record["text"] = text
         record["nbest"] = [{"text": h.text, "score": round(h.score, 4)} for h in hyps]
+        record["nbest_merged"] = merged
+        if args.nbest and len(hyps) < args.nbest:  # fewer lines than asked for: say why, beside its lines
+            print(f"rvlf translate: {p.source}: note: {len(hyps)} of the {args.nbest} hypotheses asked for (--nbest "
+                  f"{args.nbest}): {merged} of the beam's {num_beams} decode to the text of a better one (listed once, "
+                  "with the best score); a wider --num-beams may find more distinct texts", file=sys.stderr,
+                  flush=True)
         if args.json:
             pass  # all records are printed below, in input order
         elif args.nbest:

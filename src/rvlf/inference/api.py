@@ -32,6 +32,7 @@ from rvlf.data.keypoints import NUM_POINTS
 from rvlf.device import resolve_device
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+from rvlf.text.files import one_line
 from rvlf.train.training_data import read as read_training_data
 
 log = logging.getLogger("rvlf.inference.api")
@@ -64,13 +65,17 @@ class Translation(str):
 
 
 class NBest(list):
-    """The beam's n-best for one input: a list of `Hypothesis`, best first, with the same `warnings`
-    and `notice` as `Translation`."""
+    """The beam's n-best for one input: a list of `Hypothesis`, best first, one per distinct text, with
+    the same `warnings` and `notice` as `Translation`, and `merged`: how many of the beam's hypotheses
+    are not listed because their text (whitespace runs as one space, `rvlf.text.files.one_line`) is
+    that of a better one (two token sequences can decode to one text: " fast" and "fast", a stop
+    token or a special token that decoding drops). `len(nbest) + nbest.merged` is the beam width."""
 
-    def __init__(self, hypotheses=(), warnings: Sequence[str] = (), notice: str | None = None):
+    def __init__(self, hypotheses=(), warnings: Sequence[str] = (), notice: str | None = None, merged: int = 0):
         super().__init__(hypotheses)
         self.warnings = tuple(warnings)
         self.notice = notice
+        self.merged = int(merged)
 
 
 class Hypothesis(NamedTuple):
@@ -171,7 +176,7 @@ class SignTranslator:
         self.training_data = read_training_data(self.directory, config)
         self.notice: str | None = self.training_data.notice()
         if self.notice:
-            log.warning("%s: %s", self.directory, self.notice)
+            log.warning("%s: notice: %s", self.directory, self.notice)
 
     def __repr__(self) -> str:
         return (f"SignTranslator(stage={self.stage!r}, language={self.language!r}, directory='{self.directory}', "
@@ -291,7 +296,8 @@ class SignTranslator:
         n-best list (an `NBest`, also with `.warnings` and `.notice`): its `num_beams` hypotheses as
         `Hypothesis(text, score)`, best first, one per distinct text (score: mean natural-log
         probability per token, higher is better; `n_best[0].text` is the text `return_scores=False`
-        gives). `.notice` says when the model was trained on the rvlf synthetic demo language;
+        gives); fewer than `num_beams` when hypotheses decode to the same text, and `.merged` says
+        how many were (`len(n_best) + n_best.merged == num_beams`). `.notice` says when the model was trained on the rvlf synthetic demo language;
         `.warnings` when the input is not plausibly signing (`rvlf.inference.pipeline.input_warnings`; each is
         also logged).
         `num_beams`: beam width (1 = greedy); default the checkpoint's `train.num_beams` (5 in the paper,
@@ -346,7 +352,7 @@ class SignTranslator:
             for w in ws:
                 log.warning("%s: warning: %s", p.name, w)
         if return_scores:
-            return [NBest(r, w, self.notice) for r, w in zip(results, warnings)]
+            return [NBest(r, w, self.notice, r.merged) for r, w in zip(results, warnings)]
         return [Translation(r, w, self.notice) for r, w in zip(results, warnings)]
 
     # ---- saving ---------------------------------------------------------------------------------
@@ -372,7 +378,7 @@ class BeamDecoder:
         self._stage = stage
         self.cfg = stage.cfg
         self.with_scores = with_scores
-        self.nbest: list[list[Hypothesis]] = []
+        self.nbest: list[NBest] = []
 
     def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
         if not self.with_scores:
@@ -381,9 +387,12 @@ class BeamDecoder:
         return [hyps[0].text for hyps in self.nbest]
 
 
-def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> list[list[Hypothesis]]:
-    """The finished hypotheses of beam search per input (`num_beams` of them, fewer when two decode to
-    the same text), best first, with their scores."""
+def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> list[NBest]:
+    """The finished hypotheses of beam search per input, best first, with their scores: one `NBest` per
+    input of the `num_beams` hypotheses less those whose text (`one_line`) a better one already has
+    (kept once, with the best score; `NBest.merged` counts them). Beam search (transformers'
+    `generate`, `num_return_sequences=num_beams`) keeps distinct token sequences, not distinct texts,
+    so a list can be shorter than the beam; a wider beam can find more distinct texts."""
     import torch  # with the model (see SignTranslator.from_pretrained); not at `from rvlf import SignTranslator`
 
     model = stage.model
@@ -402,9 +411,10 @@ def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> 
     for b in range(len(texts) // num_beams):
         hyps: dict[str, Hypothesis] = {}  # two token sequences can decode to one text: keep its best
         for i in range(b * num_beams, (b + 1) * num_beams):
-            if texts[i] not in hyps:
-                hyps[texts[i]] = Hypothesis(texts[i], float(scores[i]))
-        out.append(sorted(hyps.values(), key=lambda h: -h.score))
+            key = one_line(texts[i])
+            if key not in hyps or scores[i] > hyps[key].score:
+                hyps[key] = Hypothesis(texts[i], float(scores[i]))
+        out.append(NBest(sorted(hyps.values(), key=lambda h: -h.score), merged=num_beams - len(hyps)))
     return out
 
 
@@ -522,4 +532,4 @@ def _keypoints(arr: np.ndarray, label: str) -> np.ndarray:
 
 def _warn_no_dino(translator: SignTranslator, label: str) -> None:
     if translator.dino_model is not None:
-        log.warning("%s: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", label)
+        log.warning("%s: warning: keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros", label)

@@ -65,6 +65,7 @@ class AppResult:
 
     translation: str = ""
     nbest: list[list] = field(default_factory=list)  # rows [rank, text, score]
+    nbest_merged: int = 0  # beam hypotheses not in `nbest`: their text is that of a better one (`NBest.merged`)
     timings: list[tuple[str, float]] = field(default_factory=list)  # (part, seconds)
     video: str | None = None  # H.264 mp4 (or WebM) with keypoints and boxes drawn
     status: str = ""  # Markdown: what was read, or the error
@@ -263,6 +264,7 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
         res.translation = nbest[0].text
         res.warnings = list(getattr(nbest, "warnings", ()))
         res.nbest = [[i + 1, h.text, round(h.score, 4)] for i, h in enumerate(nbest)]
+        res.nbest_merged = nbest.merged
 
         t = time.perf_counter()
         res.video = str(_draw(prepared, source, keypoint_file, res.translation, job))
@@ -275,6 +277,9 @@ def process(translator, upload: str | Path | None, num_beams: int = 5, workdir: 
                       f"Model: {STAGES.get(translator.stage, translator.stage)}, output {translator.language}."
                       + ("" if res.translation else " The model's best hypothesis is an empty text.")
                       + (f" {note}." if note else "")
+                      + (f" The n-best lists {len(nbest)} of the beam's {int(num_beams)} hypotheses: "
+                         f"{res.nbest_merged} decode to the text of a better one (listed once, with the best score)."
+                         if res.nbest_merged else "")
                       + "".join(f" Warning: {w}." for w in res.warnings)
                       + (" Not a real translation: the model was trained on the rvlf synthetic demo language."
                          if translator.training_data.synthetic else ""))

@@ -93,7 +93,7 @@ def check_features_dino(path: Path, meta: dict, dino_model: str) -> None:
     if verdict == "differ":
         raise InputFileError(path, f"its DINOv2 features were extracted with {theirs}, another model than the "
                                    f"checkpoint's {dino_model} ({why}); re-extract it with --dino {dino_model}")
-    log.warning("%s: its DINOv2 features were extracted with %s but the checkpoint uses %s (maybe another model: "
+    log.warning("%s: warning: its DINOv2 features were extracted with %s but the checkpoint uses %s (maybe another model: "
                 "%s); the translation may be wrong - re-extract it with --dino %s", path, theirs, dino_model, why,
                 dino_model)
 
@@ -119,7 +119,7 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         if feats.get("dino") is None and dino_model is not None:
             notes.append("a feature file without DINOv2 features (extracted with --no-features): the face/hand "
                          "features are zeros; re-extract it with --dino for this checkpoint")
-            log.warning("%s: %s", path, notes[-1])
+            log.warning("%s: warning: %s", path, notes[-1])
         elif feats.get("dino") is not None and dino_model is not None:
             check_features_dino(path, meta, dino_model)
         return Prepared(path.stem, feats["keypoints"], feats.get("dino"), path, frame_size=size, notes=notes)
@@ -128,7 +128,7 @@ def prepare_input(path: str | Path, dino_model: str | None, *, device: str = "cp
         notes = []
         if dino_model is not None:
             notes.append("keypoints only - no frames to crop, so the DINOv2 face/hand features are zeros")
-            log.warning("%s: %s", path, notes[-1])
+            log.warning("%s: warning: %s", path, notes[-1])
         return Prepared(path.stem, keypoints, None, path, notes=notes)
     timings: dict[str, float] = {}
     keep = None
