@@ -7,7 +7,10 @@ check, training, `rvlf score` and `rvlf compare`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +124,63 @@ def test_every_kind_data_check_stops_where_training_does(fixtures_dir, tmp_path,
 def test_before_extraction_the_check_says_features_are_not_checked(fixtures_dir, capsys):
     """No --features and no manifest `features`: a release looked at before `rvlf extract`; the
     feature checks cannot run, and the check says so rather than listing every sample."""
-    rc, out, err = cli_argv(["data", "check", "--dataset", "csl-daily", "--root", fixtures_dir / "real_formats" / "csl_daily"])
+    rc, out, err = cli_argv(["data", "check", "--dataset", "phoenix", "--root",
+                             fixtures_dir / "real_formats" / "phoenix2014t" / "PHOENIX-2014-T"])
     assert rc == 0 and "feature files not checked" in out and "--features" in out, (out, err)
+    assert out.splitlines()[-1] == "exit 0: the release reads well (feature files not checked)", out
+
+
+EXITS = [  # kind, root under real_formats, extra args, exit code, what the last line names
+    # the real release's split list names one clip the pkl lacks, the pkl one no split lists; no frames here
+    ("csl-daily", "csl_daily", [], 1, ["1 split-list names without annotations (training skips them)",
+                                       "1 annotations in no split list (training never uses them)",
+                                       "7 missing videos"]),
+    ("how2sign", "how2sign", [], 1, ["15 missing videos"]),
+    ("openasl", "openasl", [], 1, ["4 missing videos"]),
+    ("labels", "labels.test", ["--lang", "de"], 1, ["1 missing videos"]),
+    # variant: the label file's frame folder found through --video-root: nothing wrong
+    ("labels", "labels.test", ["--lang", "de", "--video-root", "phoenix2014t/PHOENIX-2014-T/features/"
+                               "fullFrame-210x260px"], 0, ["the release reads well"]),
+    ("phoenix2014t", "phoenix2014t/PHOENIX-2014-T", [], 0, ["the release reads well"]),
+]
+
+
+@pytest.mark.parametrize("kind, root, extra, code, why", EXITS, ids=[f"{e[0]}-{e[3]}" for e in EXITS])
+def test_every_reader_exit_code_says_what_training_would_do_each_problem_once(fixtures_dir, kind, root, extra, code,
+                                                                               why):
+    """The trial's case: CSL-Daily as released (split list and pkl disagree) without its frames
+    exited 0 and printed the split-list warning twice (the reader's log line, then the list).
+    Training would skip a listed name and could not extract missing videos: exit 1, each problem
+    said once (stdout and stderr together, as a user sees them), the last line saying why."""
+    real = fixtures_dir / "real_formats"
+    extra = [str(real / a) if "/" in a else a for a in extra]
+    proc = subprocess.run([sys.executable, "-m", "rvlf", "data", "check", "--dataset", kind, "--root", str(real / root),
+                           *extra], capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert proc.stderr == "", proc.stderr  # everything is in the report, nothing logged beside it
+    last = proc.stdout.splitlines()[-1]
+    assert last.startswith(f"exit {code}: ") and all(w in last for w in why), last
+    if kind == "csl-daily":
+        both = proc.stdout + proc.stderr
+        assert both.count("S000005_P0004_T00") == 1 and both.count("S000007_P0003_T00") == 1, both
+
+
+def test_training_still_warns_of_a_skipped_split_list_name(fixtures_dir, caplog):
+    """Training (no report of its own) still logs the skipped name once: only data check is quiet."""
+    import logging
+
+    from rvlf.config import DataConfig
+    from rvlf.data.checks import read_checked
+
+    with caplog.at_level(logging.WARNING, logger="rvlf.data"):
+        read_checked(DataConfig(dataset="csl-daily", root=str(fixtures_dir / "real_formats" / "csl_daily")))
+    assert [r.getMessage().count("S000005_P0004_T00") for r in caplog.records] == [1]
+
+
+def _env() -> dict:
+    from helpers import REPO
+
+    return dict(os.environ, PYTHONPATH=str(REPO / "src"), OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1")
 
 
 def test_missing_videos_are_named(fixtures_dir, tmp_path):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
-from helpers import cli
+from helpers import REPO, cli
 from rvlf import SignTranslator
 from rvlf.text.files import one_line
 
@@ -235,3 +238,73 @@ def test_a_model_description_with_a_key_twice_is_refused(exported, tmp_path):
     (copy / "rvlf_model.json").write_text(text.replace('"stage": "grpo",', '"stage": "grpo", "stage": "sft",'))
     with pytest.raises(InputFileError, match=r"rvlf_model.json:\d+ \(column 'stage'\): key 'stage' appears twice"):
         SignTranslator.from_pretrained(copy, device="cpu")
+
+
+def test_a_path_that_is_no_model_is_refused_before_torch_loads(tmp_path):
+    """`rvlf export` with a checkpoint that does not exist took ~9 s (torch and transformers first)
+    before its one line; so did `evaluate`, `translate` and `app`. The paths are checked first: one line, and
+    torch, transformers and Gradio are never imported. Variants: an empty folder, a file, an export
+    destination that is a file or someone's folder (checked before the model loads too)."""
+    empty, a_file, busy, run = tmp_path / "empty", tmp_path / "notes.txt", tmp_path / "busy", tmp_path / "run"
+    empty.mkdir()
+    a_file.write_text("x\n")
+    busy.mkdir()
+    (busy / "thesis.tex").write_text("x\n")
+    (run / "best").mkdir(parents=True)
+    (run / "best" / "trainer_state.json").write_text("{}")  # looks like a run: the destination is what is wrong
+    cases = [  # argv, the one line expected on stderr
+        (["export", tmp_path / "nothing", "--out", tmp_path / "m"], f"rvlf export: error: {tmp_path / 'nothing'}: "
+                                                                      "no such model folder"),
+        (["export", empty, "--out", tmp_path / "m"], f"rvlf export: error: {empty}: not a model folder: no "
+                                                     "rvlf_model.json (an export), no trainer_state.json (a "
+                                                     "checkpoint), no best/ or last/ checkpoint (a run folder)"),
+        (["export", "--checkpoint", run, "--out", a_file], f"rvlf export: error: {a_file}: exists and is a file; give "
+                                                           "a folder to export to"),
+        (["export", run, "--out", busy], f"rvlf export: error: {busy}: folder exists and is not an rvlf model folder; "
+                                         "choose a new or empty folder"),
+        (["evaluate", "--checkpoint", tmp_path / "nothing"], f"rvlf evaluate: error: {tmp_path / 'nothing'}: no such "
+                                                             "model folder (and not a hub id of the form owner/name)"),
+        (["evaluate", "--checkpoint", a_file], f"rvlf evaluate: error: {a_file}: is a file: give a model folder "
+                                               "(exported or a checkpoint), a run folder or a hub id"),
+        (["app", "--checkpoint", empty], f"rvlf app: error: {empty}: not a model folder: no rvlf_model.json"),
+        (["translate", a_file, "--checkpoint", empty], f"rvlf translate: error: {empty}: not a model folder"),
+    ]
+    script = ("import contextlib, io, json, sys\n"
+              "from rvlf.cli import main\n"
+              "results = []\n"
+              "for argv in json.loads(sys.argv[1]):\n"
+              "    err = io.StringIO()\n"
+              "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):\n"
+              "        results.append((main(argv), err.getvalue()))\n"
+              "print(json.dumps({'modules': sorted({m.split('.')[0] for m in sys.modules}), 'results': results}))\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps([[str(a) for a in argv] for argv, _ in cases])],
+                          capture_output=True, text=True, env=env, check=True, timeout=120)
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    modules, results = set(data["modules"]), data["results"]
+    for (argv, line), (rc, err) in zip(cases, results):
+        assert rc == 2 and err.count("\n") == 1 and err.startswith(line), (argv, err)
+    assert not modules & {"torch", "transformers", "gradio", "safetensors"}, sorted(modules)
+    assert (busy / "thesis.tex").is_file() and not (tmp_path / "m").exists()
+
+
+def test_the_early_check_lets_through_what_the_loaders_take(tmp_path):
+    """What only the loaders can judge passes: a hub id (evaluate, translate, app; export reads local
+    checkpoints only) and a checkpoint whose save was killed mid-swap (`DIR.old`); the names it
+    looks for are the loaders' own."""
+    from rvlf.commands import _model_arg
+    from rvlf.errors import InputFileError
+    from rvlf.inference import api, model_folder
+    from rvlf.train import checkpoint
+
+    assert (_model_arg.STATE_FILE, _model_arg.EXPORT_FILE) == (checkpoint.STATE_FILE, model_folder.EXPORT_FILE)
+    assert _model_arg.HUB_ID.pattern == api._HUB_ID.pattern
+    _model_arg.check_model_arg("owner/model-name")
+    with pytest.raises(InputFileError, match="no such model folder$"):
+        _model_arg.check_model_arg("owner/model-name", hub=False)
+    (tmp_path / "best.old").mkdir()
+    (tmp_path / "best.old" / "trainer_state.json").write_text("{}")
+    _model_arg.check_model_arg(str(tmp_path / "best"), hub=False)
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "trainer_state.json").write_text("{}")
+    _model_arg.check_model_arg(str(tmp_path / "run"))

@@ -515,3 +515,37 @@ def test_link_loop_and_broken_link_are_named_once_and_the_rest_extracted(tmp_pat
     assert stderr.count("gone.mp4: broken symbolic link") == 1 and stderr.count("symbolic link loop") == 1
     assert "note: " in stderr.split("symbolic link loop")[0].splitlines()[-1]
     assert stdout.count("gone.mp4") == 1  # listed once in the summary, its reason only above
+
+
+def test_a_broken_frame_is_one_problem_of_its_clip(tmp_path, fixtures_dir):
+    """A frame folder where one frame image is a broken link: the trial saw the frame dropped
+    (the clip extracted one frame short, timing shifted, without a word) and the link counted as
+    a failed input of its own. It is ONE input with one problem naming the frame: the clip is
+    refused whole. Variants: the broken frame inside a linked frame folder (`vid1 -> store/vid1`);
+    a broken hidden `._` companion is no frame and changes nothing; the frame count that
+    `rvlf translate` and `rvlf data check` use refuses it the same way."""
+    import json
+
+    from rvlf.data.video import count_frames
+    from rvlf.errors import InputFileError
+
+    ds = _c14_dataset(tmp_path, fixtures_dir)
+    (ds / "vid2" / "0002.png").unlink()
+    (ds / "vid2" / "0002.png").symlink_to("../../gone/0002.png")
+    (tmp_path / "store" / "vid1" / "0001.png").unlink()
+    (tmp_path / "store" / "vid1" / "0001.png").symlink_to("/mnt/unmounted/0001.png")
+    (ds / "clips" / "._x.png").symlink_to("nowhere")  # hidden: not a frame, ignored as before
+    assert [j.source.name for j in find_jobs([ds], tmp_path / "o")] == ["c.mp4", "x.mp4", "vid1", "vid2"]
+    rc, stdout, stderr = _cli("extract", ds, "--out", tmp_path / "o", "--no-features")
+    assert rc == 1 and "2 done, 0 skipped (already extracted), 2 failed" in stdout, (stdout, stderr)
+    for frame, target in ((ds / "vid1" / "0001.png", "/mnt/unmounted/0001.png"),
+                          (ds / "vid2" / "0002.png", "../../gone/0002.png")):
+        line = f"failed: {frame}: broken symbolic link (-> {target}): a frame of {frame.parent}, which is refused whole"
+        assert stderr.count(line) == 1 and stderr.count(str(frame)) == 1, stderr
+    assert not (tmp_path / "o" / "vid1.npz").exists() and not (tmp_path / "o" / "vid2.npz").exists()
+    with pytest.raises(InputFileError, match="0002.png: broken symbolic link"):
+        count_frames(ds / "vid2")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"id": "v", "split": "train", "text": "a b", "lang": "en", "video": str(ds / "vid2")}))
+    rc, stdout, stderr = _cli("data", "check", "--dataset", "manifest", "--root", manifest)
+    assert rc == 2 and stderr.count("0002.png: broken symbolic link (-> ../../gone/0002.png)") == 1, (stdout, stderr)

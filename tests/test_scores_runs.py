@@ -122,6 +122,24 @@ def test_report_lists_crashed_and_incomplete_runs_and_writes_the_rest(runs, tmp_
     assert rc == 2 and f"{demo}: an `rvlf demo` folder, not one stage's run: pass its stage runs ({demo / 'sft'})" in err
 
 
+def test_report_says_where_it_wrote_and_prints_the_report_only_with_out_dash(runs, tmp_path, monkeypatch):
+    """The trial saw `rvlf report` print the whole report to stdout as well as write it. It writes
+    the file and prints one line (where, how many runs); `--out -` prints the report itself and
+    writes nothing. Variant: a run left out is counted in that line (and warned on stderr)."""
+    _, s1, sft = runs
+    s1c, sftc = _copy(s1, tmp_path / "s1"), _copy(sft, tmp_path / "sft")
+    out = tmp_path / "rep.md"
+    rc, stdout, err = cli_output("report", s1c, sftc, tmp_path / "gone", "--out", out, "--resamples", "20")
+    assert rc == 0 and stdout == f"rvlf report: wrote {out}: 2 run(s) of manifest (manifest.jsonl), 1 left out\n"
+    assert f"rvlf report: warning: {tmp_path / 'gone'}: not found" in err
+    monkeypatch.chdir(tmp_path)
+    rc, stdout, err = cli_output("report", "s1", "sft", "--out", "-", "--resamples", "20")
+    assert rc == 0 and err == "" and sorted(p.name for p in tmp_path.iterdir()) == ["rep.md", "s1", "sft"]
+    rc, _, _ = cli_output("report", "s1", "sft", "--resamples", "20")  # the default file, from the same folder
+    assert rc == 0 and stdout == (tmp_path / "report.md").read_text(encoding="utf-8") + "\n"
+    assert stdout.startswith("# RVLF results") and "| SLT-SFT |" in stdout
+
+
 def test_report_tokenize_rescores_from_translations(runs, tmp_path):
     _, s1, sft = runs
     s1c, sftc = _copy(s1, tmp_path / "s1"), _copy(sft, tmp_path / "sft")

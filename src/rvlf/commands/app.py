@@ -4,6 +4,7 @@ import argparse
 import math
 
 from rvlf.commands._common import positive_int
+from rvlf.commands._model_arg import check_model_arg
 
 
 def positive_float(text: str) -> float:
@@ -42,6 +43,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    check_model_arg(args.checkpoint)  # a path that is no model: one line before torch and Gradio load
     # rvlf.inference.app (NumPy; Gradio, the optional extra 'app', and torch once it serves): only for
     # `rvlf app` itself, `rvlf --help` imports this module
     from rvlf.inference.app import serve

@@ -15,11 +15,15 @@ signer's body is found in fewer than `--min-body-share` of their frames, ids in 
 (train/test leakage), names a split list holds that the annotations lack and annotations no split
 lists.
 
-Exit code: 2 when a file cannot be read or the dataset or language is refused; 1 when something
-would stop training or the counts disagree (mismatches, missing or inconsistent feature files, empty
-texts, samples without enough body); else 0. Without feature files to check (no --features, no
-manifest `features`) the feature checks are skipped with a note: exit 0 then says "the release reads
-well", not "ready to train".
+Exit code (`exit_code`): 2 when a file cannot be read or the dataset or language is refused; 1 when
+training would stop or would silently use fewer samples than the release lists, or the counts
+disagree: mismatches, missing or inconsistent feature files, empty texts, samples without enough
+body, names a split list holds that the annotations lack (training skips them) and annotations no
+split lists (never used), and, when no feature file is checked, missing videos (`rvlf extract` cannot
+make their features); else 0. The last line says why (`verdict`). Without feature files to check (no
+--features, no manifest `features`) the feature checks are skipped with a note: exit 0 then says
+"the release reads well", not "ready to train". Each problem is printed once: the readers' own
+warnings about the split lists are not logged here (`ReadNotes.log`), the report lists them.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ def register(sub) -> None:
                     "video and feature frame lengths, samples over --max-frames; list frame-count mismatches, missing "
                     "videos, everything training's own check before step 1 refuses (missing/unreadable/inconsistent "
                     "feature files, empty texts, a wrong or mixed language; the same code), samples with little body, ids "
-                    "in several splits and split-list/annotation mismatches. Exit code 2 when a file cannot be "
-                    "read or the dataset/language is refused, 1 when something would stop training or counts "
-                    "disagree, else 0 (without --features: the feature checks are skipped, with a note).")
+                    "in several splits and split-list/annotation mismatches, each once. Exit code: 2 when a file cannot "
+                    "be read or the dataset/language is refused; 1 when training would stop or would silently use "
+                    "fewer samples than listed (missing/unreadable/inconsistent feature files, empty texts, frame-"
+                    "count mismatches, little body, split-list names without annotations or annotations in no "
+                    "split list, and, without --features, missing videos that rvlf extract cannot read); else 0. "
+                    "Without --features the feature checks are skipped, with a note; the last line says why the "
+                    "exit code is what it is.")
     c.add_argument("--dataset", required=True, metavar="KIND", help=f"one of: {', '.join(READERS)}")
     c.add_argument("--root", required=True,
                    help="dataset folder or its annotation file (for `manifest`: the .jsonl file or its folder)")
@@ -345,12 +353,37 @@ def _print(report: dict, show: int) -> None:
               "the same check as rvlf pretrain/sft/grpo/evaluate)")
 
 
+_STOPS = (  # report key, what it is, what training does about it
+    ("training_problems", "problems training's check refuses", "stops before step 1"),
+    ("mismatches", "frame-count mismatches", "trains on features of another cut"),
+    ("low_body", "samples with little body", "trains on them"),
+    ("listed_not_annotated", "split-list names without annotations", "skips them"),
+    ("annotated_not_listed", "annotations in no split list", "never uses them"),
+)
+
+
+def verdict(report: dict) -> tuple[int, str]:
+    """(exit code, one line saying why). 2: a feature or keypoint file cannot be read; 1: training
+    would stop, or would silently use fewer samples than the release lists, or the counts disagree
+    (`_STOPS`; and missing videos when no feature file was checked: `rvlf extract` cannot make their
+    features, so training would stop); 0: usable (or, without feature files, the release reads well)."""
+    unreadable = len(report["unreadable_features"]) + len(report.get("unreadable_keypoints") or [])
+    if unreadable:
+        return 2, f"exit 2: {unreadable} unreadable feature or keypoint files"
+    found = [f"{len(report[key])} {what} (training {does})" for key, what, does in _STOPS if report.get(key)]
+    if report["missing_videos"] and not report.get("features_checked", True):
+        found.append(f"{len(report['missing_videos'])} missing videos (rvlf extract cannot make their features, "
+                     "so training would stop)")
+    if found:
+        return 1, "exit 1: " + "; ".join(found)
+    if not report.get("features_checked", True):
+        return 0, "exit 0: the release reads well (feature files not checked)"
+    return 0, "exit 0: ready to train"
+
+
 def exit_code(report: dict) -> int:
-    """2: a file cannot be read; 1: training would stop, or counts disagree; 0: usable."""
-    if report["unreadable_features"] or report.get("unreadable_keypoints"):
-        return 2
-    stops = ("training_problems", "mismatches", "missing_features", "dino_problems", "empty_texts", "low_body")
-    return 1 if any(report.get(k) for k in stops) else 0
+    """2: a file cannot be read; 1: training would stop or shrink, or counts disagree; 0: usable (`verdict`)."""
+    return verdict(report)[0]
 
 
 def run(args) -> int:
@@ -373,7 +406,7 @@ def _run(args) -> int:
     # what stops training before step 1 stops the check too, by the same code (data.lang is --lang here)
     data = DataConfig(dataset=args.dataset, root=str(args.root), lang=args.lang or "",
                       video_root=args.video_root or "")
-    notes = ReadNotes()
+    notes = ReadNotes(log=False)  # listed by the report: said once
     try:
         samples = read_checked(data, args.splits, notes=notes, lang_from_manifest=True)
     except ConfigError as err:
@@ -389,4 +422,5 @@ def _run(args) -> int:
     else:
         _print(report, args.show)
         _print_signer_and_length(report, args.show)
+        print(verdict(report)[1])
     return exit_code(report)

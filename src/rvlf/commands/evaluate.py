@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from rvlf.commands._common import non_negative_int, positive_int
+from rvlf.commands._model_arg import check_model_arg
 from rvlf.commands.score import add_tokenize_arg
 from rvlf.errors import ConfigError
 
@@ -39,6 +40,7 @@ def run(args) -> int:
     from rvlf.config import DataConfig, override_section
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
+    check_model_arg(args.checkpoint)  # a path that is no model: one line before torch loads (a hub id: below)
     # torch, transformers, sacrebleu: after the overrides are checked, so an error there is quick
     import torch
     from torch.utils.data import Subset

@@ -1,5 +1,6 @@
 """`rvlf export`: a checkpoint -> a self-contained model folder with a Hugging Face model card."""
 
+from rvlf.commands._model_arg import check_export_destination, check_model_arg
 from rvlf.errors import RvlfError
 
 
@@ -28,11 +29,14 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    if (args.checkpoint is None) == (args.checkpoint_option is None):
+        raise RvlfError("give the checkpoint once: rvlf export CHECKPOINT --out DIR (or --checkpoint CHECKPOINT)")
+    # the paths first: a wrong one is one line at once, not after torch and transformers load
+    check_model_arg(args.checkpoint or args.checkpoint_option, hub=False)
+    check_export_destination(args.out)
     # torch, safetensors: only for `rvlf export` itself (`rvlf --help` imports this module)
     from rvlf.inference.export import export_model
 
-    if (args.checkpoint is None) == (args.checkpoint_option is None):
-        raise RvlfError("give the checkpoint once: rvlf export CHECKPOINT --out DIR (or --checkpoint CHECKPOINT)")
     out = export_model(args.checkpoint or args.checkpoint_option, args.out, base=args.base, license=args.license, dataset=args.dataset,
                        name=args.name)
     files = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir())

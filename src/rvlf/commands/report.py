@@ -19,9 +19,12 @@ def register(sub) -> None:
                                    "signature. A run that crashed (no or broken results.json) is left out and a "
                                    "missing column shows as -; both are listed at the end of the report and on "
                                    "stderr, and the report of the other runs is still written with exit status 0 "
-                                   "(--strict: exit 1 after writing it). Exit 2 when no run can be read.")
+                                   "(--strict: exit 1 after writing it). Exit 2 when no run can be read. Prints "
+                                   "where it wrote the report and how many runs it holds; --out - prints the report "
+                                   "itself instead of writing a file.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (the --out of pretrain/sft/grpo)")
-    p.add_argument("--out", default="report.md", help="Markdown file to write (default: report.md)")
+    p.add_argument("--out", default="report.md",
+                   help="Markdown file to write (default: report.md); - prints the report to stdout, writing nothing")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples for the differences (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the resampling (default: 0)")
     add_tokenize_arg(p)
@@ -35,14 +38,22 @@ def run(args) -> int:
     from rvlf.runs.report import build_report
 
     problems: list[str] = []
-    text = build_report(args.runs, args.out, resamples=args.resamples, seed=args.seed, tokenize=args.tokenize,
-                        problems=problems)
+    counts: dict = {}
+    to_stdout = args.out == "-"  # run links are then relative to the current folder
+    text = build_report(args.runs, "report.md" if to_stdout else args.out, resamples=args.resamples, seed=args.seed,
+                        tokenize=args.tokenize, problems=problems, counts=counts)
     out = Path(args.out)
-    atomic.write_text(out, text, what="the report")
-    print(text)
+    if to_stdout:
+        print(text)
+    else:  # like the field's report writers: the file holds the report, the terminal says where it is
+        atomic.write_text(out, text, what="the report")
+        more = "".join(f", {counts[k]} {what}" for k, what in (("left_out", "left out"), ("incomplete", "incomplete"))
+                       if counts.get(k))
+        print(f"rvlf report: wrote {out}: {counts['runs']} run(s) of {', '.join(counts['datasets'])}{more}")
     for line in problems:
         print(f"rvlf report: warning: {line}", file=sys.stderr)
     if problems:
-        print(f"rvlf report: {len(problems)} run(s) left out or incomplete; the report of the rest is in {out}",
+        where = "above" if to_stdout else f"in {out}"
+        print(f"rvlf report: {len(problems)} run(s) left out or incomplete; the report of the rest is {where}",
               file=sys.stderr)
     return 1 if problems and args.strict else 0

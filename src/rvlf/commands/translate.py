@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from rvlf.commands._common import positive_int
+from rvlf.commands._model_arg import check_model_arg
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import one_line
 
@@ -56,6 +57,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    check_model_arg(args.checkpoint)  # a path that is no model: one line before torch loads (a hub id: below)
     # torch, transformers, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
     # rvlf.device and rvlf.train.training_data are light but would add modules to every `rvlf` start-up
     from rvlf.data.dataset import check_long_inputs, long_input_note

@@ -133,7 +133,8 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
     Folders are searched recursively, symbolic links followed (`rvlf.data.walk`): each video file
     and each folder holding frame images is one job, named by its path relative to the input
     folder (`OUT/<rel>.npz`). Each broken link or link loop met is one job more, with `problem`
-    set: `extract` reports a broken link as a failed input and a loop as a note. A file given by
+    set: `extract` reports a broken link as a failed input and a loop as a note; but a broken
+    frame image inside a frame folder is that clip's one problem (`frame_files` refuses the clip). A file given by
     name is always attempted (a non-video fails with a clear line at extraction time).
     `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`; it
     takes precedence over a manifest's `keypoints` fields.
@@ -164,7 +165,11 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
         if out not in owner:
             owner[out] = src
             jobs.append(Job(src, out, kp_path))
-    return jobs + [Job(p.path, out_dir, problem=p) for p in problems]
+    # a broken frame inside a frame folder is that clip's problem (`frame_files` refuses the clip
+    # naming the frame), not one input more
+    clips = {src for src, _, _ in found}
+    return jobs + [Job(p.path, out_dir, problem=p) for p in problems
+                   if not (is_image(p.path) and p.path.parent in clips)]
 
 
 # ---------------------------------------------------------------- per video (worker side)

@@ -80,10 +80,13 @@ class ReadNotes:
 
     missing:  (split, name, where) for names a split list holds that the annotations lack (skipped)
     unlisted: names the annotations hold that no split list mentions (not read)
+    log:      False when the caller lists these itself (`rvlf data check`): the reader then logs no
+              warning, so that each problem is said once
     """
 
     missing: list[tuple[str, str, str]] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)
+    log: bool = True
 
 
 @dataclass
@@ -263,7 +266,7 @@ def read_csl_daily(root: Path, splits: Iterable[str] = SPLITS, opts: _Options | 
             signer=str(entry["signer"]) if entry.get("signer") is not None else None,
             source=f"{split_file}:{line}",
         ))
-    if missing:
+    if missing and opts.notes.log:
         shown = ", ".join(f"{n} ({w}, {s})" for s, n, w in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         log.warning("%s: skipped %d name(s) listed in %s but absent from %s: %s%s",

@@ -102,8 +102,28 @@ def is_frame_file(path: Path) -> bool:
 
 
 def frame_files(folder: str | Path) -> list[Path]:
-    """The frame images directly in `folder` (see `is_frame_file`), in natural order."""
-    return sorted((p for p in Path(folder).iterdir() if is_frame_file(p)), key=_natural_key)
+    """The frame images directly in `folder` (see `is_frame_file`), in natural order.
+
+    A frame name that is a broken symbolic link (or a link loop) raises `InputFileError` naming
+    that frame and its target: the clip is one input with one problem, refused whole, since
+    leaving the frame out would shift the timing of every later frame (restore the frame, or
+    remove the link to read the clip without it)."""
+    frames = []
+    for p in Path(folder).iterdir():
+        if is_frame_file(p):
+            frames.append(p)
+        elif not p.name.startswith(".") and is_image(p) and p.is_symlink() and not p.exists():
+            raise InputFileError(p, f"broken symbolic link (-> {_link_target(p)}): a frame of {p.parent}, which is "
+                                    "refused whole (a missing frame would shift its timing); restore the frame, or "
+                                    "remove the link to read the clip without it")
+    return sorted(frames, key=_natural_key)
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return str(path.readlink())
+    except OSError:
+        return "?"
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -222,13 +222,16 @@ def _signature(lang: str, tokenize: str) -> str:
 
 
 def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int = 1000, seed: int = 0,
-                 alpha: float = 0.05, tokenize: str = SLRT, problems: list[str] | None = None) -> str:
+                 alpha: float = 0.05, tokenize: str = SLRT, problems: list[str] | None = None,
+                 counts: dict | None = None) -> str:
     """Markdown with every table the given runs can fill.
 
     Differences to baseline rows come from `rvlf.text.significance.paired_test` (paired bootstrap,
     `resamples`, `seed`) on the runs' `test_translations.tsv`; p >= `alpha` is marked "(n.s.)".
     `tokenize`: see the module docstring. Runs left out or incomplete are listed in the report and
-    appended to `problems` (one line each, naming the run). Raises `RvlfError` when no run can be read."""
+    appended to `problems` (one line each, naming the run); `counts` (a dict) gets how many runs were
+    reported (`runs`), left out (`left_out`) and reported incomplete (`incomplete`), and the
+    `datasets`. Raises `RvlfError` when no run can be read."""
     if tokenize != SLRT:
         check_tokenize(tokenize)
     out_dir = Path(out).resolve().parent
@@ -285,6 +288,9 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, resamples: int 
         f"{TRANSLATIONS}, or runs that translated different sentences. `rvlf compare` gives the full test "
         f"(docs/evaluation.md).\n")
     incomplete += list(t.unreadable.values())
+    if counts is not None:
+        counts.update(runs=len(runs), left_out=len(skipped), incomplete=len(incomplete),
+                      datasets=sorted({r.dataset for r in runs}))
     if problems is not None:
         problems.extend(skipped + incomplete)
     if skipped or incomplete:
