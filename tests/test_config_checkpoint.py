@@ -102,7 +102,7 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_partial_section_keeps_the_stage_defaults():
-    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.recipe_configs import GRPOConfig
 
     cfg = load_config(GRPOConfig, None, ["llm.name_or_path=/models/qwen3"])
     assert cfg.llm.name_or_path == "/models/qwen3"

@@ -13,7 +13,7 @@ import yaml
 from rvlf.cli import main
 from rvlf.config import DataConfig, load_config, override_section, read_yaml, to_dict, to_yaml
 from rvlf.errors import ConfigError
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
@@ -270,7 +270,7 @@ def test_choices_match_the_code_that_uses_them():
     from rvlf.data.dataset import LONG_INPUTS
     from rvlf.data.readers import _KIND_ALIASES, READERS
     from rvlf.rl.rewards import KINDS
-    from rvlf.train.configs import REWARD_KINDS
+    from rvlf.train.recipe_configs import REWARD_KINDS
     from rvlf.train.sign_lm import LM_DTYPES
 
     def choices(cls, name):

@@ -62,7 +62,7 @@ def test_900_frames_same_frames_in_training_and_translate(tmp_path, fixtures_dir
             class fusion:
                 use_face, use_hand, dino_dim = True, True, 8
 
-        def translate(self, batch, num_beams, max_new_tokens):
+        def decode(self, batch, num_beams, max_new_tokens):
             self.batch = batch
             return ["x"]
 

@@ -177,7 +177,7 @@ def test_long_demo_gives_grpo_the_papers_two_epochs_and_changes_nothing_else():
 
     from rvlf.config import load_config, to_dict
     from rvlf.runs.demo import DemoSize, demo_config
-    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.recipe_configs import GRPOConfig
 
     base = to_dict(load_config(GRPOConfig, demo_config("grpo")))
     long = to_dict(load_config(GRPOConfig, demo_config("grpo_long")))
@@ -204,7 +204,7 @@ def test_long_demo_stage1_and_sft_differ_from_the_default_only_in_schedule():
     GRPO's 2 epochs follow); `make demo` runs 12 and 10 epochs, SFT with its wsd decay."""
     from rvlf.config import load_config, to_dict
     from rvlf.runs.demo import DemoSize, demo_config
-    from rvlf.train.configs import PretrainConfig, SFTConfig
+    from rvlf.train.recipe_configs import PretrainConfig, SFTConfig
 
     long = DemoSize().with_long()
     assert (long.pretrain_config, long.sft_config) == ("pretrain_long", "sft_long")

@@ -106,7 +106,7 @@ def test_reference_export_loads_the_base_lm_by_hub_id(tiny_grpo_run, fixtures_di
     import huggingface_hub.constants as hub_constants
 
     from rvlf.config import load_config, to_yaml
-    from rvlf.train.configs import SFTConfig
+    from rvlf.train.recipe_configs import SFTConfig
 
     sft = tiny_grpo_run.parent / "sft" / "best"
     commit = "89abcdef0123456789abcdef0123456789abcdef"

@@ -23,7 +23,7 @@ def _saved_shapes(directory) -> dict[str, tuple[int, ...]]:
 
 def test_freeze_makes_every_section_read_only_and_replace_makes_a_new_config():
     from rvlf.config import freeze, is_frozen, to_yaml
-    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.recipe_configs import GRPOConfig
 
     cfg = freeze(GRPOConfig())
     assert is_frozen(cfg) and is_frozen(cfg.fusion) and is_frozen(cfg.grpo)
@@ -42,7 +42,7 @@ def test_resolution_functions_are_pure():
     from rvlf.config import to_yaml
     from rvlf.errors import ConfigError
     from rvlf.models.configs import SkeletonEncoderConfig
-    from rvlf.train.configs import (GRPOConfig, PretrainConfig, SFTConfig, resumed_grpo, with_sft,
+    from rvlf.train.recipe_configs import (GRPOConfig, PretrainConfig, SFTConfig, resumed_grpo, with_sft,
                                     with_stage1_encoder, with_widths)
 
     stage1 = PretrainConfig()
@@ -69,7 +69,7 @@ def test_each_stage_rebuilds_from_its_config_yaml_alone(tiny_grpo_run):
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.models.vlp import VLPModel
     from rvlf.text.tokenizer import SLTTokenizer
-    from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+    from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
     from rvlf.train.sign_lm import assemble, build_language_model, merged_policy
 
     root = tiny_grpo_run.parent

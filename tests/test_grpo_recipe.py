@@ -37,7 +37,7 @@ def test_one_grpo_step_raises_the_best_sample_and_lowers_the_worst(sft_run):
     from rvlf.rl.grpo import group_advantages, grpo_loss
     from rvlf.rl.rewards import translation_reward
     from rvlf.train.common import load_samples, split_dataset
-    from rvlf.train.configs import GRPOConfig, GRPOParams
+    from rvlf.train.recipe_configs import GRPOConfig, GRPOParams
     from rvlf.train.sign_lm import load_sft, merged_policy
 
     _, sft = sft_run

@@ -16,7 +16,7 @@ from rvlf.runs.memory_plan import (GIB, LMShape, QWEN3_SHAPES, count_params, lm_
 from rvlf.models.fusion import FusionConfig, SignFusion
 from rvlf.models.skeleton import SkeletonEncoder, SkeletonEncoderConfig
 from rvlf.models.vlp import VLPConfig, VLPModel
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
 TINY = {"hidden_size": 32, "num_layers": 2, "num_heads": 4, "num_kv_heads": 2, "intermediate_size": 64}
 SMALL_ENC = {"d_model": 64, "num_layers": 1, "num_heads": 4, "ff_dim": 128, "gcn_channels": [8, 8, 16]}

@@ -38,7 +38,7 @@ def _run(code: str):
 
 def test_old_paths_are_the_new_modules_with_one_warning_each():
     moved, same_class, module, warned = _run(SCRIPT)
-    assert len(moved) == len(rvlf.MOVED) == 11
+    assert len(moved) == len(rvlf.MOVED) == 12
     for old, same, name, messages in moved:
         assert same and name == rvlf.MOVED[old], old
         assert messages == [f"{old} has moved to {rvlf.MOVED[old]}; import it from there (the old path will be removed)"]

@@ -27,7 +27,7 @@ OVERFIT = [
 def overfit_run(tmp_path_factory):
     """(run folder, summary, seconds) of one stage-1 overfit run on the 32 training samples."""
     from rvlf.config import load_config
-    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.recipe_configs import PretrainConfig
     from rvlf.train.pretrain import run
 
     torch.set_num_threads(1)
@@ -81,8 +81,8 @@ def test_best_checkpoint_reproduces_its_score(overfit_run):
 def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     from rvlf.models.skeleton import SkeletonEncoder
     from rvlf.train import checkpoint as ckpt
-    from rvlf.train.configs import SFTConfig
-    from rvlf.train.configs import with_stage1_encoder
+    from rvlf.train.recipe_configs import SFTConfig
+    from rvlf.train.recipe_configs import with_stage1_encoder
     from rvlf.train.sign_lm import encoder_from_stage1, stage1_config
 
     out, _, _ = overfit_run
@@ -98,7 +98,7 @@ def test_checkpoint_holds_the_encoder_stage2_loads(overfit_run):
     encoder = encoder_from_stage1(directory, cfg)
     assert isinstance(encoder, SkeletonEncoder)
     from rvlf.config import load_config
-    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.recipe_configs import PretrainConfig
 
     stage1_encoder = load_config(PretrainConfig, out / "best" / "config.yaml").model.encoder
     assert cfg.encoder == stage1_encoder and cfg.encoder.d_model == 64  # the shape comes from stage 1

@@ -49,7 +49,7 @@ def _step(run: Path) -> int:
 @pytest.mark.parametrize("batching", ["shuffled", "grouped by length"])
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, batching):
     from rvlf.config import load_config
-    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.recipe_configs import PretrainConfig
 
     grouped = (f"train.group_by_length={batching == 'grouped by length'}".lower(),)
     cfg = load_config(PretrainConfig, REPO / "configs/demo/pretrain.yaml", [a for a in ARGS if "dropout" in a])

@@ -59,7 +59,7 @@ def _weights(folder):
 @pytest.mark.parametrize("name", list(SETTINGS))
 def test_run_folder_records_the_setting(sft_runs, name):
     from rvlf.config import load_config, read_yaml
-    from rvlf.train.configs import SFTConfig
+    from rvlf.train.recipe_configs import SFTConfig
 
     _, setting, pretrained, face, hand = SETTINGS[name]
     out = sft_runs[name]

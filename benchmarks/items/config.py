@@ -1,7 +1,7 @@
 """0b. Loading and validating a run config: a fresh process, no bytecode cache, against importing torch.
 
 What runs: `python -c` in a fresh interpreter with `PYTHONDONTWRITEBYTECODE=1` (rvlf's modules are
-compiled from source, as on a first run) that imports `rvlf.config` and `rvlf.train.configs` and calls
+compiled from source, as on a first run) that imports `rvlf.config` and `rvlf.train.recipe_configs` and calls
 `load_config(SFTConfig, configs/paper/phoenix/sft.yaml, [override])`: what every training command, `rvlf
 plan-memory` and `rvlf evaluate` do before they touch data or a model (YAML with duplicate-key and
 `base:` checks, then pydantic's validation of every field). Timed inside the child (import; load and
@@ -26,7 +26,7 @@ CHILD = """
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 from rvlf.config import load_config
-from rvlf.train.configs import SFTConfig
+from rvlf.train.recipe_configs import SFTConfig
 t1, c1 = time.perf_counter(), time.process_time()
 load_config(SFTConfig, sys.argv[1], ["train.lr=1e-4"])
 t2, c2 = time.perf_counter(), time.process_time()
@@ -44,7 +44,7 @@ def _process(args: list[str]) -> tuple[float, str]:
 
 def run(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.config import load_config, read_yaml
-    from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+    from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
     paper = REPO / "configs" / "paper" / "phoenix" / "sft.yaml"
     m: dict[str, list[float]] = {k: [] for k in ("proc", "import", "import_cpu", "load", "load_cpu", "torch", "ratio")}
@@ -76,14 +76,14 @@ def run(sizes: Sizes, ctx: dict) -> Section:
         warm.append(1e3 * (time.perf_counter() - t0) / len(files))
     sec = Section("0b. Loading and validating a paper config (fresh process, no bytecode cache)")
     sec.rows.append(Row("fresh process: load_config(SFTConfig, paper/phoenix/sft.yaml)", m["proc"], "s", "wall, whole process"))
-    sec.rows.append(Row("  in it: import rvlf.config + rvlf.train.configs", m["import"], "s", "wall"))
+    sec.rows.append(Row("  in it: import rvlf.config + rvlf.train.recipe_configs", m["import"], "s", "wall"))
     sec.rows.append(Row("  the same, CPU time", m["import_cpu"], "s", "process time"))
     sec.rows.append(Row("  in it: load_config (YAML, checks, first pydantic validation)", m["load"], "s", "wall"))
     sec.rows.append(Row("  the same, CPU time", m["load_cpu"], "s", "process time"))
     sec.rows.append(Row("fresh process: import torch", m["torch"], "s", "wall, whole process"))
     sec.rows.append(Row("import torch / config check", m["ratio"], "x", "wall, per run pair"))
     sec.rows.append(Row(f"load_config warm, each of the {len(files)} paper configs", warm, "ms", "wall, mean a file"))
-    sec.notes.append("The config classes (`rvlf.config`, `rvlf.train.configs`, `rvlf.models.configs`) import "
+    sec.notes.append("The config classes (`rvlf.config`, `rvlf.train.recipe_configs`, `rvlf.models.configs`) import "
                      "pyyaml and pydantic, not torch (the child asserts it): checking a config needs neither torch nor "
                      "data nor a model. Wall figures on a loaded machine are inflated; the CPU rows are not.")
     return sec

@@ -55,7 +55,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
 
     from rvlf.config import DataConfig, LLMConfig, TrainConfig
     from rvlf.models.slt_lm import SignLanguageLM
-    from rvlf.train.configs import GRPOConfig, GRPOParams
+    from rvlf.train.recipe_configs import GRPOConfig, GRPOParams
     from rvlf.train.grpo import GRPOStage
     from rvlf.train.loop import Trainer
 

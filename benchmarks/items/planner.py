@@ -73,7 +73,7 @@ def run(sizes: Sizes, ctx: dict) -> Section:
     from rvlf.models.fusion import FusionConfig
     from rvlf.models.skeleton import SkeletonEncoderConfig
     from rvlf.models.slt_lm import SignLanguageLM
-    from rvlf.train.configs import GRPOConfig, GRPOParams, SFTConfig
+    from rvlf.train.recipe_configs import GRPOConfig, GRPOParams, SFTConfig
     from rvlf.train.grpo import GRPOStage
     from rvlf.train.loop import Trainer
 

@@ -31,6 +31,7 @@ MOVED = {
     "rvlf.memory": "rvlf.runs.memory_plan",
     "rvlf.demo": "rvlf.runs.demo",
     "rvlf.training_data": "rvlf.train.training_data",
+    "rvlf.train.configs": "rvlf.train.recipe_configs",
 }
 
 

@@ -1,6 +1,6 @@
 """Configuration: dataclasses filled from YAML files and `key=value` overrides, validated once.
 
-Every stage's run config is a dataclass (in `rvlf.train.configs`) made of the sections below plus
+Every stage's run config is a dataclass (in `rvlf.train.recipe_configs`) made of the sections below plus
 the model configs of `rvlf.models.configs`. A YAML file sets only what differs from the defaults;
 defaults are the paper's values (Tables 9-11, Sec. 4.1 and 6.3).
 

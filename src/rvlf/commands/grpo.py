@@ -18,7 +18,7 @@ def register(sub) -> None:
 def run(args) -> int:
     # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
-    from rvlf.train.configs import GRPOConfig
+    from rvlf.train.recipe_configs import GRPOConfig
 
     overrides = training_overrides(args) + ([f"grpo.reward={args.reward}"] if args.reward else [])
     cfg = load_config(GRPOConfig, args.config, overrides)

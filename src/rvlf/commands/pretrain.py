@@ -16,7 +16,7 @@ def register(sub) -> None:
 def run(args) -> int:
     # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
-    from rvlf.train.configs import PretrainConfig
+    from rvlf.train.recipe_configs import PretrainConfig
 
     cfg = load_config(PretrainConfig, args.config, training_overrides(args))
     # torch, transformers, peft (~9 s without bytecode): after the config is checked, so a config error is quick

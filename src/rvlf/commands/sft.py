@@ -41,7 +41,7 @@ def ablation_overrides(args) -> list[str]:
 def run(args) -> int:
     # PyYAML, pydantic: only when the config is checked (`rvlf --help` imports this module)
     from rvlf.config import load_config
-    from rvlf.train.configs import SFTConfig
+    from rvlf.train.recipe_configs import SFTConfig
 
     cfg = load_config(SFTConfig, args.config, training_overrides(args) + ablation_overrides(args))
     # torch, transformers, peft (~9 s without bytecode): after the config is checked, so a config error is quick

@@ -380,9 +380,9 @@ class BeamDecoder:
         self.with_scores = with_scores
         self.nbest: list[NBest] = []
 
-    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+    def decode(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
         if not self.with_scores:
-            return self._stage.translate(batch, num_beams, max_new_tokens)
+            return self._stage.decode(batch, num_beams, max_new_tokens)
         self.nbest = beam_hypotheses(self._stage, batch, num_beams, max_new_tokens)
         return [hyps[0].text for hyps in self.nbest]
 

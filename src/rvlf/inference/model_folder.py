@@ -42,7 +42,7 @@ from rvlf.models.slt_lm import (
     merge_lora,
 )
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.configs import GRPOConfig
+from rvlf.train.recipe_configs import GRPOConfig
 from rvlf.train.sign_lm import SignLMStage
 from rvlf.train.stage_config import load_stage_config
 

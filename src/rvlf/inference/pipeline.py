@@ -204,5 +204,5 @@ def decode(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens:
     batch = collate(items)
     batch = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in batch.items()}
     with torch.no_grad():
-        return stage.translate(batch, num_beams, max_new_tokens)
+        return stage.decode(batch, num_beams, max_new_tokens)
 

@@ -33,7 +33,7 @@ from rvlf.text.metrics import protocol, sentence_scores
 from rvlf.text.significance import format_diff, paired_test
 from rvlf.train import grpo, pretrain, sft
 from rvlf.train.common import write_json
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 from rvlf.train.plots import plot_learning_curve
 from rvlf.train.reproducibility import cpu_model
 

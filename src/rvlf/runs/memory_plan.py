@@ -54,7 +54,7 @@ from rvlf.errors import ConfigError
 from rvlf.models.fusion import SignFusion
 from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.models.vlp import VLPModel
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
 GIB = 1024**3
 OVERHEAD_GIB = 1.5

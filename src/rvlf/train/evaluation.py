@@ -52,7 +52,7 @@ def evaluate_stage(
     progress: bool = False,
     lockstep: bool = False,
 ) -> EvalResult:
-    """Decode `dataset` with `stage.translate` and score it (BLEU-1..4, ROUGE-L, mean Eq. 15 reward).
+    """Decode `dataset` with `stage.decode` and score it (BLEU-1..4, ROUGE-L, mean Eq. 15 reward).
 
     Under several processes each decodes every `num_processes`-th sample and the results are
     gathered, so every process returns the same scores. `lockstep` (a model sharded with FSDP: every forward is a
@@ -68,14 +68,14 @@ def evaluate_stage(
     for batch in tqdm(loader, desc=f"{stage.name} decode", disable=not progress or not is_terminal(sys.stderr),
                       leave=False):
         batch = move_batch(batch, device)
-        hyps += stage.translate(batch, num_beams, max_new_tokens)
+        hyps += stage.decode(batch, num_beams, max_new_tokens)
         ids += batch["ids"]
         refs += batch["texts"]
     if lockstep and num_processes > 1:
         per_process = -(-len(dataset) // num_processes)  # samples of the busiest process
         filler = move_batch(collate_fn([dataset[idx[-1] if idx else 0]]), device)
         for _ in range(-(-per_process // batch_size) - len(loader)):
-            stage.translate(filler, num_beams, max_new_tokens)
+            stage.decode(filler, num_beams, max_new_tokens)
     model.train(was_training)
     if num_processes > 1:
         ids, hyps, refs = gather_object(ids), gather_object(hyps), gather_object(refs)

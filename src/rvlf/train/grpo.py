@@ -26,7 +26,7 @@ from rvlf.rl.rewards import translation_reward
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import finish_run, load_samples
 from rvlf.config import freeze, load_config
-from rvlf.train.configs import GRPOConfig, SFTConfig, resumed_grpo, with_sft, with_widths
+from rvlf.train.recipe_configs import GRPOConfig, SFTConfig, resumed_grpo, with_sft, with_widths
 from rvlf.train.loop import Trainer
 from rvlf.train.stage import Step
 from rvlf.train.plots import plot_learning_curve

@@ -1,7 +1,7 @@
 """The training shell shared by the three stages.
 
 One code path for CPU, one GPU and many (`accelerate launch`): the stage supplies a model,
-its optimiser parameter groups, a `train_step` and a `translate` function (`rvlf.train.stage`); the shell does
+its optimiser parameter groups, a `train_step` and a `decode` function (`rvlf.train.stage`); the shell does
 the rest - data order, cosine schedule with warm-up, gradient accumulation and clipping,
 progress bar, TensorBoard and `metrics.jsonl`, dev evaluation with beam search (BLEU-1..4,
 ROUGE-L and the Eq. 15 reward with `rvlf.text.metrics`), the best-dev-BLEU-4 checkpoint

@@ -13,7 +13,7 @@ from pathlib import Path
 from rvlf.data.dataset import collate
 from rvlf.text.tokenizer import SLTTokenizer
 from rvlf.train.common import finish_run, load_samples, split_dataset
-from rvlf.train.configs import PretrainConfig
+from rvlf.train.recipe_configs import PretrainConfig
 from rvlf.train.loop import Trainer
 from rvlf.train.reproducibility import seed_everything
 from rvlf.train.run_folder import Claim, claim

@@ -18,7 +18,7 @@ from rvlf.data.dataset import collate
 from rvlf.errors import ConfigError
 from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.train.common import finish_run, load_samples
-from rvlf.train.configs import SFTConfig, resumed_sft, with_stage1_encoder, with_widths
+from rvlf.train.recipe_configs import SFTConfig, resumed_sft, with_stage1_encoder, with_widths
 from rvlf.train.loop import Trainer
 from rvlf.train.reproducibility import seed_everything
 from rvlf.train.run_folder import Claim, claim

@@ -32,7 +32,7 @@ from rvlf.models.slt_lm import (SignLanguageLM, add_lora, build_tiny_qwen3, load
                                 merge_lora, tiny_chat_tokenizer)
 from rvlf.train import checkpoint as ckpt
 from rvlf.train.common import split_dataset
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 from rvlf.train.reproducibility import main_process_first
 from rvlf.train.stage import Step
 from rvlf.train.training_data import write_record
@@ -92,7 +92,7 @@ def assemble(cfg: SFTConfig, encoder: SkeletonEncoder, lm, tokenizer) -> SignLan
     """The SFT model: LoRA on `lm` (Table 10), fusion + projector (Eqs. 12-13) sized to `encoder` and `lm`."""
     lm = add_lora(lm, r=cfg.llm.lora_r, alpha=cfg.llm.lora_alpha, dropout=cfg.llm.lora_dropout,
                   target_modules=cfg.llm.target_modules)
-    if cfg.fusion.sign_dim != encoder.config.d_model:  # Eq. 12 adds to Z_s: resolved by configs.with_widths
+    if cfg.fusion.sign_dim != encoder.config.d_model:  # Eq. 12 adds to Z_s: resolved by recipe_configs.with_widths
         raise ConfigError(f"fusion.sign_dim ({cfg.fusion.sign_dim}) must equal the skeleton encoder's d_model "
                           f"({encoder.config.d_model})")
     fusion = SignFusion(cfg.fusion, lm.config.hidden_size)
@@ -133,7 +133,7 @@ class SignLMStage:
         step.optimize(loss)
         return {"loss": float(loss.detach())}
 
-    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+    def decode(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
         out = self.model.generate(batch["keypoints"], batch["frame_mask"], batch["dino"], num_beams=num_beams,
                                  max_new_tokens=max_new_tokens)
         return out.texts
@@ -165,7 +165,7 @@ def stage1_config(init: str | Path) -> tuple[Path, PretrainConfig]:
 
 def encoder_from_stage1(directory: Path, cfg: SFTConfig) -> SkeletonEncoder:
     """The skeleton encoder of `cfg.encoder` (resolved from the stage-1 checkpoint by
-    `configs.with_stage1_encoder`) with that checkpoint's `encoder.*` weights when `cfg.pretrained_encoder`."""
+    `recipe_configs.with_stage1_encoder`) with that checkpoint's `encoder.*` weights when `cfg.pretrained_encoder`."""
     encoder = SkeletonEncoder(cfg.encoder)
     if cfg.pretrained_encoder:
         weights = ckpt.load_weights(directory / ckpt.MODEL_FILE)
@@ -223,7 +223,7 @@ def merged_policy(cfg: GRPOConfig, sft_model: SignLanguageLM) -> SignLanguageLM:
 
 def load_grpo(directory: str | Path, cfg: GRPOConfig | None = None) -> tuple[GRPOConfig, SignLanguageLM, dict]:
     """A GRPO checkpoint folder -> (config, policy with its weights, the SFT adapter state). `cfg`: the
-    resolved config to build with (a resumed run's, `configs.resumed_grpo`); default the folder's own."""
+    resolved config to build with (a resumed run's, `recipe_configs.resumed_grpo`); default the folder's own."""
     directory = ckpt.resolve_checkpoint(directory)
     if cfg is None:
         cfg = load_config(GRPOConfig, directory / "config.yaml")

@@ -43,7 +43,7 @@ class Stage(Protocol):
     def train_step(self, batch: dict, step: Step) -> dict[str, float]:
         """Forward through `step.model`, `step.optimize(loss)`, return scalars to log (must include `loss`)."""
 
-    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+    def decode(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
         """Decode a batch (beam search for evaluation)."""
 
     def model_state(self) -> dict[str, torch.Tensor]:

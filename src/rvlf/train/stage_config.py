@@ -11,7 +11,7 @@ from pathlib import Path
 from rvlf.config import load_config, read_yaml
 from rvlf.errors import InputFileError
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
 CONFIG_CLASSES = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
 

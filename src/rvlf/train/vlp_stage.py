@@ -18,7 +18,7 @@ from rvlf.errors import ConfigError
 from rvlf.models.vlp import VLPModel
 from rvlf.text.tokenizer import SLTTokenizer, build_corpus_tokenizer, trim_mbart_tokenizer
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.configs import PretrainConfig
+from rvlf.train.recipe_configs import PretrainConfig
 from rvlf.train.stage import Step
 from rvlf.train.training_data import write_record
 
@@ -46,7 +46,7 @@ class PretrainStage:
         step.optimize(out["loss"])
         return {k: float(v.detach()) for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
 
-    def translate(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
+    def decode(self, batch: dict, num_beams: int, max_new_tokens: int) -> list[str]:
         tokens = self.model.generate(batch["keypoints"], batch["frame_mask"], num_beams=num_beams,
                                      max_new_tokens=max_new_tokens)
         return self.tokenizer.batch_decode(tokens)
