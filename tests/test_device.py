@@ -29,6 +29,7 @@ def test_a_device_this_machine_lacks_is_one_line(device, problem, tmp_path, fixt
         resolve_device(device)
     # `rvlf translate --device cuda` was "internal error: AssertionError: Torch not compiled with CUDA enabled"
     pose = fixtures_dir / "holistic_97frames.pose"
+    (tmp_path / "trainer_state.json").write_text("{}")  # a checkpoint folder, as far as the path check before torch sees
     assert cli(["translate", str(pose), "--checkpoint", str(tmp_path), "--device", device]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--device {device}: {problem}" in err[0], err
