@@ -69,6 +69,23 @@ def test_translations_file_has_id_hyp_ref_lines(runs, capsys, tmp_path, which):
     assert out["reward"] == pytest.approx(100 * sum(rewards) / len(rewards), abs=0.01)
 
 
+
+def test_a_translations_path_that_cannot_be_written_is_refused_before_decoding(runs, capsys, tmp_path):
+    """`--translations afile/x.tsv` said `File exists (EEXIST)` after the whole split was decoded; a folder
+    said `Is a directory`. Both are one line, exit 2, before anything is decoded (stdout empty)."""
+    _, _, sft = runs
+    folder, afile = tmp_path / "out", tmp_path / "afile"
+    folder.mkdir()
+    afile.write_text("")
+    for path, says in ((folder, f"--translations {folder}: is a folder; give the file to write, e.g. "
+                                f"--translations {folder / 'translations.tsv'}"),
+                       (afile / "x.tsv", f"--translations {afile / 'x.tsv'}: {afile} is a file, not a folder")):
+        capsys.readouterr()
+        rc = cli(["evaluate", "--checkpoint", str(sft / "best"), "--split", "test", "--translations", str(path)])
+        out, err = capsys.readouterr()
+        assert (rc, out, err) == (2, "", f"rvlf evaluate: error: {says}\n"), path
+    assert not any(folder.iterdir()) and afile.read_text() == ""
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "run_without_checkpoint"])
 def test_bad_checkpoint_folder_exits_2_with_one_line(runs, capsys, tmp_path, kind):
     folder = tmp_path / "ckpt"

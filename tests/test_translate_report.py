@@ -66,7 +66,7 @@ def test_translate_show_refuses_a_folder_or_a_path_under_a_file_before_translati
     folder, afile = tmp_path / "shown", tmp_path / "afile"
     folder.mkdir()
     afile.write_text("")
-    for show, says in ((folder, f"--show {folder}: is a folder; give the video file to write, e.g. --show "
+    for show, says in ((folder, f"--show {folder}: is a folder; give the file to write, e.g. --show "
                                 f"{folder / 'signer_58frames.mp4'}"),
                        (afile / "o.mp4", f"--show {afile / 'o.mp4'}: {afile} is a file, not a folder"),
                        (afile / "sub" / "o.mp4", f"--show {afile / 'sub' / 'o.mp4'}: {afile} is a file, not a folder")):

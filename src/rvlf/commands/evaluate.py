@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from rvlf.commands._common import non_negative_int, positive_int
+from rvlf.commands._common import check_output_file, non_negative_int, positive_int
 from rvlf.commands.score import add_tokenize_arg
 from rvlf.errors import ConfigError
 
@@ -54,6 +54,8 @@ def run(args) -> int:
     from rvlf.train.evaluation import evaluate_stage
 
     tok = args.tokenize if args.tokenize == SLRT else check_tokenize(args.tokenize)  # before any decoding
+    if args.translations:
+        check_output_file(args.translations, "--translations", "translations.tsv")
 
     # a run folder: its best; a hub id: its snapshot (as from_pretrained, rvlf translate and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))

@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from rvlf.commands._common import positive_int
+from rvlf.commands._common import check_output_file, positive_int
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import one_line
 
@@ -55,19 +55,6 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_show_path(show: Path, source: Path) -> None:
-    """Refuse a --show path that cannot be written before anything is decoded or translated: an
-    existing folder (the video is a file in it) or a path under a file (`RvlfError`, exit 2)."""
-    if show.is_dir():
-        raise RvlfError(f"--show {show}: is a folder; give the video file to write, e.g. "
-                        f"--show {show / (source.stem or 'out')}.mp4")
-    for parent in show.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RvlfError(f"--show {show}: {parent} is a file, not a folder")
-            break
-
-
 def run(args) -> int:
     # torch, transformers, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
     # rvlf.device and rvlf.train.training_data are light but would add modules to every `rvlf` start-up
@@ -86,7 +73,7 @@ def run(args) -> int:
         raise RvlfError(f"{args.inputs[0]}: --show needs a video, frame folder or image input (a keypoint or "
                         "feature file has no frames to draw on)")
     if args.show:
-        check_show_path(Path(args.show), Path(args.inputs[0]))
+        check_output_file(args.show, "--show", f"{Path(args.inputs[0]).stem or 'out'}.mp4")
     device = resolve_device(args.device)
     # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))
