@@ -65,6 +65,18 @@ def check_output_file(path: str | Path, option: str, example: str = "out") -> No
             break
 
 
+def check_output_dir(path: str | Path, option: str) -> None:
+    """Refuse an output folder option (`extract --out`) that is a file or lies under a file, before any
+    work (`RvlfError`, exit 2; the OS says only "File exists (EEXIST)" or "Not a directory")."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise RvlfError(f"{option} {path}: " + ("is a file, not a folder" if folder == path
+                                                         else f"{folder} is a file, not a folder"))
+            break
+
+
 def not_ready(name: str, issue: str):
     """Handler for a command whose implementation has not landed yet."""
 

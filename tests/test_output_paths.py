@@ -1,0 +1,31 @@
+"""Paths given as the wrong kind of thing get one line naming them, before any work: `rvlf extract --out`
+a file or under a file (was `File exists (EEXIST)` / `Not a directory (ENOTDIR)`), and a `--dino` that is
+a file (was a hint to download it from the hub as `hf download FILE`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import cli_output
+
+
+def test_extract_out_that_is_a_file_or_under_a_file(fixtures_dir, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("notes\n")
+    for out, says in ((afile, f"--out {afile}: is a file, not a folder"),
+                      (afile / "sub" / "feats", f"--out {afile / 'sub' / 'feats'}: {afile} is a file, not a folder")):
+        rc, stdout, err = cli_output("extract", fixtures_dir / "signer_58frames.mp4", "--out", out, "--no-features")
+        assert (rc, stdout, err) == (2, "", f"rvlf extract: error: {says}\n"), out
+    assert afile.read_text() == "notes\n" and sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_a_dino_that_is_a_file_is_named_without_a_hub_hint(fixtures_dir, tmp_path, monkeypatch, relative):
+    (tmp_path / "dino.bin").write_bytes(b"\0" * 16)
+    monkeypatch.chdir(tmp_path)
+    dino = "dino.bin" if relative else str(tmp_path / "dino.bin")
+    rc, _, err = cli_output("extract", fixtures_dir / "human_all_parts.png", "--out", tmp_path / "o", "--dino", dino,
+                            "--device", "cpu")
+    assert (rc, err) == (2, f"rvlf extract: error: {dino}: a file, not a DINOv2 model folder (give the folder that "
+                            "holds its config.json and weights, or a hub id)\n")
+    assert "hf download" not in err
