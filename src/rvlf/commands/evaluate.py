@@ -78,6 +78,7 @@ def run(args) -> int:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
     stage.cfg = dataclasses.replace(loaded_cfg, data=cfg.data)  # the stage decodes with the data.* overrides too
+    stage.lang = cfg.data.language()  # scored in the references' language (data.dataset / data.lang overrides)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,
