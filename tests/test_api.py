@@ -166,8 +166,10 @@ def test_bad_inputs_are_one_clear_line(grpo, tmp_path):
         grpo.translate(np.zeros((10, 543, 3), np.float32))
     with pytest.raises(RvlfError, match=r"'dino' has shape \[4, 3, 16\]; expected \[T,3,D\] with T = 5"):
         grpo.translate({"keypoints": np.ones((5, 77, 3), np.float32), "dino": np.zeros((4, 3, 16), np.float32)})
-    with pytest.raises(RvlfError, match="cannot translate a int"):
-        grpo.translate(3)
+    with pytest.raises(RvlfError, match=r"^input: cannot translate an int \(3\); give a path \(video"):
+        grpo.translate(3)  # was "array: cannot translate a int"
+    with pytest.raises(RvlfError, match=r"^input: cannot translate a set \(\{'signer.mp4'\}\); give a path"):
+        grpo.translate({"signer.mp4"})
     with pytest.raises(RvlfError, match="num_beams must be >= 1"):
         grpo.translate(np.ones((5, 77, 3), np.float32), num_beams=0)
 

@@ -69,6 +69,49 @@ def test_translations_file_has_id_hyp_ref_lines(runs, capsys, tmp_path, which):
     assert out["reward"] == pytest.approx(100 * sum(rewards) / len(rewards), abs=0.01)
 
 
+
+def test_a_translations_path_that_cannot_be_written_is_refused_before_decoding(runs, capsys, tmp_path):
+    """`--translations afile/x.tsv` said `File exists (EEXIST)` after the whole split was decoded; a folder
+    said `Is a directory`. Both are one line, exit 2, before anything is decoded (stdout empty)."""
+    _, _, sft = runs
+    folder, afile = tmp_path / "out", tmp_path / "afile"
+    folder.mkdir()
+    afile.write_text("")
+    for path, says in ((folder, f"--translations {folder}: is a folder; give the file to write, e.g. "
+                                f"--translations {folder / 'translations.tsv'}"),
+                       (afile / "x.tsv", f"--translations {afile / 'x.tsv'}: {afile} is a file, not a folder")):
+        capsys.readouterr()
+        rc = cli(["evaluate", "--checkpoint", str(sft / "best"), "--split", "test", "--translations", str(path)])
+        out, err = capsys.readouterr()
+        assert (rc, out, err) == (2, "", f"rvlf evaluate: error: {says}\n"), path
+    assert not any(folder.iterdir()) and afile.read_text() == ""
+
+
+def test_scores_are_in_the_language_of_the_evaluated_data(runs, capsys, tmp_path):
+    """`data.lang` / `data.dataset` overrides at evaluate time: the scores and signatures were those of the
+    checkpoint's own language (an English model scored on Chinese references by whitespace, `slrt:en`);
+    now the references' language decides (Chinese by character)."""
+    from rvlf.text.metrics import corpus_scores
+
+    manifest, s1, _ = runs
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    zh = tmp_path / "zh.jsonl"
+    with zh.open("w", encoding="utf-8") as fh:
+        for row in (r for r in rows if r["split"] == "test"):
+            # the toy texts behind one Chinese word: by character they share far more with the model's output
+            row.update(lang="zh", text="你好 " + row["text"],
+                       features=str((manifest.parent / row["features"]).resolve()))
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    path = tmp_path / "t.tsv"
+    out = _evaluate(capsys, "--checkpoint", str(s1 / "best"), "--num-beams", "1", "--translations", str(path),
+                    f"data.root={zh}", "data.lang=zh")
+    assert out["signature"].startswith("slrt:zh(characters)|")
+    assert out["sacrebleu"]["signature"].startswith("sacrebleu:zh|")
+    _, hyps, refs = zip(*(line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()))
+    by_char, by_word = (corpus_scores(list(hyps), list(refs), lang) for lang in ("zh", "en"))
+    assert out["bleu1"] == pytest.approx(by_char["bleu1"], abs=0.01) and by_char["bleu1"] > by_word["bleu1"] + 10
+    assert out["rouge_l"] == pytest.approx(by_char["rouge_l"], abs=0.01)
+
 @pytest.mark.parametrize("kind", ["missing", "empty", "run_without_checkpoint"])
 def test_bad_checkpoint_folder_exits_2_with_one_line(runs, capsys, tmp_path, kind):
     folder = tmp_path / "ckpt"

@@ -199,6 +199,13 @@ def test_analyze_similarity_plot(run, tmp_path):
     empty.mkdir()
     rc, _, stderr = _cli("analyze", "similarity", empty, "--out", tmp_path / "c.png")
     assert rc == 2 and "no .npz" in stderr and len(stderr.strip().splitlines()) == 1
+    # an --out that cannot be written is refused before the features are read, one line
+    rc, _, stderr = _cli("analyze", "similarity", run["out"], "--out", empty)
+    assert rc == 2 and stderr == f"rvlf analyze: error: --out {empty}: is a folder; give the file to write, e.g. " \
+                                 f"--out {empty / 'similarity.png'}\n"
+    rc, _, stderr = _cli("analyze", "similarity", run["out"], "--out", png / "x.png")
+    assert rc == 2 and stderr == f"rvlf analyze: error: --out {png / 'x.png'}: {png} is a file, not a folder\n"
+    assert not any(empty.iterdir())
 
 
 # --- real-world inputs: rotation, edit lists, keypoint units, pose pickles, empty signers ----------------------

@@ -56,3 +56,23 @@ def test_no_module_is_left_at_an_old_path():
     for old in rvlf.MOVED:
         path = src.joinpath(*old.split("."))
         assert not path.with_suffix(".py").exists() and not path.is_dir(), old
+
+
+def test_renamed_functions_of_the_old_path_still_import_with_their_new_name():
+    # `rvlf.translate.translate()` became `decode()`, its overlay drawing moved to rvlf.inference.overlay:
+    # old code gets the new function and one FutureWarning naming it, not an ImportError
+    code = ("import warnings\nwith warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter('always')\n"
+            "    from rvlf.translate import translate, draw_overlay\n"
+            "from rvlf.inference.pipeline import decode\nfrom rvlf.inference.overlay import draw_overlay as new\n"
+            "import rvlf.inference.pipeline as p\n"
+            "try:\n    p.no_such_name\n    missing = None\nexcept AttributeError as e:\n    missing = str(e)\n"
+            "print(repr((translate is decode, draw_overlay is new, [str(w.message) for w in caught], missing)))\n")
+    same, same_overlay, messages, missing = _run(code)
+    assert same and same_overlay
+    assert messages[1:] == [
+        "rvlf.translate.translate is now rvlf.inference.pipeline.decode (same arguments); import it from there "
+        "(the old name will be removed)",
+        "rvlf.translate.draw_overlay is now rvlf.inference.overlay.draw_overlay (same arguments); import it from "
+        "there (the old name will be removed)"]
+    assert missing == "module 'rvlf.inference.pipeline' has no attribute 'no_such_name'"

@@ -57,6 +57,25 @@ def test_translate_show_refuses_a_keypoint_input_before_translating(runs, fixtur
     assert rc == 2 and out == "" and "--show needs a video" in err and len(err.strip().splitlines()) == 1
 
 
+
+def test_translate_show_refuses_a_folder_or_a_path_under_a_file_before_translating(runs, fixtures_dir, tmp_path,
+                                                                                    capsys):
+    """`--show afile/o.mp4` said `afile: File exists (EEXIST)` after translating; `--show FOLDER` wrote
+    FOLDER.mp4 beside it. Both are refused up front, one line, exit 2, nothing on stdout or on disk."""
+    video, ckpt = str(fixtures_dir / "signer_58frames.mp4"), str(runs / "s1" / "last")
+    folder, afile = tmp_path / "shown", tmp_path / "afile"
+    folder.mkdir()
+    afile.write_text("")
+    for show, says in ((folder, f"--show {folder}: is a folder; give the file to write, e.g. --show "
+                                f"{folder / 'signer_58frames.mp4'}"),
+                       (afile / "o.mp4", f"--show {afile / 'o.mp4'}: {afile} is a file, not a folder"),
+                       (afile / "sub" / "o.mp4", f"--show {afile / 'sub' / 'o.mp4'}: {afile} is a file, not a folder")):
+        capsys.readouterr()
+        rc = main(["translate", video, "--checkpoint", ckpt, "--show", str(show)])
+        out, err = capsys.readouterr()
+        assert (rc, out, err) == (2, "", f"rvlf translate: error: {says}\n"), show
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "shown"] and not any(folder.iterdir())
+
 def test_translate_carries_on_past_a_bad_input(runs, fixtures_dir, tmp_path, capsys):
     """One unreadable file among several lost every translation (exit 2, nothing printed)."""
     notes = tmp_path / "notes.txt"

@@ -81,8 +81,19 @@ def write_error(err: BaseException, path: str | Path, what: str, kept: str = "")
     os_err = os_error_of(err)
     if os_err is None:
         return None
-    text = f"{path}: cannot write {what}: {describe(os_err)}"
+    blocker = file_in_the_way(path) if os_err.errno in (errno_mod.EEXIST, errno_mod.ENOTDIR) else None
+    # mkdir under a file says only "File exists (EEXIST)" / "Not a directory": name the file instead
+    reason = f"{blocker} is a file, not a folder" if blocker else describe(os_err)
+    text = f"{path}: cannot write {what}: {reason}"
     return WriteError(text + (f"; {kept}" if kept else ""))
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The nearest existing parent folder of `path` when it is a file (or a link to one), else None."""
+    for parent in Path(path).parents:
+        if parent.exists() or parent.is_symlink():
+            return None if parent.is_dir() else parent
+    return None
 
 
 def describe(os_err: OSError) -> str:

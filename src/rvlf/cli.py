@@ -65,6 +65,8 @@ def quiet_libraries(debug: bool) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*gradient.checkpointing.*")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name in ("httpx", "httpcore"):  # one INFO line per request (Gradio's calls to its own page in `rvlf app`)
+        logging.getLogger(name).setLevel(logging.WARNING)
     if "transformers" in sys.modules:  # already imported (e.g. in tests): switch it off directly
         # transformers: only when something has already imported it; the CLI's start-up never does
         from transformers.utils import logging as hf_logging

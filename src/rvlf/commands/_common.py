@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 from rvlf.errors import RvlfError
 
@@ -47,6 +48,33 @@ def training_overrides(args: argparse.Namespace) -> list[str]:
 def run_folder_args(args: argparse.Namespace) -> dict:
     """The recipes' `run(...)` keywords for what may happen to the run folder (`rvlf.train.run_folder`)."""
     return {"resume": args.resume, "overwrite": args.overwrite, "allow_config_change": args.allow_config_change}
+
+
+def check_output_file(path: str | Path, option: str, example: str = "out") -> None:
+    """Refuse an output file option (`--show`, `--translations`, `--out`) that cannot be written, before
+    any work: an existing folder, or a path under a file (`RvlfError`, exit 2; the OS would say "File
+    exists (EEXIST)" or "Is a directory" only when the result is written). `example`: the file name the
+    message suggests inside a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise RvlfError(f"{option} {path}: is a folder; give the file to write, e.g. {option} {path / example}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise RvlfError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+
+
+def check_output_dir(path: str | Path, option: str) -> None:
+    """Refuse an output folder option (`extract --out`) that is a file or lies under a file, before any
+    work (`RvlfError`, exit 2; the OS says only "File exists (EEXIST)" or "Not a directory")."""
+    path = Path(path)
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise RvlfError(f"{option} {path}: " + ("is a file, not a folder" if folder == path
+                                                         else f"{folder} is a file, not a folder"))
+            break
 
 
 def not_ready(name: str, issue: str):

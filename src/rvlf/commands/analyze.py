@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 from rvlf import atomic
+from rvlf.commands._common import check_output_file
 from rvlf.data.walk import TreeProblem, files_under
 from rvlf.errors import RvlfError
 
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.features_dir)
     if not root.is_dir():
         raise RvlfError(f"{root}: not a folder of feature files")
+    check_output_file(args.out, "--out", "similarity.png")  # before the features are read
     if args.bins < 1:
         raise RvlfError(f"--bins must be >= 1, got {args.bins}")
     problems: list[TreeProblem] = []  # linked folders are followed; broken links and loops named

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from rvlf.commands._common import non_negative_int, positive_int
+from rvlf.commands._common import check_output_file, non_negative_int, positive_int
 from rvlf.commands._model_arg import check_model_arg
 from rvlf.commands.score import add_tokenize_arg
 from rvlf.errors import ConfigError
@@ -41,6 +41,8 @@ def run(args) -> int:
 
     override_section(DataConfig(), "data", args.overrides)  # one line naming the override, before anything is read
     check_model_arg(args.checkpoint)  # a path that is no model: one line before torch loads (a hub id: below)
+    if args.translations:
+        check_output_file(args.translations, "--translations", "translations.tsv")
     # torch, transformers, sacrebleu: after the overrides are checked, so an error there is quick
     import torch
     from torch.utils.data import Subset
@@ -78,6 +80,7 @@ def run(args) -> int:
         dataset = Subset(dataset, list(range(min(args.max_samples, len(dataset)))))
     stage, model, loaded_cfg = load_stage(ckpt_dir)
     stage.cfg = dataclasses.replace(loaded_cfg, data=cfg.data)  # the stage decodes with the data.* overrides too
+    stage.lang = cfg.data.language()  # scored in the references' language (data.dataset / data.lang overrides)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     res = evaluate_stage(stage, model, dataset, collate_fn=collate, batch_size=args.batch_size or cfg.train.batch_size,

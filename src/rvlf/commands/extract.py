@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rvlf.commands._common import positive_int
+from rvlf.commands._common import check_output_dir, positive_int
 from rvlf.errors import RvlfError
 
 
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise RvlfError(f"--margin must be >= 0, got {args.margin}")
     if args.address and args.engine != "ray":
         raise RvlfError("--address is for --engine ray")
+    check_output_dir(args.out, "--out")
     shard = resolve_shard(args.shard)
     jobs = find_jobs(args.inputs, args.out, args.keypoints)
     if not jobs:

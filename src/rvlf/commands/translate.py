@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from rvlf.commands._common import positive_int
+from rvlf.commands._common import check_output_file, positive_int
 from rvlf.commands._model_arg import check_model_arg
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import one_line
@@ -58,6 +58,13 @@ def register(sub) -> None:
 
 def run(args) -> int:
     check_model_arg(args.checkpoint)  # a path that is no model: one line before torch loads (a hub id: below)
+    if args.show and len(args.inputs) != 1:
+        raise RvlfError("--show draws one video: give a single INPUT")
+    if args.show and Path(args.inputs[0]).suffix.lower() in (".npz", ".pose", ".pkl"):
+        raise RvlfError(f"{args.inputs[0]}: --show needs a video, frame folder or image input (a keypoint or "
+                        "feature file has no frames to draw on)")
+    if args.show:
+        check_output_file(args.show, "--show", f"{Path(args.inputs[0]).stem or 'out'}.mp4")
     # torch, transformers, NumPy (MediaPipe, cv2, PyAV once inputs are read): only when translating;
     # rvlf.device and rvlf.train.training_data are light but would add modules to every `rvlf` start-up
     from rvlf.data.dataset import check_long_inputs, long_input_note
@@ -69,11 +76,6 @@ def run(args) -> int:
     from rvlf.inference.pipeline import decode, input_warnings, no_signer, prepare_input
     from rvlf.train.training_data import read as read_training_data
 
-    if args.show and len(args.inputs) != 1:
-        raise RvlfError("--show draws one video: give a single INPUT")
-    if args.show and Path(args.inputs[0]).suffix.lower() in (".npz", ".pose", ".pkl"):
-        raise RvlfError(f"{args.inputs[0]}: --show needs a video, frame folder or image input (a keypoint or "
-                        "feature file has no frames to draw on)")
     device = resolve_device(args.device)
     # a run folder: its best; a hub id: its snapshot (as SignTranslator.from_pretrained and rvlf app)
     ckpt_dir = checkpoint_dir(resolve_pretrained(args.checkpoint, revision=args.revision))

@@ -107,6 +107,9 @@ class DinoEncoder:
             raise RvlfError(f"batch size must be >= 1, got {batch_size}")
         dtype = torch.float32 if dtype is None else dtype
         local = Path(name_or_path).expanduser()
+        if local.exists() and not local.is_dir():  # a local file is never a hub id: no download hint
+            raise RvlfError(f"{name_or_path}: a file, not a DINOv2 model folder (give the folder that holds its "
+                            "config.json and weights, or a hub id)")
         if (local.is_absolute() or str(name_or_path).startswith(".")) and not local.is_dir():
             raise RvlfError(f"DINOv2 model folder {name_or_path} does not exist")
         offline = use_cache_if_hub_unreachable(name_or_path)  # no network: the cache in seconds, not retries

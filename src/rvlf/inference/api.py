@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import reprlib
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -264,7 +265,9 @@ class SignTranslator:
             kp = _keypoints(item, label)
             _warn_no_dino(self, label)
             return Prepared(label, kp, None, Path(f"<{label}>"))
-        raise RvlfError(f"{label}: cannot translate a {type(item).__name__}; give {ACCEPTED}")
+        kind = type(item).__name__  # not an array: named by its type, not as "array"
+        raise RvlfError(f"{name or 'input'}: cannot translate {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                        f"({reprlib.repr(item)}); give {ACCEPTED}")
 
     def _prepare_frames(self, frames: np.ndarray, label: str):
         # PIL and torch (via rvlf.data.dataset): loaded with the model, not with `from rvlf import SignTranslator`

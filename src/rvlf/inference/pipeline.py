@@ -11,8 +11,10 @@ translated (`no_signer`); one that is not plausibly signing gets warnings (`inpu
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,3 +208,19 @@ def decode(stage, inputs: list[Prepared], *, num_beams: int = 5, max_new_tokens:
     with torch.no_grad():
         return stage.decode(batch, num_beams, max_new_tokens)
 
+
+
+# Names this module had as `rvlf.translate` before issue 32 that now live under another name or module:
+# old code (`from rvlf.translate import translate`) still runs, with one FutureWarning naming the new place.
+RENAMED = {"translate": ("rvlf.inference.pipeline", "decode"),
+           "overlay_frames": ("rvlf.inference.overlay", "overlay_frames"),
+           "draw_overlay": ("rvlf.inference.overlay", "draw_overlay")}
+
+
+def __getattr__(name: str):
+    if name not in RENAMED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, new = RENAMED[name]
+    warnings.warn(f"rvlf.translate.{name} is now {module}.{new} (same arguments); import it from there (the old "
+                  "name will be removed)", FutureWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), new)
