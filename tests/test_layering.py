@@ -236,3 +236,11 @@ def test_the_reason_check_reads_runs_and_comments(tmp_path):
                       "def c():\n    x = 1\n    from os import path  # deferred: the reason\n\n"
                       "def d():\n    if True:\n        from os import (\n            sep)\n", encoding="utf-8")
     assert imports_inside_functions_without_reason(sample) == [2, 16]
+
+
+def test_every_package_is_a_regular_package():
+    """Each folder of modules under src/rvlf has an `__init__.py`: setuptools' `packages.find` (pyproject)
+    leaves namespace packages out of a wheel, so a module folder without one works from a checkout and
+    is missing after `pip install` (src/rvlf/runs/__init__.py was once left out by a .gitignore pattern)."""
+    folders = {p.parent for p in (SRC / "rvlf").rglob("*.py") if "__pycache__" not in p.parts}
+    assert sorted(str(f.relative_to(SRC)) for f in folders if not (f / "__init__.py").is_file()) == []
