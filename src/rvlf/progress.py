@@ -68,7 +68,8 @@ def progress(total: int, *, desc: str, unit: str = "it", enabled: bool = True, i
     if enabled and is_terminal(stream):
         from tqdm.auto import tqdm  # deferred on purpose: only a terminal draws a bar
 
-        return tqdm(total=total, initial=initial, desc=command_line("", desc).rstrip(": ") or None, unit=unit, file=stream, dynamic_ncols=True)
+        label = command_line("", desc).rstrip(": ") or None  # `rvlf demo: sft` (tqdm adds the ": ")
+        return tqdm(total=total, initial=initial, desc=label, unit=unit, file=stream, dynamic_ncols=True)
     return LineProgress(total, desc=desc, unit=unit, initial=initial, every=every, stream=stream, enabled=enabled)
 
 
