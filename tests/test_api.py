@@ -369,3 +369,52 @@ def test_keypoint_confidence_outside_0_1_is_refused(grpo, fixtures_dir):
     wide = {"keypoints": kp, "dino": np.zeros((len(kp), 3, 768), np.float32)}
     with pytest.raises(RvlfError, match=r"768 dims but the checkpoint expects \d+ \(extract with the DINOv2"):
         grpo.translate(wide)
+
+
+def test_every_kind_of_input_is_named_by_one_rule_in_warnings_errors_and_results(grpo, fixtures_dir, frames20,
+                                                                                 caplog):
+    """An input without a path is `KIND [SHAPE]` alone and `inputs[i] (KIND [SHAPE])` in a list, the
+    same in its warnings (logged and `Translation.warnings`' owner `.source`) and in its errors (was
+    `array:` in warnings, `<array>:` in the no-signer error, `input1` in a list)."""
+    from rvlf.data.poses import read_keypoints
+
+    kp = read_keypoints(fixtures_dir / "holistic_97frames.pose")[:4]  # 4 frames: "too short to be signing"
+    one_frame = frames20[:1]  # a still image: warned about, still translated
+    short = {
+        "array [4,77,3]": kp,
+        "tensor [4,77,3]": torch.from_numpy(kp),
+        "dict (keypoints [4,77,3])": {"keypoints": kp},
+        "array [1,720,540,3]": one_frame,
+        "list of 1 frame [720,540,3]": [one_frame[0]],
+    }
+    for label, given in short.items():
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="rvlf.inference.api"):
+            result = grpo.translate(given, num_beams=1)
+        assert result.source == label and result.warnings, label
+        assert f"{label}: warning: only " in caplog.text, (label, caplog.text)
+        assert "<" not in caplog.text and "input0" not in caplog.text
+    # several inputs: each by its place in the list; a path names itself (not its stem)
+    pose = fixtures_dir / "holistic_97frames.pose"
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rvlf.inference.api"):
+        results = grpo.translate([kp, torch.from_numpy(kp), pose], num_beams=1, return_scores=True)
+    assert [r.source for r in results] == ["inputs[0] (array [4,77,3])", "inputs[1] (tensor [4,77,3])", str(pose)]
+    assert "inputs[1] (tensor [4,77,3]): warning: only 4 frames" in caplog.text
+
+    # errors: the same names (no signer found, a bad dict, frames of two sizes, an unknown kind)
+    nobody = np.zeros((20, 77, 3), np.float32)
+    black = np.zeros((2, 64, 64, 3), np.uint8)
+    for given, line in [
+        (nobody, "array [20,77,3]: no signer found"),
+        (torch.from_numpy(nobody), "tensor [20,77,3]: no signer found"),
+        ({"keypoints": nobody}, r"dict (keypoints [20,77,3]): no signer found"),
+        (list(black), "list of 2 frames [64,64,3]: no signer found"),
+        ([kp, nobody], "inputs[1] (array [20,77,3]): no signer found"),
+        ({"dino": nobody}, "dict: a dict input needs 'keypoints'"),
+        ((black[0], black[0, :32]), "tuple of 2 frames [64,64,3]: a list is one video's frames"),
+        ([kp, 3], "inputs[1]: cannot translate an int (3)"),
+    ]:
+        with pytest.raises(RvlfError) as err:
+            grpo.translate(given, num_beams=1)
+        assert str(err.value).startswith(line), (line, str(err.value))

@@ -20,8 +20,14 @@ def test_quick_demo_runs_all_stages_and_writes_the_results(tmp_path, capsys):
     # one line per step with its time; stderr is no terminal here: progress comes as lines, never bar redraws
     for step, what in (("1/5", "corpus"), ("2/5", "stage 1 (pretrain)"), ("3/5", "base LM"),
                        ("4/5", "stage 2 (SLT-SFT)"), ("5/5", "stage 3 (SLT-GRPO)")):
-        assert re.search(rf"^\[demo\] {step} {re.escape(what)} done in \d+ s$", stdout, re.M), what
-    assert "\r" not in captured.err and re.search(r"^\[sft\] 100% \(\d+/\d+ step\), ", captured.err, re.M)
+        assert re.search(rf"^rvlf demo: {step} {re.escape(what)} done in \d+ s$", stdout, re.M), what
+    assert "\r" not in captured.err and re.search(r"^rvlf demo: sft step (\d+)/\1 \(100%\), ", captured.err, re.M)
+    assert re.search(r"^rvlf demo: corpus 96/96 videos \(100%\), ", captured.err, re.M)
+    # every line of the command starts `rvlf demo: `, but the results table and what explains it
+    table_start = stdout.index("\n| Method |")
+    table_end = stdout.index("\nrvlf demo: done in ")
+    log_lines = stdout[:table_start].splitlines() + stdout[table_end:].splitlines() + captured.err.splitlines()
+    assert [line for line in log_lines if line and not line.startswith("rvlf demo: ")] == []
     # the dev figures say which dev subset they use (data.dev_max_samples=8 of the 16 dev sentences)
     assert results["dev"]["samples"] == {"pretrain": 8, "sft": 8, "grpo": 8} and results["dev"]["of"] == 16
     assert "on the first 8 of the 16 dev sentences" in stdout

@@ -17,6 +17,7 @@ import warnings
 from rvlf import __version__
 from rvlf.atomic import describe, os_error_of
 from rvlf.errors import RvlfError
+from rvlf.progress import set_command
 
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
 
@@ -122,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for handler in logging.getLogger().handlers:  # basicConfig's stderr handler (pytest's own are subclasses)
         if type(handler) is logging.StreamHandler:
             handler.setFormatter(CommandLines(args.command))
+    set_command(args.command)  # progress and step lines start `rvlf COMMAND: ` too (rvlf.progress.command_line)
     try:
         rc = args.func(args)
         return int(rc or 0)
@@ -149,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        set_command(None)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,10 @@ Every result says what a reader must know beside the text: `Translation.notice` 
 trained on the rvlf synthetic demo language (or does not record its training data,
 `rvlf.train.training_data`), and `Translation.warnings` when the input is not plausibly signing (one frame
 or a few, no hands in any frame; `rvlf.inference.pipeline.input_warnings`).
+
+Every warning, error and `Translation.source` names an input the same way (`input_label`): a path as
+given; an in-memory input by kind and shape, `array [20,77,3]`, or `inputs[2] (array [20,77,3])` when
+`translate` is given a list.
 """
 
 from __future__ import annotations
@@ -46,19 +50,22 @@ class Translation(str):
     """One translation: the text itself (a `str`, so it prints and compares as the text), plus
     `warnings` (tuple of phrases: why the input is not plausibly signing, `input_warnings`; empty
     when nothing is wrong) and `notice` (the model's training-data notice, e.g. trained on the rvlf
-    synthetic demo language; None for a model trained on real data)."""
+    synthetic demo language; None for a model trained on real data) and `source` (the input's name as
+    its warnings and errors give it, `input_label`: `clips/a.mp4`, `array [20,77,3]`; None when not known)."""
 
     warnings: tuple[str, ...]
     notice: str | None
+    source: str | None
 
-    def __new__(cls, text: str, warnings: Sequence[str] = (), notice: str | None = None):
+    def __new__(cls, text: str, warnings: Sequence[str] = (), notice: str | None = None, source: str | None = None):
         obj = super().__new__(cls, text)
         obj.warnings = tuple(warnings)
         obj.notice = notice
+        obj.source = source
         return obj
 
     def __reduce__(self):
-        return (Translation, (str(self), self.warnings, self.notice))
+        return (Translation, (str(self), self.warnings, self.notice, self.source))
 
     @property
     def text(self) -> str:
@@ -67,16 +74,18 @@ class Translation(str):
 
 class NBest(list):
     """The beam's n-best for one input: a list of `Hypothesis`, best first, one per distinct text, with
-    the same `warnings` and `notice` as `Translation`, and `merged`: how many of the beam's hypotheses
+    the same `warnings`, `notice` and `source` as `Translation`, and `merged`: how many of the beam's hypotheses
     are not listed because their text (whitespace runs as one space, `rvlf.text.files.one_line`) is
     that of a better one (two token sequences can decode to one text: " fast" and "fast", a stop
     token or a special token that decoding drops). `len(nbest) + nbest.merged` is the beam width."""
 
-    def __init__(self, hypotheses=(), warnings: Sequence[str] = (), notice: str | None = None, merged: int = 0):
+    def __init__(self, hypotheses=(), warnings: Sequence[str] = (), notice: str | None = None, merged: int = 0,
+                 source: str | None = None):
         super().__init__(hypotheses)
         self.warnings = tuple(warnings)
         self.notice = notice
         self.merged = int(merged)
+        self.source = source
 
 
 class Hypothesis(NamedTuple):
@@ -232,17 +241,21 @@ class SignTranslator:
           arrays in `translate`'s list). See `as_rgb_frames` for how layouts are told apart.
         Keypoints without DINOv2 features give zero face/hand features (logged as a warning), as
         `rvlf translate` does for keypoint files. Anything else raises `RvlfError` listing the
-        accepted layouts; `InputFileError` / `RvlfError` name the input.
+        accepted layouts; `InputFileError` / `RvlfError` name the input. `name`: what warnings, errors
+        and the result call it (default `input_label(item)`: `array [20,77,3]`; a file's own name
+        is its stem, or `name` when given).
         """
         # torch (via rvlf.inference.pipeline): with the model (see from_pretrained)
         from rvlf.inference.pipeline import Prepared, prepare_input
 
         if isinstance(item, (str, os.PathLike)):  # frames data.max_frames drops are never extracted
-            return prepare_input(item, self.dino_model, device=self.device, max_frames=self.config.data.max_frames,
-                                 long_inputs=self.config.data.long_inputs)
+            p = prepare_input(item, self.dino_model, device=self.device, max_frames=self.config.data.max_frames,
+                              long_inputs=self.config.data.long_inputs)
+            p.name = name or p.name
+            return p
+        label = name or input_label(item)
         if _is_tensor(item):
             item = item.detach().cpu().numpy()
-        label = name or "array"
         if isinstance(item, dict):
             if "keypoints" not in item:
                 raise RvlfError(f"{label}: a dict input needs 'keypoints' [T,77,3] (and optionally 'dino' [T,3,D])")
@@ -255,7 +268,7 @@ class SignTranslator:
                                     f"{len(kp)} frames (face, left hand, right hand)")
             else:
                 _warn_no_dino(self, label)
-            return Prepared(label, kp, dino, Path(f"<{label}>"))
+            return Prepared(label, kp, dino, Path(label))
         if isinstance(item, (list, tuple)):  # one video's frames (cv2 / decord / PIL users hold them so)
             return self._prepare_frames(_stack_frames(item, label), label)
         if isinstance(item, np.ndarray):
@@ -264,9 +277,9 @@ class SignTranslator:
                 return self._prepare_frames(frames, label)
             kp = _keypoints(item, label)
             _warn_no_dino(self, label)
-            return Prepared(label, kp, None, Path(f"<{label}>"))
-        kind = type(item).__name__  # not an array: named by its type, not as "array"
-        raise RvlfError(f"{name or 'input'}: cannot translate {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+            return Prepared(label, kp, None, Path(label))
+        kind = type(item).__name__  # not an array: its label is `input` (or `inputs[i]`), this line says its type
+        raise RvlfError(f"{label}: cannot translate {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
                         f"({reprlib.repr(item)}); give {ACCEPTED}")
 
     def _prepare_frames(self, frames: np.ndarray, label: str):
@@ -280,12 +293,12 @@ class SignTranslator:
             raise RvlfError(f"{label}: no frames")
         keep = select_frames(len(frames), self.config.data.max_frames, self.config.data.long_inputs)
         with tempfile.TemporaryDirectory(prefix="rvlf-frames-") as tmp:
-            folder = Path(tmp) / label
+            folder = Path(tmp) / "frames"  # not the label: it may hold a "/" (a path in `name`)
             folder.mkdir()
             for t, frame in enumerate(frames[keep]):  # frames data.max_frames drops are never extracted
                 Image.fromarray(frame).save(folder / f"{t:06d}.png", compress_level=1)
             p = prepare_input(folder, self.dino_model, device=self.device)
-        p.source = Path(f"<{label}>")
+        p.name, p.source = label, Path(label)
         p.num_frames, p.frames = len(frames), keep
         return p
 
@@ -314,7 +327,8 @@ class SignTranslator:
         """
         single = not isinstance(inputs, (list, tuple)) or _is_frame_list(inputs)
         items = [inputs] if single else list(inputs)
-        prepared = [self.prepare(x, name=None if len(items) == 1 else f"input{i}") for i, x in enumerate(items)]
+        index = len(items) > 1  # several inputs: each in-memory one is named by its place, `inputs[2] (...)`
+        prepared = [self.prepare(x, name=input_label(x, i if index else None)) for i, x in enumerate(items)]
         out = self.translate_prepared(prepared, num_beams=num_beams, return_scores=return_scores,
                                       max_new_tokens=max_new_tokens, batch_size=batch_size)
         return out[0] if single else out
@@ -355,8 +369,8 @@ class SignTranslator:
             for w in ws:
                 log.warning("%s: warning: %s", p.name, w)
         if return_scores:
-            return [NBest(r, w, self.notice, r.merged) for r, w in zip(results, warnings)]
-        return [Translation(r, w, self.notice) for r, w in zip(results, warnings)]
+            return [NBest(r, w, self.notice, r.merged, source=p.name) for r, w, p in zip(results, warnings, prepared)]
+        return [Translation(r, w, self.notice, source=p.name) for r, w, p in zip(results, warnings, prepared)]
 
     # ---- saving ---------------------------------------------------------------------------------
     def save_pretrained(self, directory: str | os.PathLike, *, base: str = "merge", license: str | None = None,
@@ -419,6 +433,42 @@ def beam_hypotheses(stage, batch: dict, num_beams: int, max_new_tokens: int) -> 
                 hyps[key] = Hypothesis(texts[i], float(scores[i]))
         out.append(NBest(sorted(hyps.values(), key=lambda h: -h.score), merged=num_beams - len(hyps)))
     return out
+
+
+def input_label(item: Any, index: int | None = None) -> str:
+    """How warnings, errors and `Translation.source` name an input: a path as given (`clips/a.mp4`);
+    an in-memory one by kind and shape: `array [20,77,3]`, `tensor [20,3,224,224]`, `list of 20 frames
+    [224,224,3]` (a tuple: `tuple of ...`), `dict (keypoints [20,77,3])`; an object of another kind is
+    `input` (its error says its type). `index`: its place in `translate`'s list, for an in-memory input
+    `inputs[2] (array [20,77,3])` (`inputs[2]` for another kind); a path names itself wherever it is."""
+    if isinstance(item, (str, os.PathLike)):
+        return str(os.fspath(item))
+    if _is_tensor(item) or isinstance(item, np.ndarray):
+        what = f"{'tensor' if _is_tensor(item) else 'array'} {_shape(item.shape)}"
+    elif isinstance(item, dict):
+        kp = item.get("keypoints")
+        what = "dict" if kp is None else f"dict (keypoints {_shape(_shape_of(kp))})"
+    elif isinstance(item, (list, tuple)):
+        first = _shape_of(item[0]) if item else None
+        what = (f"{type(item).__name__} of {len(item)} frame{'' if len(item) == 1 else 's'}"
+                + (f" {_shape(first)}" if first is not None else ""))
+    else:
+        return "input" if index is None else f"inputs[{index}]"
+    return what if index is None else f"inputs[{index}] ({what})"
+
+
+def _shape_of(x: Any) -> tuple[int, ...] | None:
+    """The shape of an array, tensor or nested list (None for a ragged list or a non-array)."""
+    if hasattr(x, "shape"):
+        return tuple(x.shape)
+    try:
+        return np.shape(x)
+    except ValueError:  # ragged nested lists
+        return None
+
+
+def _shape(shape) -> str:
+    return "[?]" if shape is None else "[" + ",".join(str(int(n)) for n in shape) + "]"
 
 
 def _is_tensor(x) -> bool:

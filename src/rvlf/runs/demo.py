@@ -26,6 +26,7 @@ import torch
 from rvlf import atomic
 from rvlf.config import load_config
 from rvlf.errors import RvlfError
+from rvlf.progress import command_line
 from rvlf.synth.corpus import generate_corpus
 from rvlf.synth.lm import LMPretrainConfig, is_finished, lm_stamp, pretrain_demo_lm
 from rvlf.text.files import read_translations
@@ -178,7 +179,7 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     t0 = time.time()
     timings: dict[str, float] = {}
     dev_subset: dict[str, int] = {}  # data.dev_max_samples of each stage (0: the whole dev split)
-    print(f"[demo] 1/5 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}", flush=True)
+    say(f"1/5 corpus: {size.n_train}/{size.n_dev}/{size.n_test} sentences -> {out / 'corpus'}")
     corpus = Path(generate_corpus(out / "corpus", seed=seed, n_train=size.n_train, n_dev=size.n_dev,
                                   n_test=size.n_test, dino="tiny", workers=workers, progress=progress))
     timings["corpus"] = time.time() - t0
@@ -195,11 +196,11 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
         stamp = stage_stamp(cfg, upstream)
         kept = finished_stage(out / name, stamp)
         if kept is not None:
-            print(f"[demo] {step} {label}: kept from an earlier run with the same config, code and torch threads "
-                  f"({out / name}; delete it to run the stage again)", flush=True)
+            say(f"{step} {label}: kept from an earlier run with the same config, code and torch threads "
+                f"({out / name}; delete it to run the stage again)")
             summary = kept
         else:
-            print(f"[demo] {step} {label}", flush=True)
+            say(f"{step} {label}")
             (out / name / STAMP_FILE).unlink(missing_ok=True)
             summary = module.run(cfg, out / name, init=str(init) if init else None, overwrite=True)  # not kept: redone
             write_json(out / name / STAMP_FILE, stamp)  # last: a stage cut short is never kept
@@ -223,10 +224,10 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
     label = (f"base LM: a {tiny.get('num_layers', 2)}-layer, {tiny.get('hidden_size', 64)}-wide Qwen3 reads "
              f"{lm_cfg.n_sentences} demo-language sentences (the stand-in for Qwen3's pretraining)")
     if is_finished(out / "lm", upstream["lm"]):
-        print(f"[demo] 3/5 {label}: kept from an earlier run with the same config, code and torch threads "
-              f"({out / 'lm'}; delete it to run the step again)", flush=True)
+        say(f"3/5 {label}: kept from an earlier run with the same config, code and torch threads "
+            f"({out / 'lm'}; delete it to run the step again)")
     else:
-        print(f"[demo] 3/5 {label}, {lm_cfg.steps} steps -> {out / 'lm'}", flush=True)
+        say(f"3/5 {label}, {lm_cfg.steps} steps -> {out / 'lm'}")
     lm_dir = pretrain_demo_lm(corpus / "manifest.jsonl", out / "lm", shape=tiny, config=lm_cfg,
                               stamp_extra=runtime_stamp(), progress=progress)
     timings["lm"] = time.time() - t
@@ -266,8 +267,8 @@ def run_demo(out: str | Path = "runs/demo", *, size: DemoSize | None = None, see
             f"## Example translations\n\n{examples(out)}\n")
     atomic.write_text(out / "results.md", text, what="the demo results")
     print("\n" + table + "\n\n" + sig_line + "\n\n" + dev_line)
-    print(f"\n[demo] done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
-          f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png")
+    print("\n" + command_line(f"done in {results['seconds']['total']:.0f} s; results in {out / 'results.json'}, "
+                              f"{out / 'results.md'}; learning curves in {out}/*/learning_curve.png", default="demo"))
     return results
 
 
@@ -282,8 +283,14 @@ STEP_NAMES = {"pretrain": "stage 1 (pretrain)", "sft": "stage 2 (SLT-SFT)", "grp
 
 
 def done_line(step: str, what: str, seconds: float, *, kept: bool = False) -> None:
-    """`[demo] 2/5 stage 1 (pretrain) done in 123 s`: where the demo's time goes, one line a step."""
-    print(f"[demo] {step} {what} {'kept' if kept else 'done'} in {seconds:.0f} s", flush=True)
+    """`rvlf demo: 2/5 stage 1 (pretrain) done in 123 s`: where the demo's time goes, one line a step."""
+    say(f"{step} {what} {'kept' if kept else 'done'} in {seconds:.0f} s")
+
+
+def say(text: str) -> None:
+    """One step line on stdout, `rvlf demo: TEXT` (`rvlf.progress.command_line`: the running command's
+    name, `demo` from the Python API), flushed so that it shows before the step's progress lines."""
+    print(command_line(text, default="demo"), flush=True)
 
 
 def stage_stamp(cfg, upstream: dict) -> dict:
@@ -363,7 +370,7 @@ def run_ablations(out: str | Path = "runs/demo", *, which: tuple[str, ...] = ("n
     for key, label, extra in ABLATIONS:
         if key not in which:
             continue
-        print(f"[demo] ablation: SLT-SFT {label}", flush=True)
+        say(f"ablation: SLT-SFT {label}")
         cfg = load_config(SFTConfig, demo_config(results.get("sft_config", size.sft_config)), common + extra)
         summary = sft.run(cfg, out / "ablations" / key, init=str(out / "pretrain" / "best"), overwrite=True)
         rows[key] = (f"SLT-SFT {label}", summary["test"])

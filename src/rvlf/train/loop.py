@@ -37,7 +37,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 from rvlf import atomic
 from rvlf.config import TrainConfig
 from rvlf.errors import ConfigError, TrainingError
-from rvlf.progress import progress
+from rvlf.progress import command_line, progress
 from rvlf.train import checkpoint as ckpt
 from rvlf.train import sharding
 from rvlf.train.evaluation import EvalResult, evaluate_stage, is_better, move_batch
@@ -459,8 +459,9 @@ class Trainer:
                 if self._eval_due():
                     last_dev = self._evaluate_and_keep_best()
                     if self.is_main:
-                        bar.write(f"[{self.stage.name}] step {self.global_step}: dev BLEU-4 {last_dev['bleu4']:.2f} "
-                                  f"ROUGE-L {last_dev['rouge_l']:.2f} (best {self.best_score:.2f})")
+                        bar.write(command_line(f"step {self.global_step}: dev BLEU-4 {last_dev['bleu4']:.2f} "
+                                               f"ROUGE-L {last_dev['rouge_l']:.2f} (best {self.best_score:.2f})",
+                                               self.stage.name))
                     self.save("last")
                 elif cfg.save_every_steps and self.global_step % cfg.save_every_steps == 0:
                     self.save("last")
