@@ -162,3 +162,11 @@ def test_keypoints_without_hands_or_with_few_frames_are_warned_about(translator,
     few = translator.translate(kp[with_hands], return_scores=True)
     assert few.warnings == ("only 5 frames (under 12 frames, a fraction of a second): too short to be signing",)
     assert len(few) >= 1 and all(isinstance(h.text, str) for h in few)  # translated all the same
+    # one frame (a still image) without hands: said in words that fit one frame
+    assert translator.translate(no_hands[:1]).warnings == (
+        "only 1 frame (a still image): too short to be signing", "no hand found in its only frame: signing needs hands")
+    from rvlf.data.crops import NoSignerError, check_signer
+
+    for frames, words in ((1, "not in its only frame"), (4, "in none of its 4 frames")):
+        with pytest.raises(NoSignerError, match=f"no signer found: the body is detected {words}$"):
+            check_signer(np.zeros((frames, 77, 3), np.float32), "x.npz")

@@ -27,6 +27,11 @@ CROP_PARTS: dict[str, slice] = {
 }
 
 
+def not_in_its_frames(n: int) -> str:
+    """"in none of its N frames", or "not in its only frame" for a still image: a part's absence in words."""
+    return "not in its only frame" if n == 1 else f"in none of its {n} frames"
+
+
 def _usable(keypoints: np.ndarray, threshold: float, frame_size: tuple[int, int] | None) -> np.ndarray:
     """`bool [T,77]`: confidence above `threshold` (and, given `frame_size` (W, H), inside the frame)."""
     kp = np.asarray(keypoints)
@@ -63,7 +68,7 @@ def check_signer(keypoints: np.ndarray, path, frame_size: tuple[int, int] | None
     """`body_share`, raising `NoSignerError` naming `path` when it is 0."""
     share = body_share(keypoints, frame_size)
     if share == 0.0:
-        raise NoSignerError(path, f"no signer found: the body is detected in none of its {len(keypoints)} frames")
+        raise NoSignerError(path, f"no signer found: the body is detected {not_in_its_frames(len(keypoints))}")
     return share
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rvlf.data import features
-from rvlf.data.crops import body_share, crop_boxes, part_found
+from rvlf.data.crops import body_share, crop_boxes, not_in_its_frames, part_found
 from rvlf.data.dataset import check_long_inputs, collate, select_frames
 from rvlf.data.dino_id import same_model
 from rvlf.data.extract import Job, encode_crops, prepare, timed
@@ -161,7 +161,7 @@ def no_signer(p: Prepared) -> str | None:
     """The line to print instead of a translation when no signer's body is found in any frame."""
     if p.body_share > 0:
         return None
-    return (f"{p.source}: no signer found (the body is detected in none of its {len(p.keypoints)} frames); "
+    return (f"{p.source}: no signer found (the body is detected {not_in_its_frames(len(p.keypoints))}); "
             "not translated")
 
 
@@ -177,7 +177,8 @@ def input_warnings(p: Prepared) -> list[str]:
     if len(p.keypoints):
         seen = part_found(p.keypoints, frame_size=p.frame_size)
         if not seen[:, 2:].any():
-            out.append(f"no hand found in any of its {len(p.keypoints)} frames: signing needs hands")
+            where = "in its only frame" if len(p.keypoints) == 1 else f"in any of its {len(p.keypoints)} frames"
+            out.append(f"no hand found {where}: signing needs hands")
         share = float(seen[:, 0].mean())
         if 0 < share < 0.5:
             out.append(f"the signer's body is found in only {share:.0%} of its {len(p.keypoints)} frames")
