@@ -167,6 +167,6 @@ def test_keypoints_without_hands_or_with_few_frames_are_warned_about(translator,
         "only 1 frame (a still image): too short to be signing", "no hand found in its only frame: signing needs hands")
     from rvlf.data.crops import NoSignerError, check_signer
 
-    for frames, words in ((1, "not in its only frame"), (4, "in none of its 4 frames")):
-        with pytest.raises(NoSignerError, match=f"no signer found: the body is detected {words}$"):
+    for frames, words in ((1, "is not detected in its only frame"), (4, "is detected in none of its 4 frames")):
+        with pytest.raises(NoSignerError, match=f"no signer found: the body {words}$"):
             check_signer(np.zeros((frames, 77, 3), np.float32), "x.npz")

@@ -27,9 +27,10 @@ CROP_PARTS: dict[str, slice] = {
 }
 
 
-def not_in_its_frames(n: int) -> str:
-    """"in none of its N frames", or "not in its only frame" for a still image: a part's absence in words."""
-    return "not in its only frame" if n == 1 else f"in none of its {n} frames"
+def not_detected(n: int) -> str:
+    """A part's absence from all `n` frames in words: "is detected in none of its N frames", or for a
+    still image "is not detected in its only frame"."""
+    return "is not detected in its only frame" if n == 1 else f"is detected in none of its {n} frames"
 
 
 def _usable(keypoints: np.ndarray, threshold: float, frame_size: tuple[int, int] | None) -> np.ndarray:
@@ -68,7 +69,7 @@ def check_signer(keypoints: np.ndarray, path, frame_size: tuple[int, int] | None
     """`body_share`, raising `NoSignerError` naming `path` when it is 0."""
     share = body_share(keypoints, frame_size)
     if share == 0.0:
-        raise NoSignerError(path, f"no signer found: the body is detected {not_in_its_frames(len(keypoints))}")
+        raise NoSignerError(path, f"no signer found: the body {not_detected(len(keypoints))}")
     return share
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from rvlf.data import features
-from rvlf.data.crops import body_share, crop_boxes, not_in_its_frames, part_found
+from rvlf.data.crops import body_share, crop_boxes, not_detected, part_found
 from rvlf.data.dataset import check_long_inputs, collate, select_frames
 from rvlf.data.dino_id import same_model
 from rvlf.data.extract import Job, encode_crops, prepare, timed
@@ -161,7 +161,7 @@ def no_signer(p: Prepared) -> str | None:
     """The line to print instead of a translation when no signer's body is found in any frame."""
     if p.body_share > 0:
         return None
-    return (f"{p.source}: no signer found (the body is detected {not_in_its_frames(len(p.keypoints))}); "
+    return (f"{p.source}: no signer found (the body {not_detected(len(p.keypoints))}); "
             "not translated")
 
 
