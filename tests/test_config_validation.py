@@ -300,3 +300,24 @@ def test_a_saved_config_reads_back_the_same_with_both_yaml_readers(tmp_path):
     assert load_config(SFTConfig, tmp_path / "config.yaml") == cfg
     plain = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert (plain["data"]["train_split"], plain["data"]["lang"], plain["train"]["lr"]) == ("1e3", "no", 1e-4)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# train:\n#   lr: 0.01\n", "---\n# nothing yet\n"])
+def test_an_empty_config_file_says_so(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text, encoding="utf-8")
+    for cls in (PretrainConfig, SFTConfig, GRPOConfig):
+        with pytest.raises(ConfigError, match=rf"^{path}: empty config file$"):
+            load_config(cls, path)
+    (tmp_path / "child.yaml").write_text("base: empty.yaml\ntrain:\n  lr: 0.01\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{path}: empty config file \(the base of {tmp_path / 'child.yaml'}\)$"):
+        read_yaml(tmp_path / "child.yaml")
+
+
+@pytest.mark.parametrize("command", ["pretrain", "sft", "grpo"])
+def test_training_commands_refuse_an_empty_config_file_before_any_work(tmp_path, capsys, command):
+    path = tmp_path / "blank.yaml"
+    path.write_text("# to be filled in\n", encoding="utf-8")
+    assert main([command, "--config", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip() == f"rvlf {command}: error: {path}: empty config file"
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -556,3 +557,53 @@ def test_a_broken_frame_is_one_problem_of_its_clip(tmp_path, fixtures_dir):
     manifest.write_text(json.dumps({"id": "v", "split": "train", "text": "a b", "lang": "en", "video": str(ds / "vid2")}))
     rc, stdout, stderr = _cli("data", "check", "--dataset", "manifest", "--root", manifest)
     assert rc == 2 and stderr.count("0002.png: broken symbolic link (-> ../../gone/0002.png)") == 1, (stdout, stderr)
+
+
+# --- options and inputs checked before anything is made ---------------------------------------------------------
+
+
+def test_bad_keypoints_dino_or_colliding_inputs_are_one_line_before_any_folder(fixtures_dir, tmp_path, monkeypatch):
+    """`--keypoints nope/` failed once per video ("no keypoint file for ..."), or, for several videos, said "a
+    single file needs a single video"; a bad `--dino` failed after `--out` was made, leaving an empty folder.
+    Each is now one line before anything is read or made; no video is decoded (no MediaPipe run here)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub id below: the cache only, at once
+    videos = [fixtures_dir / "signer_58frames.mp4", fixtures_dir / "real_formats" / "signer_rotated90.mp4"]
+    kp = tmp_path / "kp"
+    kp.mkdir()
+    shutil.copy(fixtures_dir / "holistic_97frames.pose", kp / "another_clip.pose")  # a file for no input
+    no_config = tmp_path / "dinov2"
+    no_config.mkdir()
+    (no_config / "model.safetensors").write_bytes(b"\0" * 8)
+    out = tmp_path / "out"
+    cases = [
+        (["--keypoints", "nope/", "--no-features"], "--keypoints nope/: no such file or folder"),
+        ([f"--keypoints={tmp_path / 'nope.pose'}"], f"--keypoints {tmp_path / 'nope.pose'}: no such file or folder"),
+        (["--keypoints", kp, "--no-features"],  # the variant: the folder is there, but holds none of their files
+         f"--keypoints {kp}: no keypoint file for any of the 2 input(s) to extract (looked for "
+         "signer_58frames.{pose,npz,pkl}, signer_rotated90.{pose,npz,pkl}: a folder holds <name>.pose, .npz or "
+         ".pkl per video)"),
+        (["--dino", no_config], f"{no_config}: not a DINOv2 model folder: no config.json (give the folder that "
+                                "holds its config.json and weights, or a hub id)"),
+        (["--dino", "./dinov2-base"], "./dinov2-base: no such DINOv2 model folder (and not a hub id of the form "
+                                      "owner/name, such as facebook/dinov2-base)"),
+        (["--dino", "someone/dinov2-not-cached", "--device", "cpu"],  # a hub id: loaded (and refused) before --out
+         "cannot load DINOv2 model 'someone/dinov2-not-cached'"),
+    ]
+    for options, says in cases:
+        rc, stdout, err = _cli("extract", *videos, "--out", out, *options)
+        assert (rc, stdout) == (2, ""), (options, err)
+        assert err.startswith(f"rvlf extract: error: {says}") and err.count("\n") == 1, (options, err)
+        assert not out.exists(), options
+    # two inputs of one name would write one OUT/<name>.npz: named both, before anything (also from folders)
+    webm = fixtures_dir / "real_formats" / "signer_58frames.webm"
+    rc, _, err = _cli("extract", videos[0], webm, "--out", out, "--no-features")
+    assert (rc, err) == (2, f"rvlf extract: error: {videos[0]} and {webm} would both be written to "
+                            f"{out / 'signer_58frames.npz'} (an output is named after its input without the suffix): "
+                            "extract them into different --out folders, or rename one\n")
+    assert not out.exists()
+
+
+def test_one_input_given_twice_is_one_job(fixtures_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(fixtures_dir)
+    jobs = find_jobs(["signer_58frames.mp4", "./signer_58frames.mp4", fixtures_dir / "signer_58frames.mp4"], tmp_path)
+    assert [(j.source, j.out) for j in jobs] == [(Path("signer_58frames.mp4"), tmp_path / "signer_58frames.npz")]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
 import yaml
 
+from helpers import REPO
 from rvlf.cli import main
 from rvlf.config import LLMConfig, load_config
 from rvlf.errors import ConfigError
@@ -173,6 +177,42 @@ def test_cli_bad_stage_and_unknown_model_are_one_line_errors(tmp_path, capsys):
     assert main(["plan-memory", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "MyLM-3B" in err
+
+
+def test_cli_checks_the_config_before_torch_loads(tmp_path):
+    """A missing, empty or comment-only file, an empty base and a bad value: one line naming the file, and
+    neither torch nor transformers imported (they took ~4 s before the line came)."""
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "comments.yaml").write_text("# stage: sft\n\n   # nothing set yet\n")
+    (tmp_path / "on_empty.yaml").write_text("base: comments.yaml\nstage: sft\n")
+    (tmp_path / "badlr.yaml").write_text("stage: sft\ntrain:\n  lr: -0.1\n")
+    script = ("import contextlib, io, json, sys\nfrom rvlf.cli import main\nout = []\n"
+              "for name in sys.argv[1:]:\n    err = io.StringIO()\n    with contextlib.redirect_stderr(err):\n"
+              "        out.append((main(['plan-memory', '--config', name]), err.getvalue().strip()))\n"
+              "print(json.dumps({'results': out, 'modules': sorted({m.split('.')[0] for m in sys.modules})}))\n")
+    done = subprocess.run([sys.executable, "-c", script] + [str(tmp_path / name) for name in
+                          ("nope.yaml", "empty.yaml", "comments.yaml", "on_empty.yaml", "badlr.yaml")],
+                          capture_output=True, text=True, check=True, timeout=120,
+                          env=dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1"))
+    data = json.loads(done.stdout)
+    modules, results = set(data["modules"]), data["results"]
+    lines = [err for _, err in results]
+    assert [rc for rc, _ in results] == [2] * 5, results
+    assert lines[:4] == [f"rvlf plan-memory: error: {tmp_path / 'nope.yaml'}: config file not found",
+                         f"rvlf plan-memory: error: {tmp_path / 'empty.yaml'}: empty config file",
+                         f"rvlf plan-memory: error: {tmp_path / 'comments.yaml'}: empty config file",
+                         f"rvlf plan-memory: error: {tmp_path / 'comments.yaml'}: empty config file "
+                         f"(the base of {tmp_path / 'on_empty.yaml'})"]
+    assert lines[4] == f"rvlf plan-memory: error: {tmp_path / 'badlr.yaml'}:3: train.lr: must be > 0, got -0.1"
+    assert not modules & {"torch", "transformers"}, sorted(modules & {"torch", "transformers"})
+
+
+def test_stage_config_classes_agree():
+    from rvlf.commands.plan_memory import read_stage_config
+    from rvlf.runs.memory_plan import STAGE_CONFIGS
+
+    for stage, cls in STAGE_CONFIGS.items():
+        assert type(read_stage_config(str(REPO / "configs/paper/phoenix" / f"{stage}.yaml"), [])[1]) is cls
 
 
 def test_cli_defaults_agree_with_the_planner():

@@ -422,7 +422,8 @@ def _read(path: Path, chain: tuple[Path, ...], shown: tuple[str, ...], origins: 
         mark = getattr(err, "problem_mark", None)
         where = f"{name}:{mark.line + 1}" if mark is not None else name
         raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', None) or str(err).splitlines()[0]})") from None
-    data = {} if data is None else data
+    if data is None:  # nothing but comments or blank lines (or `null`): a config that says nothing is a mistake
+        raise ConfigError(f"{name}: empty config file" + (f" (the base of {shown[-1]})" if shown else ""))
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: expected a mapping at the top level")
     base = data.pop("base", None)  # `base: other.yaml` inherits, relative to this file
@@ -439,7 +440,8 @@ def read_yaml(path: str | Path, origins: dict | None = None) -> dict:
     """The mapping of a config file with its `base:` chain merged in (the file's own keys win).
 
     `origins`, if given, is filled with `{key path tuple: "file:line"}`. Raises ConfigError: file
-    not found, not valid YAML, a duplicate key (file, line, key), a `base:` cycle (the chain)."""
+    not found, empty (only comments or blank lines: `FILE: empty config file`), not valid YAML, a
+    duplicate key (file, line, key), a `base:` cycle (the chain)."""
     return _read(Path(path), (), (), {} if origins is None else origins)
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from rvlf.commands._common import check_output_dir, positive_int
+from rvlf.commands._model_arg import HUB_ID
 from rvlf.errors import RvlfError
 
 
@@ -62,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
     if args.address and args.engine != "ray":
         raise RvlfError("--address is for --engine ray")
     check_output_dir(args.out, "--out")
+    if args.keypoints is not None and not Path(args.keypoints).exists():
+        raise RvlfError(f"--keypoints {args.keypoints}: no such file or folder")
+    if not args.no_features:
+        check_dino_arg(args.dino)
     shard = resolve_shard(args.shard)
     jobs = find_jobs(args.inputs, args.out, args.keypoints)
     if not jobs:
@@ -73,12 +78,19 @@ def run(args: argparse.Namespace) -> int:
               f"{len(jobs)} of {total} videos")
         if not jobs:
             return 0
-    if any(j.problem is None and j.keypoints is None and (args.overwrite or not j.out.exists()) for j in jobs):
+    todo = [j for j in jobs if j.problem is None and (args.overwrite or not j.out.exists())]
+    if args.keypoints is not None and Path(args.keypoints).is_dir() and todo \
+            and not any(j.keypoints.is_file() for j in todo):
+        names = ", ".join(j.keypoints.name for j in todo[:2]) + (", ..." if len(todo) > 2 else "")
+        raise RvlfError(f"--keypoints {args.keypoints}: no keypoint file for any of the {len(todo)} input(s) to "
+                        f"extract (looked for {names}: a folder holds <name>.pose, .npz or .pkl per video)")
+    if any(j.keypoints is None for j in todo):
         # NumPy (rvlf.data.holistic): only when some input needs MediaPipe
         from rvlf.data.holistic import require_mediapipe
 
         require_mediapipe()  # once, before any file: not one failure per video
-    Path(args.out).mkdir(parents=True, exist_ok=True)
+    # --out is not made here: the first feature file written makes it (atomic.write_file), so a run that
+    # stops before its first video (DINOv2 that does not load, no Ray cluster) leaves no new folder behind
 
     on_failure = lambda line: tqdm.write(f"rvlf extract: {line}", file=sys.stderr)  # noqa: E731
     if args.engine == "ray":
@@ -90,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                               address=args.address, on_failure=on_failure)
         return _report(args, jobs, summary)
     encoder = None
-    if not args.no_features and any(j.problem is None and (args.overwrite or not j.out.exists()) for j in jobs):
+    if not args.no_features and todo:
         import torch  # deferred on purpose: --no-features (keypoints only) needs no torch or transformers
 
         from rvlf.data.features import DinoEncoder
@@ -124,3 +136,22 @@ def _report(args: argparse.Namespace, jobs: list, summary) -> int:
                 print(f"  {source}")
         return 1
     return 0
+
+
+def check_dino_arg(text: str) -> None:
+    """Refuse a `--dino` that cannot be a DINOv2 model before any work (`RvlfError`, one line naming it): a
+    file, a folder without the `config.json` transformers loads, or a path that does not exist and has not
+    the form of a hub id `owner/name` (the checks `rvlf.data.features.DinoEncoder` makes, and more, without
+    loading torch). A hub id is left to the loader (the hub or its cache)."""
+    local = Path(text).expanduser()
+    give = "give the folder that holds its config.json and weights, or a hub id"
+    if local.is_dir():
+        if not (local / "config.json").is_file():
+            raise RvlfError(f"{text}: not a DINOv2 model folder: no config.json ({give})")
+        return
+    if local.exists():
+        raise RvlfError(f"{text}: a file, not a DINOv2 model folder ({give})")
+    if HUB_ID.match(text) and not text.startswith((".", "~")) and not local.is_absolute():
+        return
+    raise RvlfError(f"{text}: no such DINOv2 model folder (and not a hub id of the form owner/name, such as "
+                    "facebook/dinov2-base)")

@@ -2,6 +2,7 @@
 
 import json
 import sys
+from collections import Counter
 import time
 from pathlib import Path
 
@@ -91,9 +92,12 @@ def run(args) -> int:
     if args.nbest and args.nbest > num_beams:
         raise RvlfError(f"--nbest {args.nbest} needs a beam at least {args.nbest} wide, the beam is {num_beams} "
                         f"(beam search keeps num_beams hypotheses): add --num-beams {args.nbest}")
+    ids, note = unique_ids(args.inputs)
+    if note:
+        print(f"rvlf translate: note: {note}", file=sys.stderr, flush=True)
     # --json: one record per input, in input order (`warnings` collects notes; `error` why it was not translated)
-    records = [{"id": Path(path).stem, "source": str(path), "text": None, "nbest": [], "nbest_merged": 0,
-                "timings": {}, "warnings": [], "notice": None, "error": None} for path in args.inputs]
+    records = [{"id": name, "source": str(path), "text": None, "nbest": [], "nbest_merged": 0,
+                "timings": {}, "warnings": [], "notice": None, "error": None} for path, name in zip(args.inputs, ids)]
     prepared, prepared_records, empty, failed = [], [], [], []
     for path, record in zip(args.inputs, records):
         start = time.perf_counter()
@@ -110,7 +114,7 @@ def run(args) -> int:
             failed.append(err)
             continue
         record["timings"]["prepare_s"] = round(time.perf_counter() - start, 3)  # keypoints, crops, DINOv2
-        record["id"] = p.name
+        p.name = record["id"]  # unique among the inputs (`unique_ids`): the first column, --json's id
         record["warnings"].extend(p.notes)  # logged on stderr while preparing it
         problem = no_signer(p)
         if problem:
@@ -183,3 +187,33 @@ def run(args) -> int:
         print(f"rvlf translate: {len(failed)} of {len(args.inputs)} inputs could not be read (named above); "
               "the others are translated", file=sys.stderr, flush=True)
     return 1 if empty or failed else 0
+
+
+def unique_ids(inputs: list[str]) -> tuple[list[str], str | None]:
+    """Each input's id (the NAME column, --json's `id`) and a note line when some had to be longer.
+
+    An input's id is its file name without the suffix (`clip` for `clip.mp4`, a frame folder's name).
+    Inputs that would share an id get their file name with the suffix (`clip.mp4`, `clip.webm`, `clip.npz`),
+    and where those are the same too, their path as given (`a/clip.mp4`, `b/clip.mp4`); one input given
+    twice is numbered (`clip.mp4`, `clip.mp4#2`). The note (None when every name was unique) lists the
+    longer ids."""
+    levels = (lambda p: Path(p).stem or Path(p).resolve().name, lambda p: Path(p).name or str(p), str)
+    level = [0] * len(inputs)
+    ids = [levels[0](p) for p in inputs]
+    while True:  # each round lengthens the ids that are still shared: at most len(levels) rounds
+        counts = Counter(ids)
+        shared = [i for i, name in enumerate(ids) if counts[name] > 1 and level[i] < len(levels) - 1]
+        if not shared:
+            break
+        for i in shared:
+            level[i] += 1
+            ids[i] = levels[level[i]](inputs[i])
+    seen: Counter = Counter()
+    for i, name in enumerate(ids):
+        seen[name] += 1
+        if seen[name] > 1:
+            ids[i] = f"{name}#{seen[name]}"
+    longer = [name for name, lv in zip(ids, level) if lv]
+    if not longer:
+        return ids, None
+    return ids, (f"inputs share a name, so these ids (first column, --json id) are longer: {', '.join(longer)}")

@@ -137,7 +137,10 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
     frame image inside a frame folder is that clip's one problem (`frame_files` refuses the clip). A file given by
     name is always attempted (a non-video fails with a clear line at extraction time).
     `keypoints`: one file (a single input only) or a folder of `<name>.{pose,npz,pkl}`; it
-    takes precedence over a manifest's `keypoints` fields.
+    takes precedence over a manifest's `keypoints` fields; a path that does not exist is an `RvlfError`.
+    Two inputs whose outputs would be the same `OUT/<name>.npz` (`clip.mp4` and `clip.webm`, a frame
+    folder `clip/` beside `clip.mp4`, `a/clip.mp4` and `b/clip.mp4` given as folders `a` and `b`) are an
+    `RvlfError` naming both: one would overwrite the other. The same file given twice is one job.
     """
     out_dir = Path(out_dir)
     found: list[tuple[Path, Path, Path | None]] = []
@@ -151,6 +154,8 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
             found.append((item, Path(item.stem), None))
     if keypoints is not None:
         kp = Path(keypoints)
+        if not kp.exists():  # once, naming it: not "no keypoint file for ..." per video
+            raise RvlfError(f"--keypoints {keypoints}: no such file or folder")
         if kp.is_dir():
             found = [(src, name, _keypoint_file(kp, name)) for src, name, _ in found]
         elif len(found) == 1:
@@ -160,16 +165,25 @@ def find_jobs(inputs: Iterable[str | Path], out_dir: str | Path, keypoints: str 
     jobs, owner = [], {}
     for src, name, kp_path in found:
         out = out_dir / name.with_name(name.name + ".npz")
-        if out in owner and owner[out] != src:
-            raise RvlfError(f"{owner[out]} and {src} would both be written to {out}; extract them separately")
-        if out not in owner:
-            owner[out] = src
-            jobs.append(Job(src, out, kp_path))
+        if out in owner and _same_path(owner[out], src):
+            continue  # one input given twice (`clip.mp4 ./clip.mp4`, a path and its absolute form): one job
+        if out in owner:
+            raise RvlfError(f"{owner[out]} and {src} would both be written to {out} (an output is named after its "
+                            "input without the suffix): extract them into different --out folders, or rename one")
+        owner[out] = src
+        jobs.append(Job(src, out, kp_path))
     # a broken frame inside a frame folder is that clip's problem (`frame_files` refuses the clip
     # naming the frame), not one input more
     clips = {src for src, _, _ in found}
     return jobs + [Job(p.path, out_dir, problem=p) for p in problems
                    if not (is_image(p.path) and p.path.parent in clips)]
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a == b or a.resolve() == b.resolve()
+    except OSError:  # a link loop: not the same input as another path
+        return False
 
 
 # ---------------------------------------------------------------- per video (worker side)

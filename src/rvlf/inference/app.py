@@ -397,8 +397,10 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
           num_beams: int | None = None, open_browser: bool = False, max_upload_mb: float = MAX_UPLOAD_MB,
           max_seconds: float = MAX_SECONDS) -> None:
     """Load `checkpoint` (any `SignTranslator.from_pretrained` source) and serve the page until
-    interrupted; uploads above `max_upload_mb` are refused by Gradio (`max_file_size`), videos
-    above `max_seconds` by `process`."""
+    interrupted (Ctrl+C: returns after `rvlf app: stopped`); uploads above `max_upload_mb` are refused by
+    Gradio (`max_file_size`), videos above `max_seconds` by `process`. Prints rvlf's own lines only
+    (`rvlf app: serving on URL`; Gradio launches quiet). Raises `RvlfError` for Gradio not installed
+    and for a port or host it cannot listen on (one line naming --port / --host)."""
     offline_environment()
     try:  # Gradio is the optional extra 'app': checked before the model (torch, transformers) loads
         import gradio  # noqa: F401
@@ -411,11 +413,23 @@ def serve(checkpoint: str, *, host: str = "127.0.0.1", port: int | None = None, 
                                    workdir=workdir, max_upload_mb=max_upload_mb, max_seconds=max_seconds)
     print(f"rvlf app: {translator!r}", flush=True)
     try:
-        blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme, css=css,
-                      ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False, show_error=False,
-                      allowed_paths=[str(workdir)], footer_links=["settings"], quiet=False,
-                      max_file_size=f"{max_upload_mb:g}mb")
-    except OSError as err:
-        raise RvlfError(f"cannot serve on {host}:{port}: {err}") from None
+        try:  # quiet: Gradio prints neither its URL line nor its share-link hint (rvlf has no share link)
+            blocks.launch(server_name=host, server_port=port, share=False, inbrowser=open_browser, theme=theme,
+                          css=css, ssr_mode=False, pwa=False, mcp_server=False, enable_monitoring=False,
+                          show_error=False, allowed_paths=[str(workdir)], footer_links=["settings"], quiet=True,
+                          prevent_thread_lock=True, max_file_size=f"{max_upload_mb:g}mb")
+        except OSError as err:  # Gradio's text names its own `launch()` arguments: said in rvlf's options
+            problem = str(err)
+            if problem.startswith("Cannot find empty port"):
+                problem = (f"port {port} is in use, or {host} is not an address of this computer (--port, --host)"
+                           if port else f"no free port from 7860 to 7959 on {host} (--port picks one)")
+            raise RvlfError(f"cannot serve on {host}{f':{port}' if port else ''}: {problem}") from None
+        print(f"rvlf app: serving on {blocks.local_url} (Ctrl+C stops it)", flush=True)
+        try:  # Gradio's own wait (`block_thread`) prints its own line on Ctrl+C
+            while blocks.is_running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("rvlf app: stopped", flush=True)
+        blocks.close(verbose=False)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -58,6 +58,7 @@ from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
 
 GIB = 1024**3
 OVERHEAD_GIB = 1.5
+STAGE_CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}  # the `stage:` key's values
 DEFAULT_PROMPT_TOKENS = 60  # chat template + system instruction around the sign features (Sec. 6.3)
 DEFAULT_TEXT_VOCAB = 16000  # stage-1 trimmed mBART vocabulary / a tiny LM's corpus vocabulary
 QWEN3_VOCAB = 151936
@@ -408,17 +409,22 @@ def plan_pretrain(cfg, *, vocab_size: int = DEFAULT_TEXT_VOCAB, target_tokens: i
 
 def plan(path: str, overrides: list[str] = (), *, prompt_tokens: int = DEFAULT_PROMPT_TOKENS,
          target_tokens: int | None = None, vocab_size: int = DEFAULT_TEXT_VOCAB) -> MemoryPlan:
-    """The memory plan of the stage config file `path` (its `stage:` key says which)."""
+    """The memory plan of the stage config file `path` (its `stage:` key says which). ConfigError (one
+    line naming the file) for a missing, empty or invalid file and for a `stage:` that is not pretrain,
+    sft or grpo."""
     stage = stage_of(path)
-    if stage == "pretrain":
-        return plan_pretrain(load_config(PretrainConfig, path, overrides), vocab_size=vocab_size,
-                             target_tokens=target_tokens)
-    if stage == "sft":
-        cfg = load_config(SFTConfig, path, overrides)
-    elif stage == "grpo":
-        cfg = load_config(GRPOConfig, path, overrides)
-    else:
+    if stage not in STAGE_CONFIGS:
         raise ConfigError(f"{path}: `stage:` must be pretrain, sft or grpo, got {stage!r}")
+    return plan_config(stage, load_config(STAGE_CONFIGS[stage], path, overrides), prompt_tokens=prompt_tokens,
+                       target_tokens=target_tokens, vocab_size=vocab_size)
+
+
+def plan_config(stage: str, cfg, *, prompt_tokens: int = DEFAULT_PROMPT_TOKENS, target_tokens: int | None = None,
+                vocab_size: int = DEFAULT_TEXT_VOCAB) -> MemoryPlan:
+    """The memory plan of a loaded stage config (`cfg` of `STAGE_CONFIGS[stage]`; `rvlf plan-memory`
+    loads and checks it before torch is imported)."""
+    if stage == "pretrain":
+        return plan_pretrain(cfg, vocab_size=vocab_size, target_tokens=target_tokens)
     return plan_llm_stage(cfg, stage, prompt_tokens=prompt_tokens, target_tokens=target_tokens,
                           vocab_size=vocab_size)
 
