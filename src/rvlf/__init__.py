@@ -8,8 +8,7 @@ export, app), `runs` (demo, report, memory plan), `commands` (one module per `rv
 """
 
 import importlib
-import importlib.abc
-import importlib.util
+import importlib.machinery
 import sys
 import warnings
 
@@ -35,11 +34,13 @@ MOVED = {
 }
 
 
-class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """`import rvlf.api` -> the module `rvlf.inference.api` (the same object), with a FutureWarning."""
+class _MovedModules:
+    """`import rvlf.api` -> the module `rvlf.inference.api` (the same object), with a FutureWarning: a
+    meta-path finder and its loader (PEP 451 `find_spec`, `create_module`, `exec_module`; no `importlib.abc`,
+    which would add a dozen modules to every `rvlf` start-up)."""
 
     def find_spec(self, name, path=None, target=None):
-        return importlib.util.spec_from_loader(name, self) if name in MOVED else None
+        return importlib.machinery.ModuleSpec(name, self) if name in MOVED else None
 
     def create_module(self, spec):
         new = MOVED[spec.name]
