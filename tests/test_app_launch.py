@@ -32,7 +32,10 @@ def test_app_prints_its_url_as_its_own_line_and_no_share_hint(tiny_grpo_run, tmp
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-m", "rvlf", "app", "--checkpoint", str(tiny_grpo_run / "best"),
                              "--port", str(port), "--device", "cpu"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path,
+                            # Ctrl+C's default action in the app, whatever this test process inherited (a
+                            # background job of a non-interactive shell starts with SIGINT ignored)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -46,7 +49,10 @@ def test_app_prints_its_url_as_its_own_line_and_no_share_hint(tiny_grpo_run, tmp
         with urllib.request.urlopen(url, timeout=30) as page:  # the URL it printed answers
             assert page.status == 200
         proc.send_signal(signal.SIGINT)  # Ctrl+C
-        assert proc.wait(timeout=60) == 0
+        try:
+            assert proc.wait(timeout=60) == 0
+        except subprocess.TimeoutExpired:
+            raise AssertionError("rvlf app did not stop on SIGINT within 60 s:\n" + "".join(lines)) from None
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -128,4 +128,5 @@ def test_translating_features_of_another_dinov2_is_refused(models, tiny_grpo_run
     assert rc == 2 and out == "" and line in stderr
     rc, out, stderr = _cli("translate", models["feats"]["b"], models["feats"]["a"], "--checkpoint",
                            tiny_grpo_run / "best", "--device", "cpu")
-    assert rc == 1 and out.startswith("frames_macos_copy\t") and f"failed: {line}" in stderr
+    # both files are named frames_macos_copy.npz: each is named by its path (rvlf translate's unique ids)
+    assert rc == 1 and out.startswith(f"{models['feats']['a']}\t") and f"failed: {line}" in stderr
