@@ -208,11 +208,11 @@ def test_cli_checks_the_config_before_torch_loads(tmp_path):
 
 
 def test_stage_config_classes_agree():
-    from rvlf.commands.plan_memory import read_stage_config
     from rvlf.runs.memory_plan import STAGE_CONFIGS
+    from rvlf.train.recipe_configs import load_stage_file
 
     for stage, cls in STAGE_CONFIGS.items():
-        assert type(read_stage_config(str(REPO / "configs/paper/phoenix" / f"{stage}.yaml"), [])[1]) is cls
+        assert type(load_stage_file(str(REPO / "configs/paper/phoenix" / f"{stage}.yaml"), [])[1]) is cls
 
 
 def test_cli_defaults_agree_with_the_planner():

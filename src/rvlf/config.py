@@ -514,7 +514,3 @@ def override_section(section: T, name: str, overrides: list[str] | tuple[str, ..
     origins: dict = {}
     data = apply_overrides({name: to_dict(section)}, overrides, origins)
     return from_dict(type(section), data[name], where="overrides", origins=origins, path=(name,))
-
-
-def stage_of(path: str | Path) -> str | None:
-    return read_yaml(path).get("stage")

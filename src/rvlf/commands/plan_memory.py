@@ -2,7 +2,7 @@
 
 import json
 
-from rvlf.errors import ConfigError, RvlfError
+from rvlf.errors import RvlfError
 
 # Kept in step with rvlf.runs.memory_plan (not imported here: it pulls in torch, and `rvlf --help` should be quick).
 DEFAULT_PROMPT_TOKENS = 60
@@ -40,7 +40,11 @@ def run(args) -> int:
         overrides.append(f"train.mixed_precision='{args.mixed_precision}'")  # quoted: YAML reads bare no as false
     if args.grad_checkpointing:
         overrides.append("train.grad_checkpointing=true")
-    stage, cfg = read_stage_config(args.config, overrides)
+    # PyYAML and pydantic (rvlf.config via rvlf.train.recipe_configs; no torch): only for `rvlf plan-memory`
+    # itself, not for `rvlf --help`
+    from rvlf.train.recipe_configs import load_stage_file
+
+    stage, cfg = load_stage_file(args.config, overrides)  # missing, empty or invalid: one line, before torch
     # torch and transformers (the plan counts meta-device models): once the config is read and checked,
     # so that a missing, empty or invalid file is one line without their seconds of start-up
     from rvlf.runs.memory_plan import format_table, plan_config
@@ -53,18 +57,3 @@ def run(args) -> int:
         print(format_table(p, args.gpu_gib, args.num_gpus))
     return 0
 
-
-def read_stage_config(path: str, overrides: list[str]):
-    """(stage, validated config) of the stage config file `path` (its `stage:` key: pretrain, sft or grpo),
-    without torch. Raises ConfigError (one line naming the file): missing, empty, not valid YAML, an
-    unknown or invalid key, another `stage:`."""
-    # PyYAML and pydantic (rvlf.config, rvlf.train.recipe_configs; no torch): only for `rvlf plan-memory`
-    # itself, not for `rvlf --help`
-    from rvlf.config import load_config, read_yaml
-    from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
-
-    classes = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}  # = memory_plan.STAGE_CONFIGS
-    stage = read_yaml(path).get("stage")
-    if stage not in classes:
-        raise ConfigError(f"{path}: `stage:` must be pretrain, sft or grpo, got {stage!r}")
-    return stage, load_config(classes[stage], path, overrides)

@@ -49,16 +49,15 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen3Config
 
-from rvlf.config import LLMConfig, load_config, stage_of
+from rvlf.config import LLMConfig
 from rvlf.errors import ConfigError
 from rvlf.models.fusion import SignFusion
 from rvlf.models.skeleton import SkeletonEncoder
 from rvlf.models.vlp import VLPModel
-from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
+from rvlf.train.recipe_configs import STAGE_CONFIGS, load_stage_file  # noqa: F401 - STAGE_CONFIGS: the stages planned
 
 GIB = 1024**3
 OVERHEAD_GIB = 1.5
-STAGE_CONFIGS = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}  # the `stage:` key's values
 DEFAULT_PROMPT_TOKENS = 60  # chat template + system instruction around the sign features (Sec. 6.3)
 DEFAULT_TEXT_VOCAB = 16000  # stage-1 trimmed mBART vocabulary / a tiny LM's corpus vocabulary
 QWEN3_VOCAB = 151936
@@ -412,11 +411,8 @@ def plan(path: str, overrides: list[str] = (), *, prompt_tokens: int = DEFAULT_P
     """The memory plan of the stage config file `path` (its `stage:` key says which). ConfigError (one
     line naming the file) for a missing, empty or invalid file and for a `stage:` that is not pretrain,
     sft or grpo."""
-    stage = stage_of(path)
-    if stage not in STAGE_CONFIGS:
-        raise ConfigError(f"{path}: `stage:` must be pretrain, sft or grpo, got {stage!r}")
-    return plan_config(stage, load_config(STAGE_CONFIGS[stage], path, overrides), prompt_tokens=prompt_tokens,
-                       target_tokens=target_tokens, vocab_size=vocab_size)
+    stage, cfg = load_stage_file(path, overrides)
+    return plan_config(stage, cfg, prompt_tokens=prompt_tokens, target_tokens=target_tokens, vocab_size=vocab_size)
 
 
 def plan_config(stage: str, cfg, *, prompt_tokens: int = DEFAULT_PROMPT_TOKENS, target_tokens: int | None = None,

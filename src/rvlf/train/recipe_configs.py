@@ -11,7 +11,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from rvlf.config import Bool, DataConfig, Float, Int, LLMConfig, NonNegFloat, PosFloat, Section, Str, TrainConfig
+from rvlf.config import (Bool, DataConfig, Float, Int, LLMConfig, NonNegFloat, PosFloat, Section, Str, TrainConfig,
+                         load_config, read_yaml)
 from rvlf.errors import ConfigError
 from rvlf.models.configs import FusionConfig, SkeletonEncoderConfig, VLPConfig
 
@@ -141,6 +142,20 @@ class GRPOConfig(Section):
 # --- resolution: pure functions from the given config to the one that builds the model ------------
 # A recipe resolves its config once with these (each returns a new config, `dataclasses.replace`),
 # then freezes it (`rvlf.config.freeze`); model construction only reads it, and `config.yaml` is it.
+
+# a config file's (or checkpoint's config.yaml's) `stage:` key -> its config class
+STAGE_CONFIGS: dict[str, type] = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
+
+
+def load_stage_file(path, overrides=()) -> tuple[str, PretrainConfig | SFTConfig | GRPOConfig]:
+    """(stage, validated config) of a stage config file, the class picked by its `stage:` key (torch-free:
+    `rvlf plan-memory` checks its config before torch loads). Raises ConfigError (one line naming the file):
+    missing, empty, not valid YAML, an unknown or invalid key, a `stage:` that is not pretrain, sft or grpo."""
+    stage = read_yaml(path).get("stage")
+    if stage not in STAGE_CONFIGS:
+        raise ConfigError(f"{path}: `stage:` must be pretrain, sft or grpo, got {stage!r}")
+    return stage, load_config(STAGE_CONFIGS[stage], path, overrides)
+
 
 def with_stage1_encoder(cfg: SFTConfig, stage1: PretrainConfig) -> SFTConfig:
     """SFT on a stage-1 checkpoint: the skeleton encoder is that checkpoint's (`--init`)."""

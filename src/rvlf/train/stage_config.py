@@ -1,7 +1,7 @@
 """Which stage a checkpoint (or exported model) folder holds and its config, read without its weights.
 
-What `rvlf translate` and `rvlf evaluate` check their inputs against before a model is loaded, and the
-one `stage -> config class` mapping that `rvlf.inference.loading` and `rvlf.inference.model_folder` share.
+What `rvlf translate` and `rvlf evaluate` check their inputs against before a model is loaded, by the one
+`stage -> config class` mapping, `rvlf.train.recipe_configs.STAGE_CONFIGS`.
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from pathlib import Path
 from rvlf.config import load_config, read_yaml
 from rvlf.errors import InputFileError
 from rvlf.train import checkpoint as ckpt
-from rvlf.train.recipe_configs import GRPOConfig, PretrainConfig, SFTConfig
-
-CONFIG_CLASSES = {"pretrain": PretrainConfig, "sft": SFTConfig, "grpo": GRPOConfig}
+from rvlf.train.recipe_configs import STAGE_CONFIGS
 
 
 def stage_name(directory: Path) -> str:
@@ -21,7 +19,7 @@ def stage_name(directory: Path) -> str:
     if not (directory / "config.yaml").is_file():
         raise InputFileError(directory, "checkpoint has no config.yaml")
     stage = read_yaml(directory / "config.yaml").get("stage")
-    if stage not in CONFIG_CLASSES:
+    if stage not in STAGE_CONFIGS:
         raise InputFileError(directory / "config.yaml", f"unknown stage {stage!r} (pretrain, sft or grpo)")
     return stage
 
@@ -32,4 +30,4 @@ def load_stage_config(directory: str | Path):
 
     Raises InputFileError when the folder has no config.yaml or names an unknown stage."""
     directory = ckpt.resolve_checkpoint(directory)
-    return load_config(CONFIG_CLASSES[stage_name(directory)], directory / "config.yaml")
+    return load_config(STAGE_CONFIGS[stage_name(directory)], directory / "config.yaml")
