@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from rvlf.atomic import file_in_the_way
 from rvlf.errors import RvlfError
 
 
@@ -58,23 +59,20 @@ def check_output_file(path: str | Path, option: str, example: str = "out") -> No
     path = Path(path)
     if path.is_dir():
         raise RvlfError(f"{option} {path}: is a folder; give the file to write, e.g. {option} {path / example}")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise RvlfError(f"{option} {path}: {parent} is a file, not a folder")
-            break
+    blocker = file_in_the_way(path)
+    if blocker:
+        raise RvlfError(f"{option} {path}: {blocker} is a file, not a folder")
 
 
 def check_output_dir(path: str | Path, option: str) -> None:
     """Refuse an output folder option (`extract --out`) that is a file or lies under a file, before any
     work (`RvlfError`, exit 2; the OS says only "File exists (EEXIST)" or "Not a directory")."""
     path = Path(path)
-    for folder in (path, *path.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise RvlfError(f"{option} {path}: " + ("is a file, not a folder" if folder == path
-                                                         else f"{folder} is a file, not a folder"))
-            break
+    if path.exists() and not path.is_dir():
+        raise RvlfError(f"{option} {path}: is a file, not a folder")
+    blocker = file_in_the_way(path)
+    if blocker:
+        raise RvlfError(f"{option} {path}: {blocker} is a file, not a folder")
 
 
 def not_ready(name: str, issue: str):
