@@ -13,9 +13,11 @@ SCRIPT = r"""
 import http.server, logging, threading, sys
 import httpx
 from rvlf.cli import CommandLines, quiet_libraries
+from rvlf.progress import set_command
 quiet_libraries(debug=sys.argv[1] == "debug")
 logging.basicConfig(level=logging.INFO, format="%(message)s")
-logging.getLogger().handlers[0].setFormatter(CommandLines("app"))
+set_command("app")  # as rvlf.cli.main does for `rvlf app`
+logging.getLogger().handlers[0].setFormatter(CommandLines())
 class Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *a):
         pass

@@ -17,7 +17,7 @@ import warnings
 from rvlf import __version__
 from rvlf.atomic import describe, os_error_of
 from rvlf.errors import RvlfError
-from rvlf.progress import set_command
+from rvlf.progress import command_line, set_command
 
 OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
 
@@ -77,19 +77,19 @@ def quiet_libraries(debug: bool) -> None:
 
 
 class CommandLines(logging.Formatter):
-    """Log lines as `rvlf COMMAND: message`, like the lines a command prints itself (its warnings,
-    notes and errors): one prefix per command on stderr. A message that names another part of rvlf
-    first (`rvlf data: ...`, logged while `rvlf evaluate` reads its split) gets the command's name
-    instead, so no line of one command starts with another's."""
+    """Log lines as `rvlf COMMAND: message` (`rvlf.progress.command_line`, the running command that
+    `main` names), like the lines a command prints itself (its warnings, notes and errors): one prefix
+    per command on stderr. A message that names another part of rvlf first (`rvlf data: ...`, logged
+    while `rvlf evaluate` reads its split) gets the command's name instead, so no line of one command
+    starts with another's."""
 
     _OTHER = re.compile(r"^rvlf [a-z_-]+: ")
 
-    def __init__(self, command: str):
+    def __init__(self):
         super().__init__("%(message)s")
-        self.prefix = f"rvlf {command}: "
 
     def format(self, record: logging.LogRecord) -> str:
-        return self.prefix + self._OTHER.sub("", super().format(record), count=1)
+        return command_line(self._OTHER.sub("", super().format(record), count=1))
 
 
 def os_error_line(err: BaseException) -> str | None:
@@ -120,10 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     args.debug = debug
+    set_command(args.command)  # log, progress and step lines start `rvlf COMMAND: ` (rvlf.progress.command_line)
     for handler in logging.getLogger().handlers:  # basicConfig's stderr handler (pytest's own are subclasses)
         if type(handler) is logging.StreamHandler:
-            handler.setFormatter(CommandLines(args.command))
-    set_command(args.command)  # progress and step lines start `rvlf COMMAND: ` too (rvlf.progress.command_line)
+            handler.setFormatter(CommandLines())
     try:
         rc = args.func(args)
         return int(rc or 0)
