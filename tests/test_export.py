@@ -292,13 +292,14 @@ def test_the_early_check_lets_through_what_the_loaders_take(tmp_path):
     """What only the loaders can judge passes: a hub id (evaluate, translate, app; export reads local
     checkpoints only) and a checkpoint whose save was killed mid-swap (`DIR.old`); the names it
     looks for are the loaders' own."""
-    from rvlf.commands import _model_arg
     from rvlf.errors import InputFileError
     from rvlf.inference import api, model_folder
+    from rvlf.inference import model_paths as _model_arg
     from rvlf.train import checkpoint
 
     assert (_model_arg.STATE_FILE, _model_arg.EXPORT_FILE) == (checkpoint.STATE_FILE, model_folder.EXPORT_FILE)
-    assert _model_arg.HUB_ID.pattern == api._HUB_ID.pattern
+    assert api.looks_like_hub_id is _model_arg.looks_like_hub_id  # the API's hub-id test is the early check's
+    assert model_folder.check_destination is _model_arg.check_destination  # and so is the export's destination
     _model_arg.check_model_arg("owner/model-name")
     with pytest.raises(InputFileError, match="no such model folder$"):
         _model_arg.check_model_arg("owner/model-name", hub=False)

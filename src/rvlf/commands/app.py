@@ -4,7 +4,7 @@ import argparse
 import math
 
 from rvlf.commands._common import positive_int
-from rvlf.commands._model_arg import check_model_arg
+from rvlf.inference.model_paths import check_model_arg
 
 
 def positive_float(text: str) -> float:

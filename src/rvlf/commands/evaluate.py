@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from rvlf.commands._common import check_output_file, non_negative_int, positive_int
-from rvlf.commands._model_arg import check_model_arg
+from rvlf.inference.model_paths import check_model_arg
 from rvlf.commands.score import add_tokenize_arg
 from rvlf.errors import ConfigError
 

@@ -1,6 +1,6 @@
 """`rvlf export`: a checkpoint -> a self-contained model folder with a Hugging Face model card."""
 
-from rvlf.commands._model_arg import check_export_destination, check_model_arg
+from rvlf.inference.model_paths import check_destination, check_model_arg
 from rvlf.errors import RvlfError
 
 
@@ -33,7 +33,7 @@ def run(args) -> int:
         raise RvlfError("give the checkpoint once: rvlf export CHECKPOINT --out DIR (or --checkpoint CHECKPOINT)")
     # the paths first: a wrong one is one line at once, not after torch and transformers load
     check_model_arg(args.checkpoint or args.checkpoint_option, hub=False)
-    check_export_destination(args.out)
+    check_destination(args.out)
     # torch, safetensors: only for `rvlf export` itself (`rvlf --help` imports this module)
     from rvlf.inference.export import export_model
 

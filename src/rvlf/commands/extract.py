@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from rvlf.commands._common import check_output_dir, positive_int
-from rvlf.commands._model_arg import HUB_ID
+from rvlf.inference.model_paths import looks_like_hub_id
 from rvlf.errors import RvlfError
 
 
@@ -151,7 +151,7 @@ def check_dino_arg(text: str) -> None:
         return
     if local.exists():
         raise RvlfError(f"{text}: a file, not a DINOv2 model folder ({give})")
-    if HUB_ID.match(text) and not text.startswith((".", "~")) and not local.is_absolute():
+    if looks_like_hub_id(text):
         return
     raise RvlfError(f"{text}: no such DINOv2 model folder (and not a hub id of the form owner/name, such as "
                     "facebook/dinov2-base)")

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from rvlf.commands._common import check_output_file, positive_int
-from rvlf.commands._model_arg import check_model_arg
+from rvlf.inference.model_paths import check_model_arg
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.text.files import one_line
 

@@ -1,6 +1,7 @@
 """Using a trained model: everything between a checkpoint (or an exported folder) and a translation.
 
     loading       `load_stage(dir)`: any stage's checkpoint, or an exported model folder, ready to decode
+    model_paths   torch-free: what marks a model folder, a hub id's form, the early checks of a model path
     model_folder  the self-contained exported folder (`rvlf_model.json`, merged or referenced LM, DINOv2)
     pipeline      an input file -> `Prepared` (keypoints, crops, DINOv2 features) -> `decode` (beam search)
     overlay       keypoints and crop boxes drawn over frames, and over a whole video (`draw_overlay`)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import reprlib
 import tempfile
 from pathlib import Path
@@ -37,12 +36,12 @@ from rvlf.data.keypoints import NUM_POINTS
 from rvlf.device import resolve_device
 from rvlf.errors import InputFileError, RvlfError
 from rvlf.hubcheck import switched_offline, use_cache_if_hub_unreachable
+from rvlf.inference.model_paths import looks_like_hub_id
 from rvlf.text.files import one_line
 from rvlf.train.training_data import read as read_training_data
 
 log = logging.getLogger("rvlf.inference.api")
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRUE = {"1", "on", "yes", "true"}
 
 
@@ -115,7 +114,7 @@ def resolve_pretrained(path_or_hub_id: str | os.PathLike, *, revision: str | Non
         return local
     if local.exists():
         raise InputFileError(local, "is a file: give a model folder (exported or a checkpoint) or a hub id")
-    if not _HUB_ID.match(text) or text.startswith((".", "~")) or Path(text).is_absolute():
+    if not looks_like_hub_id(text):
         raise InputFileError(local, "no such model folder (and not a hub id of the form owner/name)")
     # huggingface_hub: only for a hub id (a local folder needs no hub client)
     from huggingface_hub import snapshot_download

@@ -32,6 +32,7 @@ from transformers.utils import logging as hf_logging
 
 from rvlf import __version__, atomic
 from rvlf.errors import InputFileError, RvlfError
+from rvlf.inference.model_paths import EXPORT_FILE, check_destination
 from rvlf.jsonfile import read_json
 from rvlf.models.fusion import SignFusion
 from rvlf.models.skeleton import SkeletonEncoder
@@ -46,7 +47,6 @@ from rvlf.train.recipe_configs import GRPOConfig
 from rvlf.train.sign_lm import SignLMStage
 from rvlf.train.stage_config import load_stage_config
 
-EXPORT_FILE = "rvlf_model.json"
 FORMAT = "rvlf-model"
 FORMAT_VERSION = 1
 BASES = ("merge", "reference")
@@ -140,16 +140,6 @@ def load_merged(directory: str | Path):
     obj = SignLMStage(cfg, model, None)
     obj.name = stage
     return obj, cfg
-
-
-def check_destination(out: str | Path) -> Path:
-    """`out` must be new, empty, or an earlier export (replaced): never someone's other files."""
-    out = Path(out)
-    if out.is_file():
-        raise RvlfError(f"{out}: exists and is a file; give a folder to export to")
-    if out.is_dir() and any(out.iterdir()) and not is_exported(out):
-        raise RvlfError(f"{out}: folder exists and is not an rvlf model folder; choose a new or empty folder")
-    return out
 
 
 def save_exported(stage, cfg, out: str | Path, *, source: str | Path | None = None, base: str = "merge",
